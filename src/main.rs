@@ -1,1 +1,37 @@
-fn main() {}
+//! The Lambda entry point: start logging, validate configuration, build the HTTP and S3
+//! clients once, then serve invocations until the container is retired.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
+use tokio::time::Instant;
+use veriff_archiver::{App, Config, s3, telemetry};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    telemetry::init();
+    let config = Config::from_env().inspect_err(|e| {
+        tracing::error!(variable = e.var, error = %e, "invalid configuration; fix the function's environment");
+    })?;
+    let app = App::new(config, s3::client_from_env().await)?;
+    let app = &app;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let deadline = instant_of(event.context.deadline);
+        Ok::<Value, lambda_runtime::Error>(app.handle(&event.payload, deadline).await.into_lambda())
+    }))
+    .await
+}
+
+/// Converts the runtime's deadline (milliseconds since the epoch) to an `Instant`.
+fn instant_of(deadline_ms: u64) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let remaining = if deadline_ms == 0 {
+        Duration::from_secs(900)
+    } else {
+        Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+    };
+    Instant::now() + remaining
+}

@@ -1,0 +1,406 @@
+//! Environment → validated [`Config`], once per container (cold start).
+//!
+//! Every error names the variable and says how to fix it. This module does no I/O beyond
+//! reading the variables it is handed, and never prints a secret: [`Secret`] redacts itself
+//! in `Debug`.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::time::Duration;
+
+use crate::layout::is_safe_segment;
+use crate::webhook::DecisionStatus;
+
+/// Where the media metadata of a decision comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaSource {
+    /// `GET /v1/sessions/{id}/media`: the session's latest attempt, including `nfcDocuments`.
+    Session,
+    /// `GET /v1/attempts/{attemptId}/media`: exactly the decided attempt (no NFC list).
+    Attempt,
+}
+
+impl MediaSource {
+    /// The name used in configuration and in the manifest.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaSource::Session => "session",
+            MediaSource::Attempt => "attempt",
+        }
+    }
+}
+
+/// A secret string whose `Debug` output never shows its value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The secret's bytes, for keying an HMAC or comparing in constant time.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// The validated configuration of the function.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Veriff API base URL, without a trailing slash.
+    pub veriff_api_url: String,
+    /// Integration API key (`X-AUTH-CLIENT`).
+    pub veriff_api_key: Secret,
+    /// Shared secrets; the first signs API requests, any of them authenticates a webhook.
+    pub shared_secrets: Vec<Secret>,
+    /// Target bucket.
+    pub bucket: String,
+    /// Key prefix, empty or ending in `/`.
+    pub prefix: String,
+    /// Which media endpoint to read.
+    pub media_source: MediaSource,
+    /// Decision statuses that are archived; others are acknowledged and ignored.
+    pub statuses: BTreeSet<DecisionStatus>,
+    /// Whether videos are archived (first per context).
+    pub archive_videos: bool,
+    /// How many files are copied at once.
+    pub copy_concurrency: usize,
+    /// Largest file archived; larger announced files are skipped, larger streams fail.
+    pub max_file_bytes: u64,
+    /// Multipart part size; files up to this size go in one PutObject.
+    pub part_size: usize,
+    /// Largest webhook body accepted.
+    pub max_body_bytes: usize,
+    /// Timeout for one Veriff metadata request, and for each read of a download.
+    pub veriff_timeout: Duration,
+    /// Attempts per Veriff request (and per file copy) before giving up.
+    pub veriff_max_attempts: u32,
+    /// Time kept back before the Lambda deadline to abort uploads and answer.
+    pub deadline_margin: Duration,
+}
+
+/// A configuration problem, naming the variable and the fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {problem}")]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub var: &'static str,
+    /// What is wrong and how to fix it.
+    pub problem: String,
+}
+
+fn err(var: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        problem: problem.into(),
+    }
+}
+
+/// Every decision status Veriff documents; the default set of archived statuses.
+pub const ALL_STATUSES: [DecisionStatus; 6] = [
+    DecisionStatus::Approved,
+    DecisionStatus::Declined,
+    DecisionStatus::ResubmissionRequested,
+    DecisionStatus::Review,
+    DecisionStatus::Expired,
+    DecisionStatus::Abandoned,
+];
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup` (the environment in production, a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let required = |name: &'static str, hint: &str| {
+            get(name).ok_or_else(|| err(name, format!("is required: {hint}")))
+        };
+
+        let veriff_api_url = parse_base_url(
+            get("VERIFF_API_URL").unwrap_or_else(|| "https://stationapi.veriff.com".into()),
+        )?;
+        let veriff_api_key = Secret::new(required(
+            "VERIFF_API_KEY",
+            "set it to the integration's API key from the Veriff Customer Portal",
+        )?);
+        let shared_secrets = parse_secrets(&required(
+            "VERIFF_SHARED_SECRET",
+            "set it to the integration's shared secret key (comma-separated during a rotation)",
+        )?)?;
+        let bucket = parse_bucket(required(
+            "ARCHIVE_BUCKET",
+            "set it to the archive bucket's name",
+        )?)?;
+        let prefix = parse_prefix(get("ARCHIVE_PREFIX").unwrap_or_default())?;
+        let media_source = match get("MEDIA_SOURCE").as_deref().unwrap_or("session") {
+            "session" => MediaSource::Session,
+            "attempt" => MediaSource::Attempt,
+            other => {
+                return Err(err(
+                    "MEDIA_SOURCE",
+                    format!("unknown value {other:?}: use `session` or `attempt`"),
+                ));
+            }
+        };
+        let statuses = match get("ARCHIVE_STATUSES") {
+            None => ALL_STATUSES.into_iter().collect(),
+            Some(list) => parse_statuses(&list)?,
+        };
+        let archive_videos = parse_bool("ARCHIVE_VIDEOS", get("ARCHIVE_VIDEOS"), false)?;
+        let copy_concurrency =
+            parse_int("COPY_CONCURRENCY", get("COPY_CONCURRENCY"), 4, 1, 64)? as usize;
+        let max_file_bytes = parse_int(
+            "MAX_FILE_MIB",
+            get("MAX_FILE_MIB"),
+            2048,
+            1,
+            5 * 1024 * 1024,
+        )? * MIB;
+        let part_size =
+            (parse_int("PART_SIZE_MIB", get("PART_SIZE_MIB"), 8, 5, 512)? * MIB) as usize;
+        let max_body_bytes =
+            (parse_int("MAX_BODY_KIB", get("MAX_BODY_KIB"), 256, 1, 6 * 1024)? * 1024) as usize;
+        let veriff_timeout = Duration::from_millis(parse_int(
+            "VERIFF_TIMEOUT_MS",
+            get("VERIFF_TIMEOUT_MS"),
+            10_000,
+            100,
+            300_000,
+        )?);
+        let veriff_max_attempts =
+            parse_int("VERIFF_MAX_ATTEMPTS", get("VERIFF_MAX_ATTEMPTS"), 4, 1, 10)? as u32;
+        let deadline_margin = Duration::from_millis(parse_int(
+            "DEADLINE_MARGIN_MS",
+            get("DEADLINE_MARGIN_MS"),
+            2_000,
+            0,
+            60_000,
+        )?);
+
+        Ok(Config {
+            veriff_api_url,
+            veriff_api_key,
+            shared_secrets,
+            bucket,
+            prefix,
+            media_source,
+            statuses,
+            archive_videos,
+            copy_concurrency,
+            max_file_bytes,
+            part_size,
+            max_body_bytes,
+            veriff_timeout,
+            veriff_max_attempts,
+            deadline_margin,
+        })
+    }
+}
+
+const MIB: u64 = 1024 * 1024;
+
+fn parse_base_url(raw: String) -> Result<String, ConfigError> {
+    let var = "VERIFF_API_URL";
+    let url = reqwest::Url::parse(&raw).map_err(|e| {
+        err(
+            var,
+            format!("not a URL ({e}): use e.g. https://stationapi.veriff.com"),
+        )
+    })?;
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+        return Err(err(var, "must be an http(s) URL with a host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() || url.username() != "" {
+        return Err(err(
+            var,
+            "must not carry credentials, a query or a fragment",
+        ));
+    }
+    Ok(raw.trim_end_matches('/').to_string())
+}
+
+fn parse_secrets(raw: &str) -> Result<Vec<Secret>, ConfigError> {
+    let secrets: Vec<Secret> = raw.split(',').map(|s| Secret::new(s.trim())).collect();
+    if secrets.iter().any(|s| s.expose().is_empty()) {
+        return Err(err(
+            "VERIFF_SHARED_SECRET",
+            "contains an empty entry: list secrets separated by single commas, current first",
+        ));
+    }
+    Ok(secrets)
+}
+
+fn parse_bucket(raw: String) -> Result<String, ConfigError> {
+    let ok = (3..=63).contains(&raw.len())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && raw.as_bytes()[0].is_ascii_alphanumeric()
+        && raw.as_bytes()[raw.len() - 1].is_ascii_alphanumeric();
+    if !ok {
+        return Err(err(
+            "ARCHIVE_BUCKET",
+            "is not a valid S3 bucket name (3-63 lowercase letters, digits, '-' or '.')",
+        ));
+    }
+    Ok(raw)
+}
+
+fn parse_prefix(raw: String) -> Result<String, ConfigError> {
+    let trimmed = raw.trim_matches('/');
+    if trimmed.is_empty() {
+        return Ok(String::new());
+    }
+    if !trimmed.split('/').all(is_safe_segment) {
+        return Err(err(
+            "ARCHIVE_PREFIX",
+            "each '/'-separated segment must be 1-128 characters of A-Z a-z 0-9 '-' '_' \
+             (e.g. `veriff/decisions/`)",
+        ));
+    }
+    Ok(format!("{trimmed}/"))
+}
+
+fn parse_statuses(raw: &str) -> Result<BTreeSet<DecisionStatus>, ConfigError> {
+    let mut set = BTreeSet::new();
+    for name in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let status = DecisionStatus::parse(name).ok_or_else(|| {
+            err(
+                "ARCHIVE_STATUSES",
+                format!(
+                    "unknown status {name:?}: use any of approved, declined, \
+                     resubmission_requested, review, expired, abandoned"
+                ),
+            )
+        })?;
+        set.insert(status);
+    }
+    if set.is_empty() {
+        return Err(err(
+            "ARCHIVE_STATUSES",
+            "lists no status; unset it to archive all",
+        ));
+    }
+    Ok(set)
+}
+
+fn parse_bool(var: &'static str, raw: Option<String>, default: bool) -> Result<bool, ConfigError> {
+    match raw.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(default),
+        Some("true" | "1" | "yes" | "on") => Ok(true),
+        Some("false" | "0" | "no" | "off") => Ok(false),
+        Some(other) => Err(err(
+            var,
+            format!("{other:?} is not a boolean: use true or false"),
+        )),
+    }
+}
+
+fn parse_int(
+    var: &'static str,
+    raw: Option<String>,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    let Some(raw) = raw else { return Ok(default) };
+    let value: u64 = raw
+        .parse()
+        .map_err(|_| err(var, format!("{raw:?} is not a whole number")))?;
+    if !(min..=max).contains(&value) {
+        return Err(err(
+            var,
+            format!("{value} is out of range: use {min} to {max}"),
+        ));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut map: HashMap<String, String> = [
+            ("VERIFF_API_KEY", "key"),
+            ("VERIFF_SHARED_SECRET", "secret"),
+            ("ARCHIVE_BUCKET", "evidence-bucket"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, v) in vars {
+            map.insert(k.to_string(), v.to_string());
+        }
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_production_values() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.veriff_api_url, "https://stationapi.veriff.com");
+        assert_eq!(c.media_source, MediaSource::Session);
+        assert_eq!(c.statuses.len(), 6);
+        assert!(!c.archive_videos);
+        assert_eq!(c.copy_concurrency, 4);
+        assert_eq!(c.part_size, 8 * 1024 * 1024);
+        assert_eq!(c.prefix, "");
+    }
+
+    #[test]
+    fn secrets_rotate_and_never_print() {
+        let c = config(&[("VERIFF_SHARED_SECRET", "new-one, old-one")]).unwrap();
+        assert_eq!(c.shared_secrets.len(), 2);
+        assert_eq!(c.shared_secrets[0].expose(), "new-one");
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("new-one") && !printed.contains("old-one"));
+        assert!(!printed.contains("\"key\""));
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        for (var, value) in [
+            ("MEDIA_SOURCE", "both"),
+            ("ARCHIVE_STATUSES", "approved,maybe"),
+            ("COPY_CONCURRENCY", "0"),
+            ("PART_SIZE_MIB", "4"),
+            ("ARCHIVE_PREFIX", "../up"),
+            ("ARCHIVE_BUCKET", "Bad_Bucket"),
+            ("VERIFF_API_URL", "ftp://x"),
+            ("ARCHIVE_VIDEOS", "perhaps"),
+            ("VERIFF_SHARED_SECRET", "a,,b"),
+        ] {
+            let e = config(&[(var, value)]).unwrap_err();
+            assert_eq!(e.var, var, "{e}");
+        }
+        let missing = Config::from_lookup(|_| None).unwrap_err();
+        assert_eq!(missing.var, "VERIFF_API_KEY");
+    }
+
+    #[test]
+    fn prefix_is_normalised() {
+        assert_eq!(
+            config(&[("ARCHIVE_PREFIX", "/veriff/kyc")]).unwrap().prefix,
+            "veriff/kyc/"
+        );
+        assert_eq!(
+            config(&[("ARCHIVE_PREFIX", "veriff/")]).unwrap().prefix,
+            "veriff/"
+        );
+    }
+}

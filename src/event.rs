@@ -1,0 +1,231 @@
+//! Lambda HTTP envelopes ↔ raw headers and body bytes, and back to a response.
+//!
+//! Accepts Lambda Function URL / API Gateway HTTP API events (payload format 2.0) and API
+//! Gateway REST events (1.0). The body is handed on as the exact bytes Veriff signed: a
+//! plain body is taken as its UTF-8 bytes, a base64 body is decoded. Anything malformed is
+//! an [`Error::BadEnvelope`] (a 400), never a panic. No I/O here.
+
+use base64::Engine;
+use serde_json::{Map, Value, json};
+
+use crate::error::Error;
+
+/// The parts of an HTTP request the webhook handler needs.
+#[derive(Debug, Clone, Default)]
+pub struct HttpRequest {
+    /// HTTP method, upper-case, when the envelope carries one.
+    pub method: Option<String>,
+    /// Headers with lower-cased names, in envelope order.
+    pub headers: Vec<(String, String)>,
+    /// The raw body bytes.
+    pub body: Vec<u8>,
+}
+
+impl HttpRequest {
+    /// All values of a header, looked up case-insensitively.
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// An HTTP answer: a status and a JSON document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpResponse {
+    /// HTTP status code.
+    pub status: u16,
+    /// JSON body.
+    pub body: Value,
+}
+
+impl HttpResponse {
+    /// Builds a response.
+    pub fn new(status: u16, body: Value) -> Self {
+        HttpResponse { status, body }
+    }
+
+    /// The Lambda proxy-integration response understood by Function URLs and API Gateway.
+    pub fn into_lambda(self) -> Value {
+        json!({
+            "statusCode": self.status,
+            "headers": {
+                "content-type": "application/json",
+                "cache-control": "no-store",
+                "x-content-type-options": "nosniff",
+            },
+            "body": self.body.to_string(),
+            "isBase64Encoded": false,
+        })
+    }
+}
+
+/// Decodes a Lambda HTTP event, refusing bodies longer than `max_body_bytes`.
+pub fn decode(event: &Value, max_body_bytes: usize) -> Result<HttpRequest, Error> {
+    let bad = |what: &str| Error::BadEnvelope(what.to_string());
+    let obj = event
+        .as_object()
+        .ok_or_else(|| bad("event is not a JSON object"))?;
+
+    let method = method_of(obj);
+    let mut headers = Vec::new();
+    collect_headers(obj.get("headers"), &mut headers, "headers")?;
+    // REST (1.0) events also carry every value in multiValueHeaders.
+    if let Some(Value::Object(multi)) = obj.get("multiValueHeaders") {
+        for (name, values) in multi {
+            let name = name.to_ascii_lowercase();
+            if headers.iter().any(|(n, _)| *n == name) {
+                continue;
+            }
+            let values = values
+                .as_array()
+                .ok_or_else(|| bad("multiValueHeaders values must be arrays"))?;
+            for v in values {
+                let v = v
+                    .as_str()
+                    .ok_or_else(|| bad("header values must be strings"))?;
+                headers.push((name.clone(), v.to_string()));
+            }
+        }
+    }
+
+    let base64 = match obj.get("isBase64Encoded") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(bad("isBase64Encoded must be a boolean")),
+    };
+    let body = match obj.get("body") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) => {
+            // Base64 is 4/3 of the payload: refuse before decoding anything huge.
+            let announced = if base64 { s.len() / 4 * 3 } else { s.len() };
+            if announced > max_body_bytes.saturating_add(3) {
+                return Err(Error::BodyTooLarge {
+                    limit: max_body_bytes,
+                });
+            }
+            if base64 {
+                base64::engine::general_purpose::STANDARD
+                    .decode(s.trim())
+                    .map_err(|_| bad("body is not valid base64"))?
+            } else {
+                s.as_bytes().to_vec()
+            }
+        }
+        Some(_) => return Err(bad("body must be a string or null")),
+    };
+    if body.len() > max_body_bytes {
+        return Err(Error::BodyTooLarge {
+            limit: max_body_bytes,
+        });
+    }
+    Ok(HttpRequest {
+        method,
+        headers,
+        body,
+    })
+}
+
+fn method_of(obj: &Map<String, Value>) -> Option<String> {
+    let v2 = obj
+        .get("requestContext")
+        .and_then(|c| c.get("http"))
+        .and_then(|h| h.get("method"));
+    let v1 = obj.get("httpMethod");
+    v2.or(v1)
+        .and_then(Value::as_str)
+        .map(|m| m.to_ascii_uppercase())
+}
+
+fn collect_headers(
+    value: Option<&Value>,
+    out: &mut Vec<(String, String)>,
+    field: &str,
+) -> Result<(), Error> {
+    match value {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::Object(map)) => {
+            for (name, v) in map {
+                let v = v
+                    .as_str()
+                    .ok_or_else(|| Error::BadEnvelope(format!("{field} values must be strings")))?;
+                out.push((name.to_ascii_lowercase(), v.to_string()));
+            }
+            Ok(())
+        }
+        Some(_) => Err(Error::BadEnvelope(format!("{field} must be an object"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v2(body: Value, b64: bool) -> Value {
+        json!({
+            "version": "2.0", "routeKey": "$default", "rawPath": "/", "rawQueryString": "",
+            "headers": {"Content-Type": "application/json", "X-HMAC-Signature": "ab"},
+            "requestContext": {"http": {"method": "POST", "path": "/"}},
+            "body": body, "isBase64Encoded": b64
+        })
+    }
+
+    #[test]
+    fn plain_and_base64_bodies_decode_to_the_same_bytes() {
+        let plain = decode(&v2(json!("{\"a\":1}"), false), 1024).unwrap();
+        let b64 = decode(&v2(json!("eyJhIjoxfQ=="), true), 1024).unwrap();
+        assert_eq!(plain.body, b"{\"a\":1}");
+        assert_eq!(b64.body, plain.body);
+        assert_eq!(plain.method.as_deref(), Some("POST"));
+        assert_eq!(plain.header_values("x-hmac-signature").next(), Some("ab"));
+        assert_eq!(plain.header_values("X-HMAC-SIGNATURE").next(), Some("ab"));
+    }
+
+    #[test]
+    fn rest_v1_events_are_understood() {
+        let ev = json!({
+            "httpMethod": "POST", "path": "/webhook",
+            "headers": null,
+            "multiValueHeaders": {"vrf-hmac-signature": ["cd"]},
+            "body": "{}", "isBase64Encoded": false
+        });
+        let req = decode(&ev, 1024).unwrap();
+        assert_eq!(
+            req.header_values("vrf-hmac-signature").collect::<Vec<_>>(),
+            ["cd"]
+        );
+    }
+
+    #[test]
+    fn malformed_envelopes_are_bad_requests() {
+        for ev in [
+            json!([]),
+            json!("string"),
+            v2(json!("not base64!!"), true),
+            v2(json!(12), false),
+            json!({"headers": [1], "body": ""}),
+            json!({"headers": {"a": 1}, "body": ""}),
+            json!({"headers": {}, "body": "", "isBase64Encoded": "yes"}),
+        ] {
+            let e = decode(&ev, 1024).unwrap_err();
+            assert_eq!(e.status(), 400, "{ev}");
+        }
+    }
+
+    #[test]
+    fn oversized_bodies_are_refused_before_decoding() {
+        let e = decode(&v2(json!("x".repeat(2000)), false), 1024).unwrap_err();
+        assert_eq!(e.status(), 413);
+        let e = decode(&v2(json!("QUFB".repeat(1000)), true), 1024).unwrap_err();
+        assert_eq!(e.status(), 413);
+    }
+
+    #[test]
+    fn responses_are_lambda_proxy_shaped() {
+        let out = HttpResponse::new(200, json!({"status": "ok"})).into_lambda();
+        assert_eq!(out["statusCode"], 200);
+        assert_eq!(out["headers"]["content-type"], "application/json");
+        assert_eq!(out["body"], "{\"status\":\"ok\"}");
+    }
+}

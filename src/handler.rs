@@ -1,0 +1,136 @@
+//! The webhook handler: one Lambda HTTP event in, one HTTP response out.
+//!
+//! Runs the path decode → authenticate → classify → archive, logs one structured line per
+//! stage (ids, counts, codes; never a secret, signature, body or personal data), and maps
+//! every error to its status in one place ([`Error::status`]). It never fails the Lambda
+//! invocation itself: every outcome is an HTTP answer.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use tokio::time::Instant;
+
+use crate::archive::{Archiver, Outcome};
+use crate::config::Config;
+use crate::error::Error;
+use crate::event::{self, HttpResponse};
+use crate::store::Store;
+use crate::veriff::VeriffClient;
+use crate::webhook::{self, DecisionStatus, Webhook};
+
+/// The function's state, built once per container.
+#[derive(Debug, Clone)]
+pub struct App {
+    config: Arc<Config>,
+    archiver: Archiver,
+}
+
+impl App {
+    /// Builds the app from its configuration and an S3 client.
+    pub fn new(config: Config, s3: aws_sdk_s3::Client) -> Result<App, reqwest::Error> {
+        let config = Arc::new(config);
+        let veriff = VeriffClient::new(&config)?;
+        let store = Store::new(s3, config.bucket.clone(), config.part_size);
+        Ok(App {
+            archiver: Archiver::new(config.clone(), veriff, store),
+            config,
+        })
+    }
+
+    /// Handles one Lambda HTTP event; `deadline` is when the invocation will be killed.
+    pub async fn handle(&self, event: &serde_json::Value, deadline: Instant) -> HttpResponse {
+        let started = Instant::now();
+        match self.process(event, deadline).await {
+            Ok(response) => response,
+            Err(error) => {
+                let status = error.status();
+                if status >= 500 {
+                    tracing::error!(status, code = error.code(), error = %error, elapsed_ms = started.elapsed().as_millis() as u64, "webhook failed; Veriff will redeliver");
+                } else {
+                    tracing::warn!(status, code = error.code(), error = %error, "webhook rejected");
+                }
+                HttpResponse::new(
+                    status,
+                    json!({"status": "error", "code": error.code(), "message": error.to_string()}),
+                )
+            }
+        }
+    }
+
+    async fn process(
+        &self,
+        event: &serde_json::Value,
+        deadline: Instant,
+    ) -> Result<HttpResponse, Error> {
+        let request = event::decode(event, self.config.max_body_bytes)?;
+        if let Some(method) = request.method.as_deref().filter(|m| *m != "POST") {
+            return Err(Error::MethodNotAllowed(
+                method
+                    .chars()
+                    .filter(char::is_ascii_alphabetic)
+                    .take(10)
+                    .collect(),
+            ));
+        }
+        webhook::authenticate(
+            &request,
+            &self.config.veriff_api_key,
+            &self.config.shared_secrets,
+        )
+        .map_err(Error::Unauthorized)?;
+        let decision =
+            match webhook::classify(&request.body).map_err(|e| Error::BadPayload(e.to_string()))? {
+                Webhook::Other(kind) => {
+                    tracing::info!(
+                        webhook = kind,
+                        "authenticated webhook is not a decision; ignored"
+                    );
+                    return Ok(ignored(kind));
+                }
+                Webhook::Decision(decision) => decision,
+            };
+        let (session_id, attempt_id) = (decision.session_id.as_str(), decision.attempt_id.as_str());
+        let archived = DecisionStatus::parse(&decision.status)
+            .is_some_and(|s| self.config.statuses.contains(&s));
+        if !archived {
+            let status =
+                DecisionStatus::parse(&decision.status).map_or("unknown", DecisionStatus::as_str);
+            tracing::info!(
+                session_id,
+                attempt_id,
+                decision_status = status,
+                "decision status not archived; ignored"
+            );
+            return Ok(ignored("status_not_archived"));
+        }
+        tracing::info!(
+            session_id,
+            attempt_id,
+            decision_status = decision.status.as_str(),
+            "decision received"
+        );
+
+        let outcome = self.archiver.archive(&decision, deadline).await?;
+        let body = match outcome {
+            Outcome::Archived {
+                files,
+                bytes,
+                skipped,
+            } => json!({
+                "status": "archived", "sessionId": session_id, "attemptId": attempt_id,
+                "files": files, "bytes": bytes, "skipped": skipped,
+            }),
+            Outcome::AlreadyArchived { files } => json!({
+                "status": "already_archived", "sessionId": session_id, "attemptId": attempt_id, "files": files,
+            }),
+            Outcome::Superseded => json!({
+                "status": "superseded", "sessionId": session_id, "attemptId": attempt_id,
+            }),
+        };
+        Ok(HttpResponse::new(200, body))
+    }
+}
+
+fn ignored(reason: &str) -> HttpResponse {
+    HttpResponse::new(200, json!({"status": "ignored", "reason": reason}))
+}

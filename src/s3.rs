@@ -1,0 +1,19 @@
+//! Building the S3 client the AWS SDK way.
+//!
+//! Region, credentials and endpoint follow the SDK's own conventions (`AWS_REGION`, the
+//! credentials chain, `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`). When a custom endpoint is
+//! configured, path-style addressing is used so local S3-compatible servers work.
+
+/// Builds the S3 client from the environment (once per container).
+pub async fn client_from_env() -> aws_sdk_s3::Client {
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let custom_endpoint = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
+        .iter()
+        .any(|v| std::env::var(v).is_ok_and(|s| !s.trim().is_empty()));
+    let config = aws_sdk_s3::config::Builder::from(&sdk)
+        .force_path_style(custom_endpoint)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}

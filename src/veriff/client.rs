@@ -1,0 +1,340 @@
+//! HTTP client for the four Veriff endpoints this function uses.
+//!
+//! Every request carries `X-AUTH-CLIENT` and `X-HMAC-SIGNATURE` (HMAC-SHA256 of the path id
+//! with the current shared secret). A response signature, when present, is verified over
+//! the raw body with any configured secret. 429, 408, 5xx, timeouts and connection errors
+//! are retried by [`crate::retry`]; other statuses fail at once. The client is built once
+//! per container and shared by all invocations.
+
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use hmac::{Hmac, Mac};
+use reqwest::header::HeaderMap;
+use reqwest::{Response, StatusCode};
+use sha2::Sha256;
+use tokio::time::Instant;
+
+use crate::config::{Config, MediaSource, Secret};
+use crate::error::Error;
+use crate::layout::is_safe_segment;
+use crate::manifest::SourceRecord;
+use crate::retry::{self, Failure, RetryPolicy, parse_retry_after};
+use crate::veriff::media::MediaList;
+use crate::webhook::{SIGNATURE_HEADERS, hmac_hex};
+
+/// Largest metadata document accepted.
+pub const MAX_METADATA_BYTES: usize = 4 * 1024 * 1024;
+
+/// A client for the Veriff API.
+#[derive(Clone)]
+pub struct VeriffClient {
+    http: reqwest::Client,
+    base_url: String,
+    api_key: Secret,
+    secrets: Vec<Secret>,
+    request_timeout: Duration,
+    retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for VeriffClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VeriffClient")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VeriffClient {
+    /// Builds the client (connection pool, TLS) from the configuration.
+    pub fn new(config: &Config) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.veriff_timeout.min(Duration::from_secs(5)))
+            .read_timeout(config.veriff_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!(
+                env!("CARGO_PKG_NAME"),
+                "/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .pool_idle_timeout(Duration::from_secs(50))
+            .build()?;
+        Ok(VeriffClient {
+            http,
+            base_url: config.veriff_api_url.clone(),
+            api_key: config.veriff_api_key.clone(),
+            secrets: config.shared_secrets.clone(),
+            request_timeout: config.veriff_timeout,
+            retry: RetryPolicy {
+                max_attempts: config.veriff_max_attempts,
+                base_delay: Duration::from_millis(200),
+                max_delay: Duration::from_secs(5),
+            },
+        })
+    }
+
+    /// The retry policy used for Veriff calls (and for whole-file copies).
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
+    }
+
+    /// `GET /v1/<collection>/<id>[/<tail>]`, signed with the current secret over `id`.
+    fn signed_get(
+        &self,
+        collection: &str,
+        id: &str,
+        tail: &str,
+    ) -> Result<reqwest::RequestBuilder, Error> {
+        if !is_safe_segment(id) {
+            return Err(Error::BadPayload(
+                "refusing to put an unsafe id in a URL".into(),
+            ));
+        }
+        let url = format!("{}/v1/{collection}/{id}{tail}", self.base_url);
+        Ok(self
+            .http
+            .get(url)
+            .header("X-AUTH-CLIENT", self.api_key.expose())
+            .header(
+                "X-HMAC-SIGNATURE",
+                hmac_hex(self.secrets[0].expose().as_bytes(), id.as_bytes()),
+            ))
+    }
+
+    /// Fetches and verifies the media metadata of the decision's session or attempt.
+    pub async fn media_list(
+        &self,
+        source: MediaSource,
+        session_id: &str,
+        attempt_id: &str,
+        deadline: Instant,
+    ) -> Result<(MediaList, SourceRecord), Error> {
+        let (collection, id) = match source {
+            MediaSource::Session => ("sessions", session_id),
+            MediaSource::Attempt => ("attempts", attempt_id),
+        };
+        let what = match source {
+            MediaSource::Session => "session media metadata",
+            MediaSource::Attempt => "attempt media metadata",
+        };
+        let body = retry::run(self.retry, deadline, |_| async {
+            let request = self
+                .signed_get(collection, id, "/media")
+                .map_err(Failure::permanent)?
+                .header("Accept", "application/json")
+                .timeout(self.request_timeout);
+            let response = request
+                .send()
+                .await
+                .map_err(|e| transport_failure(what, &e))?;
+            let response = check_status(what, response).await?;
+            let signature = BodySignature::from_headers(response.headers(), &self.secrets)
+                .map_err(Failure::permanent)?;
+            let body = read_limited(what, response, MAX_METADATA_BYTES).await?;
+            let mut signature = signature;
+            signature.update(&body);
+            signature.verify(what).map_err(Failure::permanent)?;
+            Ok(body)
+        })
+        .await?;
+        let list = MediaList::parse(&body).map_err(|e| Error::Upstream(format!("{what}: {e}")))?;
+        let record = SourceRecord {
+            kind: source.as_str().into(),
+            endpoint: format!("GET /v1/{collection}/{id}/media"),
+        };
+        Ok((list, record))
+    }
+
+    /// Opens `GET /v1/media/{id}` for streaming: one attempt, whose failure says whether
+    /// it is worth retrying. The caller retries the whole copy (request and body together).
+    pub async fn open_media(&self, media_id: &str) -> Result<MediaDownload, Failure> {
+        let what = "media download";
+        let response = self
+            .signed_get("media", media_id, "")
+            .map_err(Failure::permanent)?
+            .send()
+            .await
+            .map_err(|e| transport_failure(what, &e))?;
+        let response = check_status(what, response).await?;
+        let signature = BodySignature::from_headers(response.headers(), &self.secrets)
+            .map_err(Failure::permanent)?;
+        Ok(MediaDownload {
+            content_length: response.content_length(),
+            response,
+            signature,
+        })
+    }
+}
+
+/// An open media download.
+#[derive(Debug)]
+pub struct MediaDownload {
+    response: Response,
+    /// The announced `Content-Length`, if any.
+    pub content_length: Option<u64>,
+    /// The response signature check, fed as the body streams.
+    pub signature: BodySignature,
+}
+
+impl MediaDownload {
+    /// The next chunk of the body; `None` at its end. A broken stream is a transient failure.
+    pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, Failure> {
+        self.response
+            .chunk()
+            .await
+            .map_err(|e| transport_failure("media download", &e))
+    }
+}
+
+/// Verification of a response's `X-HMAC-SIGNATURE` over its streamed body.
+pub struct BodySignature {
+    expected: Option<[u8; 32]>,
+    macs: Vec<Hmac<Sha256>>,
+}
+
+impl std::fmt::Debug for BodySignature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BodySignature")
+            .field("present", &self.expected.is_some())
+            .finish()
+    }
+}
+
+impl BodySignature {
+    /// Reads the signature header; an absent header means nothing to verify.
+    pub fn from_headers(headers: &HeaderMap, secrets: &[Secret]) -> Result<Self, Error> {
+        let value = SIGNATURE_HEADERS.iter().find_map(|name| headers.get(*name));
+        let Some(value) = value else {
+            return Ok(BodySignature {
+                expected: None,
+                macs: Vec::new(),
+            });
+        };
+        let mut expected = [0u8; 32];
+        value
+            .to_str()
+            .ok()
+            .and_then(|v| hex::decode_to_slice(v.trim(), &mut expected).ok())
+            .ok_or_else(|| {
+                Error::Integrity("Veriff response signature is not hex SHA-256".into())
+            })?;
+        let macs = secrets
+            .iter()
+            .map(|s| Hmac::<Sha256>::new_from_slice(s.expose().as_bytes()).expect("any key length"))
+            .collect();
+        Ok(BodySignature {
+            expected: Some(expected),
+            macs,
+        })
+    }
+
+    /// Whether the response was signed.
+    pub fn is_present(&self) -> bool {
+        self.expected.is_some()
+    }
+
+    /// Feeds body bytes.
+    pub fn update(&mut self, chunk: &[u8]) {
+        for mac in &mut self.macs {
+            mac.update(chunk);
+        }
+    }
+
+    /// Checks the signature once the whole body was fed (constant-time per secret).
+    pub fn verify(&mut self, what: &str) -> Result<(), Error> {
+        let Some(expected) = self.expected else {
+            return Ok(());
+        };
+        if std::mem::take(&mut self.macs)
+            .into_iter()
+            .any(|mac| mac.verify_slice(&expected).is_ok())
+        {
+            Ok(())
+        } else {
+            Err(Error::Integrity(format!(
+                "{what}: response signature does not match the body"
+            )))
+        }
+    }
+}
+
+/// Maps a non-success status to a failure, retryable for 408, 429 and 5xx.
+async fn check_status(what: &str, response: Response) -> Result<Response, Failure> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+    let retryable = status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status.is_server_error();
+    // Veriff's error body carries a code worth logging (e.g. 1818 = signature mismatch).
+    let code = read_limited(what, response, 4096)
+        .await
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| match v.get("code") {
+            Some(serde_json::Value::String(s))
+                if s.len() <= 8 && s.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                Some(s.clone())
+            }
+            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        });
+    let code = code
+        .map(|c| format!(" (Veriff code {c})"))
+        .unwrap_or_default();
+    Err(Failure {
+        error: Error::Upstream(format!("{what}: HTTP {}{code}", status.as_u16())),
+        retryable,
+        retry_after,
+    })
+}
+
+/// Reads a whole body, refusing more than `limit` bytes.
+async fn read_limited(
+    what: &str,
+    mut response: Response,
+    limit: usize,
+) -> Result<Vec<u8>, Failure> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(Failure::permanent(Error::Upstream(format!(
+            "{what}: body larger than {limit} bytes"
+        ))));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_failure(what, &e))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(Failure::permanent(Error::Upstream(format!(
+                "{what}: body larger than {limit} bytes"
+            ))));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A transport error (connect, timeout, broken body): transient, described without the URL.
+fn transport_failure(what: &str, e: &reqwest::Error) -> Failure {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "body interrupted"
+    } else if e.is_redirect() {
+        "redirect refused"
+    } else {
+        "request failed"
+    };
+    Failure::transient(Error::Upstream(format!("{what}: {kind}")))
+}
