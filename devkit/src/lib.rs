@@ -1,0 +1,35 @@
+//! Development tooling for `veriff-archiver`.
+//!
+//! **Dev-only**: this crate is a dev-dependency of the archiver and the home of local demo
+//! binaries. It is never linked into the Lambda binary (`bootstrap`), and it contains test
+//! doubles that deliberately accept fixed credentials.
+//!
+//! Modules:
+//! - [`signing`]: Veriff HMAC-SHA256 signatures and realistic Lambda Function URL events
+//!   (payload format 2.0), signed like Veriff's webhooks.
+//! - [`fixtures`]: Veriff's documented payloads verbatim (media metadata examples, the
+//!   decision webhook, an event webhook) and the deterministic byte generator behind
+//!   generated media.
+//! - [`veriff_fake`]: [`FakeVeriff`], a faithful fake of the Veriff API (authentication,
+//!   signatures, error bodies) on loopback, with fault injection and a request log.
+//! - [`demo`]: the demo scenario (a session with documents, faces, NFC data and a video).
+//! - [`s3_server`]: [`LocalS3`], a real S3-compatible server (`s3s-fs`, SigV4 verified) on
+//!   loopback, with fault injection.
+//!
+//! Binaries: `veriff-fake` (the fake with the demo scenario), `local-s3` (the S3 server),
+//! `sign-event` (prints a signed Function URL event for a body file). Each has `--help`.
+
+#![warn(missing_docs)]
+
+pub mod demo;
+pub mod fixtures;
+pub mod s3_server;
+mod server;
+pub mod signing;
+pub mod veriff_fake;
+
+pub use demo::{DemoMedia, DemoMediaKind, DemoScenario, demo_media, demo_scenario};
+pub use fixtures::{decision_webhook, deterministic_bytes, deterministic_sha256_hex};
+pub use s3_server::{LocalS3, S3Fault, S3FaultKind, create_bucket_dir};
+pub use signing::{function_url_event, hmac_sha256_hex, signed_webhook_event};
+pub use veriff_fake::{FakeConfig, FakeVeriff, Fault, FaultKind, MediaContent, RecordedRequest};

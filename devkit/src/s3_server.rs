@@ -1,0 +1,341 @@
+//! A real S3-compatible server on loopback, backed by a directory (`s3s-fs`).
+//!
+//! [`LocalS3`] serves the `s3s` service over HTTP/1.1 and HTTP/2 with SigV4 verified
+//! against one static key pair (`SimpleAuth`). Buckets are directories directly under the
+//! root, objects are files; checksums (`x-amz-checksum-sha256`...), multipart uploads and
+//! conditional writes (`If-None-Match: *` answers 412) behave as on AWS. Use path-style
+//! addressing (`force_path_style(true)`) and any region.
+//!
+//! [`S3Fault`]s can be injected to test retries: an injected error is answered with an S3
+//! XML error body after the request body has been read, so clients always see the
+//! response rather than a broken pipe.
+
+use std::future::Future;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use http_body_util::BodyExt as _;
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioExecutor;
+use hyper_util::server::conn::auto;
+use s3s::auth::SimpleAuth;
+use s3s::service::{S3Service, S3ServiceBuilder};
+use tokio::net::TcpListener;
+
+use crate::server::ServerTask;
+
+/// A fault to inject into matching S3 requests (see [`LocalS3::inject`]).
+#[derive(Clone, Debug)]
+pub struct S3Fault {
+    /// HTTP method to match, e.g. `"PUT"` (case-insensitive); `None` matches any request.
+    pub method: Option<String>,
+    /// What to do.
+    pub kind: S3FaultKind,
+    /// Applies to the next `times` matching requests.
+    pub times: usize,
+}
+
+impl S3Fault {
+    /// A fault for the next `times` requests with `method` (`None` = any method).
+    #[must_use]
+    pub fn new(method: Option<&str>, kind: S3FaultKind, times: usize) -> Self {
+        S3Fault {
+            method: method.map(str::to_owned),
+            kind,
+            times,
+        }
+    }
+}
+
+/// The kinds of [`S3Fault`].
+#[derive(Clone, Debug)]
+pub enum S3FaultKind {
+    /// Answer with this status and an S3 XML error (500 `InternalError`, 503 `SlowDown`,
+    /// 403 `AccessDenied`, 400 `BadRequest`, 404 `NoSuchKey`, 409 `OperationAborted`,
+    /// 412 `PreconditionFailed`, anything else `InternalError`). The request does not reach
+    /// the store.
+    Status(u16),
+    /// Delay before handling the request normally.
+    Latency(Duration),
+}
+
+/// A running S3-compatible server. See the [module docs](self).
+#[derive(Debug)]
+pub struct LocalS3 {
+    state: Arc<S3State>,
+    server: ServerTask,
+}
+
+#[derive(Debug, Default)]
+struct S3State {
+    faults: Mutex<Vec<S3Fault>>,
+    requests: AtomicUsize,
+    error_ids: AtomicU64,
+}
+
+impl S3State {
+    fn faults(&self) -> MutexGuard<'_, Vec<S3Fault>> {
+        self.faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn take_fault(&self, method: &str) -> Option<S3FaultKind> {
+        let mut faults = self.faults();
+        let index = faults.iter().position(|f| {
+            f.times > 0
+                && f.method
+                    .as_deref()
+                    .is_none_or(|m| m.eq_ignore_ascii_case(method))
+        })?;
+        faults[index].times -= 1;
+        let kind = faults[index].kind.clone();
+        if faults[index].times == 0 {
+            faults.remove(index);
+        }
+        Some(kind)
+    }
+}
+
+/// Creates the directory for bucket `name` under `root` (equivalent to `CreateBucket` on a
+/// stopped server). Succeeds if it already exists.
+///
+/// # Errors
+/// `name` is not a plausible bucket name (empty, contains `/`, `\`, or is `.`/`..`), or the
+/// directory cannot be created.
+pub fn create_bucket_dir(root: &Path, name: &str) -> io::Result<()> {
+    if name.is_empty()
+        || name == "."
+        || name == ".."
+        || name.contains(['/', '\\'])
+        || name.starts_with('.')
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("invalid bucket name {name:?}"),
+        ));
+    }
+    std::fs::create_dir_all(root.join(name))
+}
+
+impl LocalS3 {
+    /// Serves `root` (created if missing) on `127.0.0.1` with an ephemeral port, accepting
+    /// requests signed with `access_key` / `secret_key`.
+    ///
+    /// # Errors
+    /// The root cannot be created or opened, or binding fails.
+    pub async fn start(root: &Path, access_key: &str, secret_key: &str) -> io::Result<LocalS3> {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        Self::start_on(root, access_key, secret_key, addr).await
+    }
+
+    /// Like [`LocalS3::start`], on `addr`.
+    ///
+    /// # Errors
+    /// The root cannot be created or opened, or binding fails.
+    pub async fn start_on(
+        root: &Path,
+        access_key: &str,
+        secret_key: &str,
+        addr: SocketAddr,
+    ) -> io::Result<LocalS3> {
+        std::fs::create_dir_all(root)?;
+        let fs = s3s_fs::FileSystem::new(root)
+            .map_err(|e| io::Error::other(format!("cannot open s3s-fs root: {e:?}")))?;
+        let mut builder = S3ServiceBuilder::new(fs);
+        builder.set_auth(SimpleAuth::from_single(access_key, secret_key));
+        let state = Arc::new(S3State::default());
+        let service = FaultService {
+            inner: builder.build(),
+            state: Arc::clone(&state),
+        };
+        let listener = TcpListener::bind(addr).await?;
+        let conn_builder = auto::Builder::new(TokioExecutor::new());
+        let server = ServerTask::spawn(listener, move |io| {
+            let conn = conn_builder
+                .serve_connection(io, service.clone())
+                .into_owned();
+            async move {
+                let _ = conn.await;
+            }
+        })?;
+        Ok(LocalS3 { state, server })
+    }
+
+    /// The endpoint URL, e.g. `http://127.0.0.1:41234`.
+    #[must_use]
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.server.addr())
+    }
+
+    /// The bound address.
+    #[must_use]
+    pub fn addr(&self) -> SocketAddr {
+        self.server.addr()
+    }
+
+    /// Adds a fault; faults are checked in injection order, the first matching one with
+    /// `times > 0` is applied and decremented.
+    pub fn inject(&self, fault: S3Fault) {
+        if fault.times > 0 {
+            self.state.faults().push(fault);
+        }
+    }
+
+    /// Removes all faults.
+    pub fn clear_faults(&self) {
+        self.state.faults().clear();
+    }
+
+    /// Number of HTTP requests received so far (faulted ones included).
+    #[must_use]
+    pub fn request_count(&self) -> usize {
+        self.state.requests.load(Ordering::SeqCst)
+    }
+
+    /// Stops accepting, closes all connections and waits for that.
+    pub async fn shutdown(self) {
+        self.server.shutdown().await;
+    }
+}
+
+/// The `s3s` service with fault injection in front of it.
+#[derive(Clone)]
+struct FaultService {
+    inner: S3Service,
+    state: Arc<S3State>,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+impl hyper::service::Service<Request<Incoming>> for FaultService {
+    type Response = Response<s3s::Body>;
+    type Error = s3s::HttpError;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        let inner = self.inner.clone();
+        let state = Arc::clone(&self.state);
+        Box::pin(async move {
+            state.requests.fetch_add(1, Ordering::SeqCst);
+            match state.take_fault(req.method().as_str()) {
+                None => {}
+                Some(S3FaultKind::Latency(delay)) => tokio::time::sleep(delay).await,
+                Some(S3FaultKind::Status(code)) => {
+                    let resource = req.uri().path().to_owned();
+                    // Read the request body so the client gets this answer, not a reset.
+                    let _ = req.into_body().collect().await;
+                    let id = state.error_ids.fetch_add(1, Ordering::SeqCst);
+                    return Ok(error_response(code, &resource, id));
+                }
+            }
+            inner.call(req.map(s3s::Body::from)).await
+        })
+    }
+}
+
+/// An S3-style XML error response.
+fn error_response(code: u16, resource: &str, id: u64) -> Response<s3s::Body> {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let (s3_code, message) = match status.as_u16() {
+        400 => ("BadRequest", "Bad Request"),
+        403 => ("AccessDenied", "Access Denied"),
+        404 => ("NoSuchKey", "The specified key does not exist."),
+        409 => (
+            "OperationAborted",
+            "A conflicting conditional operation is currently in progress against this resource. Please try again.",
+        ),
+        412 => (
+            "PreconditionFailed",
+            "At least one of the pre-conditions you specified did not hold",
+        ),
+        503 => ("SlowDown", "Please reduce your request rate."),
+        _ => (
+            "InternalError",
+            "We encountered an internal error. Please try again.",
+        ),
+    };
+    let request_id = format!("FAULT{id:011X}");
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{s3_code}</Code><Message>{message}</Message><Resource>{}</Resource><RequestId>{request_id}</RequestId></Error>",
+        xml_escape(resource)
+    );
+    let mut response = Response::new(s3s::Body::from(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        headers.insert("x-amz-request-id", v);
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        headers.insert("retry-after", HeaderValue::from_static("1"));
+    }
+    response
+}
+
+fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_matching() {
+        let state = S3State::default();
+        state
+            .faults()
+            .push(S3Fault::new(Some("put"), S3FaultKind::Status(503), 1));
+        state
+            .faults()
+            .push(S3Fault::new(None, S3FaultKind::Status(500), 1));
+        assert!(matches!(
+            state.take_fault("GET"),
+            Some(S3FaultKind::Status(500))
+        ));
+        assert!(matches!(
+            state.take_fault("PUT"),
+            Some(S3FaultKind::Status(503))
+        ));
+        assert!(state.take_fault("PUT").is_none());
+    }
+
+    #[test]
+    fn bucket_names() {
+        let dir = std::env::temp_dir().join(format!("devkit-bucket-test-{}", std::process::id()));
+        assert!(create_bucket_dir(&dir, "../x").is_err());
+        assert!(create_bucket_dir(&dir, "").is_err());
+        assert!(create_bucket_dir(&dir, ".hidden").is_err());
+        create_bucket_dir(&dir, "archive").unwrap();
+        create_bucket_dir(&dir, "archive").unwrap();
+        assert!(dir.join("archive").is_dir());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn error_xml() {
+        let r = error_response(503, "/b/<k>", 7);
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()["content-type"], "application/xml");
+        assert_eq!(r.headers()["x-amz-request-id"], "FAULT00000000007");
+    }
+}

@@ -1,0 +1,326 @@
+//! Shared harness for the integration tests: a real S3-compatible server (s3s-fs, SigV4
+//! verified) and the Veriff fake, both on loopback, and the real handler fed with real
+//! Function URL events.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use archiver_devkit::{
+    FakeConfig, FakeVeriff, LocalS3, MediaContent, deterministic_bytes, signed_webhook_event,
+};
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::types::ChecksumMode;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+use veriff_archiver::{App, Config};
+
+/// API key of the test integration.
+pub const API_KEY: &str = "local-test-api-key";
+/// Shared secret of the test integration.
+pub const SECRET: &str = "local-test-shared-secret";
+/// Archive bucket.
+pub const BUCKET: &str = "veriff-archive";
+/// Archive prefix.
+pub const PREFIX: &str = "veriff/";
+const S3_ACCESS_KEY: &str = "test-access-key";
+const S3_SECRET_KEY: &str = "test-secret-key";
+
+/// A handler answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+/// Servers, client and app for one test.
+pub struct Harness {
+    pub fake: FakeVeriff,
+    pub s3: LocalS3,
+    pub s3_client: Client,
+    pub app: App,
+    pub config: Config,
+    pub root: tempfile::TempDir,
+}
+
+/// Builds an aws-sdk-s3 client for a local endpoint (path style, static credentials).
+pub fn s3_client(endpoint: &str, secret_key: &str) -> Client {
+    let config = aws_sdk_s3::config::Builder::new()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .credentials_provider(Credentials::new(
+            S3_ACCESS_KEY,
+            secret_key,
+            None,
+            None,
+            "tests",
+        ))
+        .build();
+    Client::from_conf(config)
+}
+
+impl Harness {
+    /// Default configuration: prefix `veriff/`, 5 MiB parts, short timeouts.
+    pub async fn start() -> Harness {
+        Harness::with(&[]).await
+    }
+
+    /// Starts everything, with these environment overrides.
+    pub async fn with(overrides: &[(&str, &str)]) -> Harness {
+        Harness::with_fake(
+            FakeConfig {
+                sign_media: true,
+                ..FakeConfig::new(API_KEY, SECRET)
+            },
+            overrides,
+        )
+        .await
+    }
+
+    /// Starts everything with a custom fake configuration.
+    pub async fn with_fake(fake_config: FakeConfig, overrides: &[(&str, &str)]) -> Harness {
+        let root = tempfile::tempdir().expect("temp dir");
+        let s3 = LocalS3::start(root.path(), S3_ACCESS_KEY, S3_SECRET_KEY)
+            .await
+            .expect("s3 server");
+        let fake = FakeVeriff::start(fake_config).await.expect("veriff fake");
+        let s3_client = s3_client(&s3.endpoint(), S3_SECRET_KEY);
+        s3_client
+            .create_bucket()
+            .bucket(BUCKET)
+            .send()
+            .await
+            .expect("create bucket");
+        let config = config_for(&fake.base_url(), overrides);
+        let app = App::new(config.clone(), s3_client.clone()).expect("app");
+        Harness {
+            fake,
+            s3,
+            s3_client,
+            app,
+            config,
+            root,
+        }
+    }
+
+    /// Delivers `body` signed like Veriff does, with a minute of budget.
+    pub async fn deliver_body(&self, body: &str) -> Reply {
+        self.deliver(signed_webhook_event(
+            body.as_bytes(),
+            SECRET,
+            API_KEY,
+            false,
+        ))
+        .await
+    }
+
+    /// Delivers a complete Lambda event, with a minute of budget.
+    pub async fn deliver(&self, event: Value) -> Reply {
+        self.deliver_within(event, Duration::from_secs(60)).await
+    }
+
+    /// Delivers a complete Lambda event whose invocation ends after `budget`.
+    pub async fn deliver_within(&self, event: Value, budget: Duration) -> Reply {
+        let response = self
+            .app
+            .handle(&event, Instant::now() + budget)
+            .await
+            .into_lambda();
+        let status = response["statusCode"].as_u64().expect("statusCode") as u16;
+        assert_eq!(response["headers"]["content-type"], "application/json");
+        let body =
+            serde_json::from_str(response["body"].as_str().expect("body")).expect("JSON body");
+        Reply { status, body }
+    }
+
+    /// Every key in the bucket, sorted.
+    pub async fn keys(&self) -> Vec<String> {
+        let mut keys = Vec::new();
+        let mut pages = self
+            .s3_client
+            .list_objects_v2()
+            .bucket(BUCKET)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for object in page.expect("list").contents() {
+                keys.push(object.key().expect("key").to_string());
+            }
+        }
+        keys.sort();
+        keys
+    }
+
+    /// An object's bytes, read back with S3 checksum validation on.
+    pub async fn object(&self, key: &str) -> (Vec<u8>, Option<String>) {
+        let out = self
+            .s3_client
+            .get_object()
+            .bucket(BUCKET)
+            .key(key)
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("get {key}: {e:?}"));
+        let content_type = out.content_type().map(str::to_string);
+        (
+            out.body
+                .collect()
+                .await
+                .expect("body")
+                .into_bytes()
+                .to_vec(),
+            content_type,
+        )
+    }
+
+    /// The manifest of an attempt, if written.
+    pub async fn manifest(&self, session_id: &str, attempt_id: &str) -> Option<Value> {
+        let key = format!("{PREFIX}{session_id}/{attempt_id}/manifest.json");
+        if !self.keys().await.contains(&key) {
+            return None;
+        }
+        Some(serde_json::from_slice(&self.object(&key).await.0).expect("manifest JSON"))
+    }
+
+    /// Asserts that every file the manifest lists is stored with the listed size and hash,
+    /// inside the attempt folder, and that the folder holds nothing else.
+    pub async fn assert_manifest_consistent(&self, manifest: &Value) {
+        let folder = format!(
+            "{PREFIX}{}/{}/",
+            manifest["sessionId"].as_str().unwrap(),
+            manifest["attemptId"].as_str().unwrap()
+        );
+        let mut listed = vec![format!("{folder}manifest.json")];
+        for file in manifest["files"].as_array().expect("files") {
+            let key = file["key"].as_str().unwrap();
+            assert!(key.starts_with(&folder), "{key} outside {folder}");
+            let (bytes, content_type) = self.object(key).await;
+            assert_eq!(
+                bytes.len() as u64,
+                file["size"].as_u64().unwrap(),
+                "{key} size"
+            );
+            assert_eq!(
+                hex::encode(Sha256::digest(&bytes)),
+                file["sha256"].as_str().unwrap(),
+                "{key} hash"
+            );
+            assert_eq!(
+                content_type.as_deref(),
+                file["contentType"].as_str(),
+                "{key} content type"
+            );
+            listed.push(key.to_string());
+        }
+        listed.sort();
+        let stored: Vec<String> = self
+            .keys()
+            .await
+            .into_iter()
+            .filter(|k| k.starts_with(&folder))
+            .collect();
+        assert_eq!(
+            stored, listed,
+            "the folder holds exactly the manifest's files"
+        );
+    }
+
+    /// How many multipart uploads s3s-fs still holds open (its `.upload-*.json` files).
+    pub fn open_multipart_uploads(&self) -> usize {
+        count_files(self.root.path(), ".upload-")
+    }
+
+    /// How many `GET /v1/media/...` requests the fake has seen.
+    pub fn media_downloads(&self) -> usize {
+        self.fake
+            .requests()
+            .iter()
+            .filter(|r| r.path.starts_with("/v1/media/"))
+            .count()
+    }
+}
+
+fn count_files(dir: &Path, prefix: &str) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    let nested = if e.path().is_dir() {
+                        count_files(&e.path(), prefix)
+                    } else {
+                        0
+                    };
+                    nested + usize::from(name.starts_with(prefix) && name.ends_with(".json"))
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// The function's configuration for a fake at `base_url`.
+pub fn config_for(base_url: &str, overrides: &[(&str, &str)]) -> Config {
+    let mut env: HashMap<String, String> = [
+        ("VERIFF_API_URL", base_url),
+        ("VERIFF_API_KEY", API_KEY),
+        ("VERIFF_SHARED_SECRET", SECRET),
+        ("ARCHIVE_BUCKET", BUCKET),
+        ("ARCHIVE_PREFIX", PREFIX),
+        ("PART_SIZE_MIB", "5"),
+        ("VERIFF_TIMEOUT_MS", "2000"),
+        ("DEADLINE_MARGIN_MS", "500"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (k, v) in overrides {
+        env.insert(k.to_string(), v.to_string());
+    }
+    Config::from_lookup(|k| env.get(k).cloned()).expect("valid test configuration")
+}
+
+/// Registers content for every media entry of a metadata document (sizes as listed), and
+/// returns the served bytes by media id. Also serves the document itself for `session_id`
+/// and/or `attempt_id`.
+pub fn serve_metadata(
+    fake: &FakeVeriff,
+    document: &str,
+    session_id: Option<&str>,
+    attempt_id: Option<&str>,
+) -> HashMap<String, Vec<u8>> {
+    if let Some(id) = session_id {
+        fake.set_session_media(id, document);
+    }
+    if let Some(id) = attempt_id {
+        fake.set_attempt_media(id, document);
+    }
+    let doc: Value = serde_json::from_str(document).expect("metadata JSON");
+    let mut served = HashMap::new();
+    for field in ["images", "videos", "nfcDocuments"] {
+        for (i, item) in doc[field].as_array().into_iter().flatten().enumerate() {
+            let (Some(id), Some(size)) = (item["id"].as_str(), item["size"].as_u64()) else {
+                continue;
+            };
+            let bytes =
+                deterministic_bytes(size ^ (i as u64) << 20 ^ id.len() as u64, size as usize);
+            let mimetype = item["mimetype"]
+                .as_str()
+                .unwrap_or("application/octet-stream");
+            fake.set_media(id, MediaContent::bytes(bytes.clone(), mimetype));
+            served.insert(id.to_string(), bytes);
+        }
+    }
+    served
+}
+
+/// A decision webhook body for this session and attempt.
+pub fn decision(session_id: &str, attempt_id: &str, status: &str) -> String {
+    archiver_devkit::decision_webhook(session_id, attempt_id, status, "2025-03-04T10:21:07.412Z")
+}
