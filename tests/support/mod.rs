@@ -4,7 +4,8 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use archiver_devkit::{
@@ -26,8 +27,8 @@ pub const SECRET: &str = "local-test-shared-secret";
 pub const BUCKET: &str = "veriff-archive";
 /// Archive prefix.
 pub const PREFIX: &str = "veriff/";
-const S3_ACCESS_KEY: &str = "test-access-key";
-const S3_SECRET_KEY: &str = "test-secret-key";
+pub const S3_ACCESS_KEY: &str = "test-access-key";
+pub const S3_SECRET_KEY: &str = "test-secret-key";
 
 /// A handler answer.
 #[derive(Debug)]
@@ -36,14 +37,28 @@ pub struct Reply {
     pub body: Value,
 }
 
-/// Servers, client and app for one test.
+/// Servers, client and app for one test. Derefs to the [`Bucket`] view of the archive.
 pub struct Harness {
     pub fake: FakeVeriff,
     pub s3: LocalS3,
-    pub s3_client: Client,
+    pub bucket: Bucket,
     pub app: App,
     pub config: Config,
-    pub root: tempfile::TempDir,
+    _root: tempfile::TempDir,
+}
+
+impl Deref for Harness {
+    type Target = Bucket;
+    fn deref(&self) -> &Bucket {
+        &self.bucket
+    }
+}
+
+/// A read-only view of the archive bucket on the local S3 server.
+pub struct Bucket {
+    pub client: Client,
+    /// The s3s-fs root folder.
+    pub root: PathBuf,
 }
 
 /// Builds an aws-sdk-s3 client for a local endpoint (path style, static credentials).
@@ -98,13 +113,17 @@ impl Harness {
             .expect("create bucket");
         let config = config_for(&fake.base_url(), overrides);
         let app = App::new(config.clone(), s3_client.clone()).expect("app");
+        let bucket = Bucket {
+            client: s3_client,
+            root: root.path().to_path_buf(),
+        };
         Harness {
             fake,
             s3,
-            s3_client,
+            bucket,
             app,
             config,
-            root,
+            _root: root,
         }
     }
 
@@ -138,11 +157,22 @@ impl Harness {
         Reply { status, body }
     }
 
+    /// How many `GET /v1/media/...` requests the fake has seen.
+    pub fn media_downloads(&self) -> usize {
+        self.fake
+            .requests()
+            .iter()
+            .filter(|r| r.path.starts_with("/v1/media/"))
+            .count()
+    }
+}
+
+impl Bucket {
     /// Every key in the bucket, sorted.
     pub async fn keys(&self) -> Vec<String> {
         let mut keys = Vec::new();
         let mut pages = self
-            .s3_client
+            .client
             .list_objects_v2()
             .bucket(BUCKET)
             .into_paginator()
@@ -159,7 +189,7 @@ impl Harness {
     /// An object's bytes, read back with S3 checksum validation on.
     pub async fn object(&self, key: &str) -> (Vec<u8>, Option<String>) {
         let out = self
-            .s3_client
+            .client
             .get_object()
             .bucket(BUCKET)
             .key(key)
@@ -233,16 +263,7 @@ impl Harness {
 
     /// How many multipart uploads s3s-fs still holds open (its `.upload-*.json` files).
     pub fn open_multipart_uploads(&self) -> usize {
-        count_files(self.root.path(), ".upload-")
-    }
-
-    /// How many `GET /v1/media/...` requests the fake has seen.
-    pub fn media_downloads(&self) -> usize {
-        self.fake
-            .requests()
-            .iter()
-            .filter(|r| r.path.starts_with("/v1/media/"))
-            .count()
+        count_files(&self.root, ".upload-")
     }
 }
 

@@ -1,0 +1,38 @@
+# shellcheck shell=bash
+# Sourced by the project's scripts: repo-root paths, progress output, and the project-local
+# Python venv (.venv/, git-ignored) holding aws-sam-cli (sam + the Lambda Runtime Interface
+# Emulator), cargo-lambda (with zig) and cfn-lint, at the versions in requirements-dev.txt.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+export SAM_CLI_TELEMETRY=0 CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-auto}"
+
+# step NAME: prints a progress header with the elapsed time of the whole script.
+step() {
+  printf '\n==> [%4ss] %s\n' "$SECONDS" "$*"
+}
+
+# ensure_python_tools: creates .venv and installs the pinned tools when missing or outdated.
+ensure_python_tools() {
+  local stamp="$VENV/.requirements-dev.txt"
+  if [ ! -x "$VENV/bin/sam" ] || ! cmp -s "$ROOT/scripts/requirements-dev.txt" "$stamp"; then
+    step "Installing aws-sam-cli, cargo-lambda and cfn-lint into .venv (about a minute, once)"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/scripts/requirements-dev.txt"
+    cp "$ROOT/scripts/requirements-dev.txt" "$stamp"
+  fi
+  export PATH="$VENV/bin:$PATH"
+  RIE="$("$VENV/bin/python" -c 'import samcli, os; print(os.path.join(os.path.dirname(samcli.__file__), "local", "rapid", "aws-lambda-rie-x86_64"))')"
+  export RIE
+}
+
+# build_bootstrap: the release bootstrap, built the way AWS SAM builds it (sam build runs
+# cargo lambda build --release). Sets BOOTSTRAP to the artifact.
+build_bootstrap() {
+  step "Building the release bootstrap with sam build (cold: about 5 minutes; warm: seconds)"
+  (cd "$ROOT" && sam build --template-file template.yaml --parameter-overrides Architecture=x86_64 \
+    --build-dir "$ROOT/.aws-sam/build" 2>&1 | grep -vE '^\s*$' | sed 's/^/    /')
+  BOOTSTRAP="$ROOT/.aws-sam/build/ArchiverFunction/bootstrap"
+  [ -x "$BOOTSTRAP" ] || { echo "sam build left no $BOOTSTRAP" >&2; return 1; }
+  export BOOTSTRAP
+}

@@ -1,0 +1,147 @@
+//! The release `bootstrap` under AWS's Lambda Runtime Interface Emulator (RIE), fed the
+//! ready-made events in `events/`, against the Veriff fake and a real S3 server.
+//!
+//! Needs the built artifact and the emulator, so it is `#[ignore]`d in a plain `cargo test`;
+//! `scripts/test.sh` (the README's test command, run by CI) builds both and runs it with
+//! `VERIFF_ARCHIVER_BOOTSTRAP` and `VERIFF_ARCHIVER_RIE` set.
+
+mod support;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use archiver_devkit::fixtures::{DEMO_ATTEMPT_ID, DEMO_SESSION_ID};
+use archiver_devkit::{FakeConfig, FakeVeriff, LocalS3, demo_scenario};
+use serde_json::Value;
+use support::*;
+
+/// Kills the emulator (and with it the bootstrap) when the test ends, however it ends.
+struct Emulator {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn required_path(var: &str) -> PathBuf {
+    let path = PathBuf::from(std::env::var(var).unwrap_or_else(|_| panic!("set {var} (scripts/test.sh does)")));
+    assert!(path.is_file(), "{var}={} is not a file", path.display());
+    path
+}
+
+fn start_emulator(veriff_url: &str, s3_endpoint: &str) -> Emulator {
+    let bootstrap = required_path("VERIFF_ARCHIVER_BOOTSTRAP");
+    let rie = required_path("VERIFF_ARCHIVER_RIE");
+    let (api_port, rapid_port) = (free_port(), free_port());
+    let child = Command::new(rie)
+        .arg("--runtime-interface-emulator-address")
+        .arg(format!("127.0.0.1:{api_port}"))
+        .arg("--runtime-api-address")
+        .arg(format!("127.0.0.1:{rapid_port}"))
+        .arg("--log-level")
+        .arg("error")
+        .arg(bootstrap)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("AWS_LAMBDA_FUNCTION_TIMEOUT", "60")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY)
+        .env("AWS_ENDPOINT_URL_S3", s3_endpoint)
+        .env("VERIFF_API_URL", veriff_url)
+        .env("VERIFF_API_KEY", API_KEY)
+        .env("VERIFF_SHARED_SECRET", SECRET)
+        .env("ARCHIVE_BUCKET", BUCKET)
+        .env("ARCHIVE_PREFIX", PREFIX)
+        .env("ARCHIVE_VIDEOS", "true")
+        .stdin(Stdio::null())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the Runtime Interface Emulator");
+    Emulator { child, url: format!("http://127.0.0.1:{api_port}/2015-03-31/functions/function/invocations") }
+}
+
+/// Invokes the function with an event; returns the Function URL response (status, body).
+async fn invoke(http: &reqwest::Client, emulator: &Emulator, event: &str) -> (u16, Value) {
+    let mut last_error = None;
+    for _ in 0..100 {
+        match http.post(&emulator.url).body(event.to_string()).send().await {
+            Ok(response) => {
+                let text = response.text().await.expect("invocation result");
+                let result: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
+                assert!(result.get("errorType").is_none(), "the handler itself failed: {text}");
+                let status = result["statusCode"].as_u64().expect("statusCode") as u16;
+                let body = serde_json::from_str(result["body"].as_str().expect("body")).expect("JSON body");
+                return (status, body);
+            }
+            Err(e) => last_error = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("emulator never answered: {last_error:?}");
+}
+
+fn event(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("events").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[tokio::test]
+#[ignore = "needs the release bootstrap and the RIE: run through scripts/test.sh"]
+async fn release_bootstrap_archives_under_the_runtime_interface_emulator() {
+    let root = tempfile::tempdir().unwrap();
+    let s3 = LocalS3::start(root.path(), S3_ACCESS_KEY, S3_SECRET_KEY).await.unwrap();
+    let client = s3_client(&s3.endpoint(), S3_SECRET_KEY);
+    client.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let fake = FakeVeriff::start(FakeConfig::new(API_KEY, SECRET)).await.unwrap();
+    let video_len = 9 * 1024 * 1024; // two parts: exercises multipart in the release build
+    demo_scenario(&fake, video_len);
+    let emulator = start_emulator(&fake.base_url(), &s3.endpoint());
+    let http = reqwest::Client::new();
+    let view = Bucket { client: client.clone(), root: root.path().to_path_buf() };
+
+    // Rejected and ignored events write nothing, call nothing, and the runtime keeps serving.
+    let (status, body) = invoke(&http, &emulator, &event("bad-signature.json")).await;
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = invoke(&http, &emulator, "[\"not an HTTP event\"]").await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = invoke(&http, &emulator, &event("event-started.json")).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ignored")), "{body}");
+    assert!(view.keys().await.is_empty(), "nothing written");
+    assert!(fake.requests().is_empty(), "Veriff never called");
+
+    // The decision is archived.
+    let (status, body) = invoke(&http, &emulator, &event("decision-approved.json")).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("archived")), "{body}");
+    assert_eq!(body["files"], 7, "6 top-ranked images and NFC... and the video: {body}");
+    let manifest = view.manifest(DEMO_SESSION_ID, DEMO_ATTEMPT_ID).await.expect("manifest");
+    view.assert_manifest_consistent(&manifest).await;
+    let video = manifest["files"].as_array().unwrap().iter().find(|f| f["kind"] == "video").unwrap();
+    assert_eq!(video["size"], video_len);
+
+    // The base64 copy of the same decision is a duplicate: nothing downloaded again.
+    fake.reset_requests();
+    let (status, body) = invoke(&http, &emulator, &event("decision-approved-base64.json")).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("already_archived")), "{body}");
+    assert!(fake.requests().is_empty());
+
+    // A later decision of the same attempt replaces the manifest.
+    let (status, body) = invoke(&http, &emulator, &event("decision-declined.json")).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("archived")), "{body}");
+    let manifest = view.manifest(DEMO_SESSION_ID, DEMO_ATTEMPT_ID).await.unwrap();
+    assert_eq!(manifest["decision"]["status"], "declined");
+    view.assert_manifest_consistent(&manifest).await;
+}
