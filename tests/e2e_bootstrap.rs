@@ -31,11 +31,17 @@ impl Drop for Emulator {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn required_path(var: &str) -> PathBuf {
-    let path = PathBuf::from(std::env::var(var).unwrap_or_else(|_| panic!("set {var} (scripts/test.sh does)")));
+    let path = PathBuf::from(
+        std::env::var(var).unwrap_or_else(|_| panic!("set {var} (scripts/test.sh does)")),
+    );
     assert!(path.is_file(), "{var}={} is not a file", path.display());
     path
 }
@@ -71,20 +77,33 @@ fn start_emulator(veriff_url: &str, s3_endpoint: &str) -> Emulator {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start the Runtime Interface Emulator");
-    Emulator { child, url: format!("http://127.0.0.1:{api_port}/2015-03-31/functions/function/invocations") }
+    Emulator {
+        child,
+        url: format!("http://127.0.0.1:{api_port}/2015-03-31/functions/function/invocations"),
+    }
 }
 
 /// Invokes the function with an event; returns the Function URL response (status, body).
 async fn invoke(http: &reqwest::Client, emulator: &Emulator, event: &str) -> (u16, Value) {
     let mut last_error = None;
     for _ in 0..100 {
-        match http.post(&emulator.url).body(event.to_string()).send().await {
+        match http
+            .post(&emulator.url)
+            .body(event.to_string())
+            .send()
+            .await
+        {
             Ok(response) => {
                 let text = response.text().await.expect("invocation result");
-                let result: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
-                assert!(result.get("errorType").is_none(), "the handler itself failed: {text}");
+                let result: Value =
+                    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
+                assert!(
+                    result.get("errorType").is_none(),
+                    "the handler itself failed: {text}"
+                );
                 let status = result["statusCode"].as_u64().expect("statusCode") as u16;
-                let body = serde_json::from_str(result["body"].as_str().expect("body")).expect("JSON body");
+                let body = serde_json::from_str(result["body"].as_str().expect("body"))
+                    .expect("JSON body");
                 return (status, body);
             }
             Err(e) => last_error = Some(e),
@@ -95,7 +114,9 @@ async fn invoke(http: &reqwest::Client, emulator: &Emulator, event: &str) -> (u1
 }
 
 fn event(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("events").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("events")
+        .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -103,15 +124,22 @@ fn event(name: &str) -> String {
 #[ignore = "needs the release bootstrap and the RIE: run through scripts/test.sh"]
 async fn release_bootstrap_archives_under_the_runtime_interface_emulator() {
     let root = tempfile::tempdir().unwrap();
-    let s3 = LocalS3::start(root.path(), S3_ACCESS_KEY, S3_SECRET_KEY).await.unwrap();
+    let s3 = LocalS3::start(root.path(), S3_ACCESS_KEY, S3_SECRET_KEY)
+        .await
+        .unwrap();
     let client = s3_client(&s3.endpoint(), S3_SECRET_KEY);
     client.create_bucket().bucket(BUCKET).send().await.unwrap();
-    let fake = FakeVeriff::start(FakeConfig::new(API_KEY, SECRET)).await.unwrap();
+    let fake = FakeVeriff::start(FakeConfig::new(API_KEY, SECRET))
+        .await
+        .unwrap();
     let video_len = 9 * 1024 * 1024; // two parts: exercises multipart in the release build
     demo_scenario(&fake, video_len);
     let emulator = start_emulator(&fake.base_url(), &s3.endpoint());
     let http = reqwest::Client::new();
-    let view = Bucket { client: client.clone(), root: root.path().to_path_buf() };
+    let view = Bucket {
+        client: client.clone(),
+        root: root.path().to_path_buf(),
+    };
 
     // Rejected and ignored events write nothing, call nothing, and the runtime keeps serving.
     let (status, body) = invoke(&http, &emulator, &event("bad-signature.json")).await;
@@ -119,29 +147,59 @@ async fn release_bootstrap_archives_under_the_runtime_interface_emulator() {
     let (status, body) = invoke(&http, &emulator, "[\"not an HTTP event\"]").await;
     assert_eq!(status, 400, "{body}");
     let (status, body) = invoke(&http, &emulator, &event("event-started.json")).await;
-    assert_eq!((status, body["status"].as_str()), (200, Some("ignored")), "{body}");
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("ignored")),
+        "{body}"
+    );
     assert!(view.keys().await.is_empty(), "nothing written");
     assert!(fake.requests().is_empty(), "Veriff never called");
 
     // The decision is archived.
     let (status, body) = invoke(&http, &emulator, &event("decision-approved.json")).await;
-    assert_eq!((status, body["status"].as_str()), (200, Some("archived")), "{body}");
-    assert_eq!(body["files"], 7, "6 top-ranked images and NFC... and the video: {body}");
-    let manifest = view.manifest(DEMO_SESSION_ID, DEMO_ATTEMPT_ID).await.expect("manifest");
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("archived")),
+        "{body}"
+    );
+    assert_eq!(
+        body["files"], 7,
+        "6 top-ranked images and NFC... and the video: {body}"
+    );
+    let manifest = view
+        .manifest(DEMO_SESSION_ID, DEMO_ATTEMPT_ID)
+        .await
+        .expect("manifest");
     view.assert_manifest_consistent(&manifest).await;
-    let video = manifest["files"].as_array().unwrap().iter().find(|f| f["kind"] == "video").unwrap();
+    let video = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "video")
+        .unwrap();
     assert_eq!(video["size"], video_len);
 
     // The base64 copy of the same decision is a duplicate: nothing downloaded again.
     fake.reset_requests();
     let (status, body) = invoke(&http, &emulator, &event("decision-approved-base64.json")).await;
-    assert_eq!((status, body["status"].as_str()), (200, Some("already_archived")), "{body}");
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("already_archived")),
+        "{body}"
+    );
     assert!(fake.requests().is_empty());
 
     // A later decision of the same attempt replaces the manifest.
     let (status, body) = invoke(&http, &emulator, &event("decision-declined.json")).await;
-    assert_eq!((status, body["status"].as_str()), (200, Some("archived")), "{body}");
-    let manifest = view.manifest(DEMO_SESSION_ID, DEMO_ATTEMPT_ID).await.unwrap();
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("archived")),
+        "{body}"
+    );
+    let manifest = view
+        .manifest(DEMO_SESSION_ID, DEMO_ATTEMPT_ID)
+        .await
+        .unwrap();
     assert_eq!(manifest["decision"]["status"], "declined");
     view.assert_manifest_consistent(&manifest).await;
 }

@@ -213,7 +213,7 @@ pub struct RecordedRequest {
     pub method: String,
     /// Request path (without query string).
     pub path: String,
-    /// Status code answered.
+    /// Status code answered; 0 while unanswered (or when the client gave up first).
     pub status: u16,
     /// Whether the request passed authentication.
     pub auth_ok: bool,
@@ -649,13 +649,25 @@ fn route_plan(shared: &Shared, method: &Method, route: Option<Route<'_>>) -> Pla
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let method = parts.method;
+    let path = parts.uri.path().to_owned();
+    // Recorded on arrival, so a request whose client gave up (a timeout) is still counted;
+    // its status stays 0 ("no answer sent") unless the handler finishes.
+    let slot = {
+        let mut state = shared.state();
+        state.requests.push(RecordedRequest {
+            method: method.to_string(),
+            path: path.clone(),
+            status: 0,
+            auth_ok: false,
+        });
+        state.requests.len() - 1
+    };
     let latency = shared.state().latency;
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    let (parts, body) = request.into_parts();
-    let method = parts.method;
-    let path = parts.uri.path().to_owned();
     let route = Route::parse(&path);
 
     let (plan, auth_ok) = if method == Method::GET {
@@ -670,12 +682,15 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         }
     };
 
-    shared.state().requests.push(RecordedRequest {
-        method: method.to_string(),
-        path,
-        status: plan.status.as_u16(),
-        auth_ok,
-    });
+    if let Some(recorded) = shared
+        .state()
+        .requests
+        .get_mut(slot)
+        .filter(|r| r.path == path)
+    {
+        recorded.status = plan.status.as_u16();
+        recorded.auth_ok = auth_ok;
+    }
     into_response(plan, &shared.config)
 }
 

@@ -149,11 +149,15 @@ impl VeriffClient {
     /// it is worth retrying. The caller retries the whole copy (request and body together).
     pub async fn open_media(&self, media_id: &str) -> Result<MediaDownload, Failure> {
         let what = "media download";
-        let response = self
+        let request = self
             .signed_get("media", media_id, "")
-            .map_err(Failure::permanent)?
-            .send()
+            .map_err(Failure::permanent)?;
+        // The client's read timeout bounds each body read, not the wait for the status
+        // line: bound that separately, or a server that never answers holds the copy until
+        // the invocation's deadline.
+        let response = tokio::time::timeout(self.request_timeout, request.send())
             .await
+            .map_err(|_| Failure::transient(Error::Upstream(format!("{what}: timed out"))))?
             .map_err(|e| transport_failure(what, &e))?;
         let response = check_status(what, response).await?;
         let signature = BodySignature::from_headers(response.headers(), &self.secrets)

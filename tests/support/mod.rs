@@ -40,7 +40,9 @@ pub struct Reply {
 /// Servers, client and app for one test. Derefs to the [`Bucket`] view of the archive.
 pub struct Harness {
     pub fake: FakeVeriff,
-    pub s3: LocalS3,
+    /// The S3 server; `None` while stopped by [`Harness::stop_s3`].
+    pub s3: Option<LocalS3>,
+    s3_addr: std::net::SocketAddr,
     pub bucket: Bucket,
     pub app: App,
     pub config: Config,
@@ -119,12 +121,39 @@ impl Harness {
         };
         Harness {
             fake,
-            s3,
+            s3_addr: s3.addr(),
+            s3: Some(s3),
             bucket,
             app,
             config,
             _root: root,
         }
+    }
+
+    /// The running S3 server.
+    pub fn s3(&self) -> &LocalS3 {
+        self.s3.as_ref().expect("S3 server running")
+    }
+
+    /// Stops the S3 server (connections are cut, the port is refused).
+    pub async fn stop_s3(&mut self) {
+        if let Some(s3) = self.s3.take() {
+            s3.shutdown().await;
+        }
+    }
+
+    /// Starts the S3 server again on the same port, over the same data.
+    pub async fn restart_s3(&mut self) {
+        self.stop_s3().await;
+        let s3 = LocalS3::start_on(
+            &self.bucket.root,
+            S3_ACCESS_KEY,
+            S3_SECRET_KEY,
+            self.s3_addr,
+        )
+        .await
+        .expect("restart s3 server");
+        self.s3 = Some(s3);
     }
 
     /// Delivers `body` signed like Veriff does, with a minute of budget.
