@@ -1,0 +1,204 @@
+//! Captures every log line of full runs (success and each failure class) in the production
+//! JSON format, at the most verbose level of this crate, and asserts that no secret,
+//! signature, API key, body, person name, document number or IP address appears.
+
+mod support;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use archiver_devkit::fixtures::{DEMO_ATTEMPT_ID, DEMO_SESSION_ID};
+use archiver_devkit::{
+    DemoMediaKind, Fault, FaultKind, S3Fault, S3FaultKind, demo_scenario, function_url_event,
+    hmac_sha256_hex, signed_webhook_event,
+};
+use serde_json::Value;
+use support::*;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Capture {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn no_secret_signature_body_or_personal_data_is_ever_logged() {
+    let capture = Capture::default();
+    veriff_archiver::telemetry::init_with_writer(
+        capture.clone(),
+        EnvFilter::new("info,veriff_archiver=trace"),
+    );
+
+    let body = decision(DEMO_SESSION_ID, DEMO_ATTEMPT_ID, "approved");
+    let signature = hmac_sha256_hex(SECRET.as_bytes(), body.as_bytes());
+    let mut statuses = Vec::new();
+
+    // Success, duplicate, and the ignored event.
+    let h = Harness::with(&[("ARCHIVE_VIDEOS", "true"), ("VERIFF_MAX_ATTEMPTS", "2")]).await;
+    let scenario = demo_scenario(&h.fake, 6 * 1024 * 1024);
+    for event in [
+        signed_webhook_event(body.as_bytes(), SECRET, API_KEY, false),
+        signed_webhook_event(body.as_bytes(), SECRET, API_KEY, true),
+        signed_webhook_event(
+            archiver_devkit::fixtures::EVENT_WEBHOOK_STARTED.as_bytes(),
+            SECRET,
+            API_KEY,
+            false,
+        ),
+    ] {
+        statuses.push(h.deliver(event).await.status);
+    }
+    // Rejections: wrong signature, wrong API key, malformed envelope, unsafe id.
+    let mut wrong = signature.clone();
+    wrong.replace_range(0..2, "00");
+    for event in [
+        function_url_event(body.as_bytes(), &[("x-hmac-signature", &wrong)], false),
+        function_url_event(
+            body.as_bytes(),
+            &[
+                ("x-hmac-signature", &signature),
+                ("x-auth-client", "leaked-key?"),
+            ],
+            false,
+        ),
+        serde_json::json!({"headers": {"x-hmac-signature": signature}, "body": "%%%", "isBase64Encoded": true}),
+        signed_webhook_event(
+            body.replace(DEMO_SESSION_ID, "../../x").as_bytes(),
+            SECRET,
+            API_KEY,
+            false,
+        ),
+    ] {
+        statuses.push(h.deliver(event).await.status);
+    }
+    // Failures: Veriff 500s, a wrong response signature, a truncated download, S3 down, the deadline.
+    let later = |n: u32| {
+        archiver_devkit::decision_webhook(
+            DEMO_SESSION_ID,
+            DEMO_ATTEMPT_ID,
+            "declined",
+            &format!("2025-03-0{n}T10:00:00.000Z"),
+        )
+    };
+    let video = format!(
+        "/v1/media/{}",
+        scenario
+            .media
+            .iter()
+            .find(|m| m.kind == DemoMediaKind::Video)
+            .unwrap()
+            .id
+    );
+    h.fake.inject(Fault::new("*", FaultKind::Status(500), 2));
+    statuses.push(h.deliver_body(&later(5)).await.status);
+    h.fake.inject(Fault::new(
+        format!("/v1/sessions/{DEMO_SESSION_ID}/media"),
+        FaultKind::WrongSignature,
+        1,
+    ));
+    statuses.push(h.deliver_body(&later(6)).await.status);
+    h.fake.inject(Fault::new(
+        video.as_str(),
+        FaultKind::Truncate { after: 5_000_000 },
+        2,
+    ));
+    statuses.push(h.deliver_body(&later(7)).await.status);
+    h.s3()
+        .inject(S3Fault::new(Some("PUT"), S3FaultKind::Status(500), 100));
+    statuses.push(h.deliver_body(&later(8)).await.status);
+    h.s3().clear_faults();
+    h.fake.inject(Fault::new(
+        video.as_str(),
+        FaultKind::Latency(Duration::from_secs(3)),
+        1,
+    ));
+    let event = signed_webhook_event(later(9).as_bytes(), SECRET, API_KEY, false);
+    statuses.push(
+        h.deliver_within(event, Duration::from_millis(1500))
+            .await
+            .status,
+    );
+    assert_eq!(
+        statuses,
+        [200, 200, 200, 401, 401, 400, 400, 502, 502, 502, 503, 504]
+    );
+
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line is JSON"))
+        .collect();
+    assert!(lines.len() >= 20, "{} lines", lines.len());
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"] == "manifest written" && l["session_id"] == DEMO_SESSION_ID)
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["level"] == "ERROR" && l["code"] == "deadline_exceeded")
+    );
+    assert!(lines.iter().any(|l| l["code"] == "unauthorized"));
+
+    let mut forbidden: Vec<String> = vec![
+        SECRET.into(),
+        API_KEY.into(),
+        "leaked-key?".into(),
+        signature.clone(),
+        signature.to_ascii_uppercase(),
+        wrong.clone(),
+        // Personal data of the decision payload.
+        "SARAH".into(),
+        "MORGAN".into(),
+        "MORGA753116SM9IJ".into(),
+        "1967-03-30".into(),
+        "186.153.67.122".into(),
+        // The Function URL envelope's caller IP and the vendor reference.
+        archiver_devkit::signing::SOURCE_IP.into(),
+        "cust-8d1c2f".into(),
+        // Bodies.
+        "\"verification\"".into(),
+        "\"person\"".into(),
+        "technicalData".into(),
+    ];
+    forbidden.extend(signatures_of_every_path(&h));
+    for needle in &forbidden {
+        assert!(
+            !logs.contains(needle.as_str()),
+            "log output contains {needle:?}"
+        );
+    }
+    eprintln!(
+        "checked {} log lines for {} forbidden strings",
+        lines.len(),
+        forbidden.len()
+    );
+}
+
+/// The HMAC signatures the function put on its Veriff requests.
+fn signatures_of_every_path(h: &Harness) -> Vec<String> {
+    h.fake
+        .requests()
+        .iter()
+        .filter_map(|r| r.path.rsplit('/').find(|s| s.len() > 20))
+        .map(|id| hmac_sha256_hex(SECRET.as_bytes(), id.as_bytes()))
+        .collect()
+}
