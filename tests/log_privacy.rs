@@ -15,7 +15,6 @@ use archiver_devkit::{
 };
 use serde_json::Value;
 use support::*;
-use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
 #[derive(Clone, Default)]
@@ -43,7 +42,7 @@ async fn no_secret_signature_body_or_personal_data_is_ever_logged() {
     let capture = Capture::default();
     veriff_archiver::telemetry::init_with_writer(
         capture.clone(),
-        EnvFilter::new("info,veriff_archiver=trace"),
+        "info,veriff_archiver=trace".parse().unwrap(),
     );
 
     let body = decision(DEMO_SESSION_ID, DEMO_ATTEMPT_ID, "approved");
