@@ -44,10 +44,9 @@ impl App {
             Ok(response) => response,
             Err(error) => {
                 let status = error.status();
-                if status >= 500 {
-                    tracing::error!(status, code = error.code(), error = %error, elapsed_ms = started.elapsed().as_millis() as u64, "webhook failed; Veriff will redeliver");
-                } else {
-                    tracing::warn!(status, code = error.code(), error = %error, "webhook rejected");
+                // Failures after classification are logged with their ids by `process`.
+                if status < 500 {
+                    tracing::warn!(status, code = error.code(), error = %error, elapsed_ms = started.elapsed().as_millis() as u64, "webhook rejected");
                 }
                 HttpResponse::new(
                     status,
@@ -110,7 +109,20 @@ impl App {
             "decision received"
         );
 
-        let outcome = self.archiver.archive(&decision, deadline).await?;
+        let outcome = self
+            .archiver
+            .archive(&decision, deadline)
+            .await
+            .inspect_err(|error| {
+                tracing::error!(
+                    session_id,
+                    attempt_id,
+                    status = error.status(),
+                    code = error.code(),
+                    error = %error,
+                    "archive failed; Veriff will redeliver"
+                );
+            })?;
         let body = match outcome {
             Outcome::Archived {
                 files,
