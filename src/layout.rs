@@ -1,7 +1,7 @@
 //! S3 key layout: where each archived file and the manifest live.
 //!
 //! One folder per decided attempt: `<prefix><sessionId>/<attemptId>/`, holding one file per
-//! chosen media (`<context>.<ext>`, or `<context>-<mediaId>.<ext>` where two chosen files
+//! chosen media (`<context>.<ext>`, or `<context>.<mediaId>.<ext>` where two chosen files
 //! would share a name) and `manifest.json`. Every segment that comes from the wire is checked
 //! by [`is_safe_segment`] first, so no key can leave the session's folder. No I/O here.
 
@@ -88,8 +88,10 @@ pub struct NameInput<'a> {
 }
 
 /// Deterministic, collision-free object keys for the chosen files of one folder.
-/// `<context>.<ext>` when that name is unique among the inputs, else `<context>-<mediaId>.<ext>`
-/// for every file sharing it (media ids are unique, so the result is too).
+/// `<context>.<ext>` when that name is unique among the inputs, else `<context>.<mediaId>.<ext>`
+/// for every file sharing it. Safe segments never contain `.`, so a one-dot name can never
+/// equal a two-dot name, and two-dot names differ because media ids are unique. No
+/// extension is `json`, so no file can take the manifest's key.
 pub fn file_keys(folder: &str, files: &[NameInput<'_>]) -> Vec<String> {
     let mut uses: HashMap<(&str, &str), usize> = HashMap::new();
     for f in files {
@@ -99,10 +101,10 @@ pub fn file_keys(folder: &str, files: &[NameInput<'_>]) -> Vec<String> {
         .iter()
         .map(|f| {
             debug_assert!(is_safe_segment(f.context) && is_safe_segment(f.media_id));
-            if uses[&(f.context, f.ext)] == 1 && f.context != "manifest" {
+            if uses[&(f.context, f.ext)] == 1 {
                 format!("{folder}{}.{}", f.context, f.ext)
             } else {
-                format!("{folder}{}-{}.{}", f.context, f.media_id, f.ext)
+                format!("{folder}{}.{}.{}", f.context, f.media_id, f.ext)
             }
         })
         .collect()
@@ -166,22 +168,53 @@ mod tests {
                     context: "document-nfc",
                     ext: "bin",
                 },
-                NameInput {
-                    media_id: "m4",
-                    context: "manifest",
-                    ext: "json",
-                },
             ],
         );
         assert_eq!(
             keys,
             [
                 "veriff/s1/a1/document-front.jpg",
-                "veriff/s1/a1/document-nfc-m2.bin",
-                "veriff/s1/a1/document-nfc-m3.bin",
-                "veriff/s1/a1/manifest-m4.json",
+                "veriff/s1/a1/document-nfc.m2.bin",
+                "veriff/s1/a1/document-nfc.m3.bin",
             ]
         );
+    }
+
+    #[test]
+    fn disambiguated_names_cannot_collide_with_plain_ones() {
+        // Found by the hostile-input property tests: with '-' as the joiner,
+        // ("manifest", id "x") and ("manifest-x", id "y") both became "manifest-x.bin".
+        let files = [
+            NameInput {
+                media_id: "i",
+                context: "a-b",
+                ext: "bin",
+            },
+            NameInput {
+                media_id: "b",
+                context: "a",
+                ext: "bin",
+            },
+            NameInput {
+                media_id: "c",
+                context: "a",
+                ext: "bin",
+            },
+            NameInput {
+                media_id: "x",
+                context: "manifest",
+                ext: "bin",
+            },
+            NameInput {
+                media_id: "y",
+                context: "manifest-x",
+                ext: "bin",
+            },
+        ];
+        let keys = file_keys("f/", &files);
+        let unique: std::collections::HashSet<_> = keys.iter().collect();
+        assert_eq!(unique.len(), keys.len(), "{keys:?}");
+        assert!(!keys.iter().any(|k| k == "f/manifest.json"));
     }
 
     #[test]
