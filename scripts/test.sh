@@ -27,4 +27,18 @@ step "Release bootstrap under the Lambda Runtime Interface Emulator (events/ fil
 VERIFF_ARCHIVER_BOOTSTRAP="$BOOTSTRAP" VERIFF_ARCHIVER_RIE="$RIE" \
   cargo test --locked --test e2e_bootstrap -- --ignored
 
+step "Dependency advisories (cargo audit; first install compiles for about 6 minutes)"
+command -v cargo-audit >/dev/null 2>&1 || cargo install cargo-audit --locked --quiet
+# An offline snapshot of the RustSec database sits beside the repository on the project's
+# machines (no internet there); elsewhere cargo audit fetches the current database.
+advisory_db=()
+if [ -d "$ROOT/../shared/advisory-db/crates" ]; then
+  advisory_db=(--db "$ROOT/../shared/advisory-db" --no-fetch)
+fi
+cargo audit "${advisory_db[@]}" --deny warnings
+cargo audit "${advisory_db[@]}" --deny warnings --file fuzz/Cargo.lock
+
+step "Coverage-guided fuzzing of the webhook path (${FUZZ_SECONDS:-30} s; cold build about 7 minutes)"
+scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-30}" | grep -vE '^#[0-9]+' 
+
 step "All checks passed in ${SECONDS}s"
