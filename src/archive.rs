@@ -164,11 +164,19 @@ impl Archiver {
         );
 
         let jobs = plan_copies(&folder, selection.chosen);
-        let files: Vec<FileRecord> = futures_util::stream::iter(jobs.iter())
-            .map(|job| self.copy_file(decision, job, deadline, pending))
-            .buffered(self.config.copy_concurrency)
-            .try_collect()
-            .await?;
+        // Unordered, so a large file never holds back the start of the next copies; the
+        // manifest lists files in selection order all the same.
+        let mut files: Vec<(usize, FileRecord)> =
+            futures_util::stream::iter(jobs.iter().enumerate())
+                .map(|(index, job)| async move {
+                    let record = self.copy_file(decision, job, deadline, pending).await?;
+                    Ok::<_, Error>((index, record))
+                })
+                .buffer_unordered(self.config.copy_concurrency)
+                .try_collect()
+                .await?;
+        files.sort_unstable_by_key(|(index, _)| *index);
+        let files: Vec<FileRecord> = files.into_iter().map(|(_, record)| record).collect();
 
         let manifest = Manifest::new(
             decision,
@@ -280,6 +288,7 @@ impl Archiver {
         let mut writer = self.store.writer(
             job.key.clone(),
             job.content_type.clone(),
+            announced.or(chosen.size),
             vec![
                 ("veriff-session-id", decision.session_id.clone()),
                 ("veriff-attempt-id", decision.attempt_id.clone()),

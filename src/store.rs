@@ -160,11 +160,13 @@ impl Store {
         }
     }
 
-    /// Starts a streamed write of one object.
+    /// Starts a streamed write of one object. `size_hint`, when known, keeps the buffer of a
+    /// small object at its size instead of a whole part.
     pub fn writer(
         &self,
         key: String,
         content_type: String,
+        size_hint: Option<u64>,
         metadata: Vec<(&'static str, String)>,
         pending: PendingUploads,
     ) -> ObjectWriter {
@@ -175,6 +177,9 @@ impl Store {
             metadata,
             pending,
             buffer: BytesMut::new(),
+            buffer_capacity: size_hint
+                .map_or(self.part_size, |n| (n as usize).min(self.part_size))
+                .max(1),
             upload: None,
             written: 0,
         }
@@ -219,6 +224,7 @@ pub struct ObjectWriter {
     metadata: Vec<(&'static str, String)>,
     pending: PendingUploads,
     buffer: BytesMut,
+    buffer_capacity: usize,
     upload: Option<Multipart>,
     written: u64,
 }
@@ -229,7 +235,7 @@ impl ObjectWriter {
         let part_size = self.store.part_size;
         while !chunk.is_empty() {
             if self.buffer.capacity() == 0 {
-                self.buffer.reserve(part_size);
+                self.buffer.reserve(self.buffer_capacity);
             }
             let room = part_size - self.buffer.len();
             let take = room.min(chunk.len());

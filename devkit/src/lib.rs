@@ -23,6 +23,7 @@
 
 pub mod demo;
 pub mod fixtures;
+pub mod runtime_api;
 pub mod s3_server;
 mod server;
 pub mod signing;

@@ -78,6 +78,11 @@ struct S3State {
     faults: Mutex<Vec<S3Fault>>,
     requests: AtomicUsize,
     error_ids: AtomicU64,
+    /// Serialises conditional writes. s3s-fs checks `If-None-Match` / `If-Match` and then
+    /// writes the data and its checksum metadata in separate steps, so two racing
+    /// conditional PUTs could both pass and leave one's bytes with the other's checksum.
+    /// AWS S3 makes a conditional write atomic (one wins, the other gets 412): so does this.
+    conditional_writes: tokio::sync::Mutex<()>,
 }
 
 impl S3State {
@@ -236,6 +241,14 @@ impl hyper::service::Service<Request<Incoming>> for FaultService {
                     return Ok(error_response(code, &resource, id));
                 }
             }
+            let conditional = req.method() == hyper::Method::PUT
+                && (req.headers().contains_key("if-none-match")
+                    || req.headers().contains_key("if-match"));
+            let _serialised = if conditional {
+                Some(state.conditional_writes.lock().await)
+            } else {
+                None
+            };
             inner.call(req.map(s3s::Body::from)).await
         })
     }

@@ -1,0 +1,1221 @@
+//! Benchmark of veriff-archiver: speed, memory and cold start, printed as plain-text tables.
+//!
+//! ```text
+//! cargo run --release --locked --example bench -- [--smoke] [--only N] [--bootstrap PATH]
+//! ```
+//!
+//! Everything runs on loopback against the devkit's Veriff fake (per-request latency,
+//! generated media streamed without being held) and its S3 server (s3s-fs), started in this
+//! process:
+//!
+//! 1. End-to-end time of one decision (`App::handle` with a signed Function URL event) with
+//!    1, 4, 16 and 64 images of 500 KB, at 0 and 30 ms of latency per Veriff request, with
+//!    `COPY_CONCURRENCY` 4 and 1: median of 5 runs, each a fresh session.
+//! 2. Throughput archiving one 256 MiB video (8 MiB parts) next to a raw loopback baseline:
+//!    the same GET streamed into a plain sequential aws-sdk-s3 multipart upload.
+//! 3. Peak resident memory (`VmHWM`) of the release `bootstrap` archiving a 16 MiB and a
+//!    1 GiB video, run under [`RuntimeApi`] (a Lambda Runtime API on loopback).
+//! 4. Cold start: `exec` of the `bootstrap` to its first `GET /runtime/invocation/next`, and
+//!    the first (and a second, warm) invocation with a 3-image decision; 20 runs.
+//! 5. Size of the release `bootstrap`.
+//!
+//! `--smoke` uses tiny sizes and single runs (for CI, so the benchmark cannot rot); its
+//! numbers mean nothing. Items 3-5 need `--bootstrap PATH` (`scripts/bench.sh` builds it).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use archiver_devkit::runtime_api::RuntimeApi;
+use archiver_devkit::{
+    FakeConfig, FakeVeriff, LocalS3, MediaContent, decision_webhook, deterministic_bytes,
+    hmac_sha256_hex, signed_webhook_event,
+};
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
+use base64::Engine as _;
+use bytes::{Bytes, BytesMut};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+use veriff_archiver::{App, Config};
+
+const API_KEY: &str = "bench-api-key";
+const SECRET: &str = "bench-shared-secret";
+const BUCKET: &str = "veriff-archive";
+const PREFIX: &str = "veriff/";
+const S3_ACCESS_KEY: &str = "bench-access-key";
+const S3_SECRET_KEY: &str = "bench-secret-key";
+const MIB: u64 = 1024 * 1024;
+const DECISION_TIME: &str = "2025-03-04T10:21:07.412Z";
+
+type Res<T> = Result<T, String>;
+
+// ---------------------------------------------------------------------------------------
+// Arguments and parameters
+
+struct Args {
+    smoke: bool,
+    only: Option<u8>,
+    bootstrap: Option<PathBuf>,
+}
+
+const USAGE: &str = "usage: bench [--smoke] [--only 1-5] [--bootstrap PATH]";
+
+fn parse_args() -> Res<Args> {
+    let mut args = Args {
+        smoke: false,
+        only: None,
+        bootstrap: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--smoke" => args.smoke = true,
+            "--only" => {
+                let n = it.next().and_then(|v| v.parse::<u8>().ok());
+                match n {
+                    Some(n @ 1..=5) => args.only = Some(n),
+                    _ => return Err(format!("--only takes 1-5\n{USAGE}")),
+                }
+            }
+            "--bootstrap" => {
+                let path = PathBuf::from(it.next().ok_or(USAGE)?);
+                if !path.is_file() {
+                    return Err(format!("--bootstrap {}: not a file", path.display()));
+                }
+                args.bootstrap = Some(path);
+            }
+            "-h" | "--help" => return Err(USAGE.into()),
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    Ok(args)
+}
+
+/// Sizes and repetitions of one benchmark mode.
+struct Params {
+    runs: usize,
+    image_counts: Vec<usize>,
+    image_size: usize,
+    latencies_ms: Vec<u64>,
+    video_len: u64,
+    throughput_runs: usize,
+    memory_videos: [u64; 2],
+    cold_runs: usize,
+}
+
+impl Params {
+    fn full() -> Params {
+        Params {
+            runs: 5,
+            image_counts: vec![1, 4, 16, 64],
+            image_size: 500_000,
+            latencies_ms: vec![0, 30],
+            video_len: 256 * MIB,
+            throughput_runs: 3,
+            memory_videos: [16 * MIB, 1024 * MIB],
+            cold_runs: 20,
+        }
+    }
+
+    fn smoke() -> Params {
+        Params {
+            runs: 1,
+            image_counts: vec![1, 4, 16],
+            image_size: 100_000,
+            latencies_ms: vec![0, 30],
+            video_len: 16 * MIB,
+            throughput_runs: 1,
+            memory_videos: [16 * MIB, 24 * MIB],
+            cold_runs: 3,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Tables
+
+/// A fixed-width plain-text table (first column left-aligned, the others right-aligned).
+struct Table {
+    title: String,
+    head: Vec<String>,
+    rows: Vec<Vec<String>>,
+    /// Left-align the first column (labels); otherwise every column is right-aligned.
+    left_first: bool,
+}
+
+impl Table {
+    fn new(title: impl Into<String>, head: &[&str]) -> Table {
+        Table {
+            title: title.into(),
+            head: head.iter().map(|h| (*h).to_string()).collect(),
+            rows: Vec::new(),
+            left_first: true,
+        }
+    }
+
+    fn targets(title: impl Into<String>) -> Table {
+        Table::new(title, &["measurement", "measured", "target", "result"])
+    }
+
+    fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    /// A row with a target: `pass` decides PASS / MISS.
+    fn check(&mut self, what: &str, measured: String, target: &str, pass: bool) {
+        let verdict = if pass { "PASS" } else { "MISS" };
+        self.row(vec![what.into(), measured, target.into(), verdict.into()]);
+    }
+
+    /// A row that is context for the targets, not a target itself.
+    fn info(&mut self, what: &str, measured: String) {
+        self.row(vec![what.into(), measured, "-".into(), "info".into()]);
+    }
+
+    fn print(&self) {
+        let mut widths: Vec<usize> = self.head.iter().map(String::len).collect();
+        for row in &self.rows {
+            for (i, cell) in row.iter().enumerate() {
+                widths[i] = widths[i].max(cell.len());
+            }
+        }
+        let line = |cells: &[String]| {
+            let parts: Vec<String> = cells
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    if i == 0 && self.left_first {
+                        format!("{c:<w$}", w = widths[i])
+                    } else {
+                        format!("{c:>w$}", w = widths[i])
+                    }
+                })
+                .collect();
+            println!("{}", parts.join("  ").trim_end());
+        };
+        println!("\n{}", self.title);
+        line(&self.head);
+        let total: usize = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
+        println!("{}", "-".repeat(total));
+        for row in &self.rows {
+            line(row);
+        }
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+fn mb_per_s(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 / d.as_secs_f64() / 1e6
+}
+
+fn size_label(bytes: u64) -> String {
+    if bytes >= 1024 * MIB {
+        format!("{} GiB", bytes / (1024 * MIB))
+    } else {
+        format!("{} MiB", bytes / MIB)
+    }
+}
+
+/// Median, min and max of non-empty samples.
+fn stats(samples: &[Duration]) -> (Duration, Duration, Duration) {
+    let mut s = samples.to_vec();
+    s.sort();
+    let n = s.len();
+    let median = if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2
+    };
+    (median, s[0], s[n - 1])
+}
+
+// ---------------------------------------------------------------------------------------
+// The loopback environment
+
+/// The Veriff fake and the S3 server on loopback, with an S3 client.
+struct Env {
+    fake: FakeVeriff,
+    s3: LocalS3,
+    client: Client,
+    root: tempfile::TempDir,
+    ids: AtomicU64,
+}
+
+impl Env {
+    async fn start() -> Res<Env> {
+        let root = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+        let s3 = LocalS3::start(&root.path().join("s3"), S3_ACCESS_KEY, S3_SECRET_KEY)
+            .await
+            .map_err(|e| format!("S3 server: {e}"))?;
+        let fake = FakeVeriff::start(FakeConfig::new(API_KEY, SECRET))
+            .await
+            .map_err(|e| format!("Veriff fake: {e}"))?;
+        let client = s3_client(&s3.endpoint());
+        client
+            .create_bucket()
+            .bucket(BUCKET)
+            .send()
+            .await
+            .map_err(|e| format!("CreateBucket: {}", DisplayErrorContext(&e)))?;
+        Ok(Env {
+            fake,
+            s3,
+            client,
+            root,
+            ids: AtomicU64::new(0),
+        })
+    }
+
+    /// The function's environment (as Lambda would set it) with `overrides`.
+    fn function_env(&self, overrides: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = [
+            ("VERIFF_API_URL", self.fake.base_url()),
+            ("VERIFF_API_KEY", API_KEY.into()),
+            ("VERIFF_SHARED_SECRET", SECRET.into()),
+            ("ARCHIVE_BUCKET", BUCKET.into()),
+            ("ARCHIVE_PREFIX", PREFIX.into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        for (k, v) in overrides {
+            env.retain(|(name, _)| name != k);
+            env.push(((*k).to_string(), (*v).to_string()));
+        }
+        env
+    }
+
+    /// An in-process app configured like the function, as the tests build it.
+    fn app(&self, overrides: &[(&str, &str)]) -> Res<App> {
+        let env: HashMap<String, String> = self.function_env(overrides).into_iter().collect();
+        let config = Config::from_lookup(|k| env.get(k).cloned())
+            .map_err(|e| format!("configuration: {e}"))?;
+        App::new(config, self.client.clone()).map_err(|e| format!("app: {e}"))
+    }
+
+    /// A fresh (session id, attempt id), so idempotency never short-circuits a run.
+    fn fresh_ids(&self, tag: &str) -> (String, String) {
+        let n = self.ids.fetch_add(1, Ordering::SeqCst);
+        (
+            format!("bench-{tag}-{n:06}-s"),
+            format!("bench-{tag}-{n:06}-a"),
+        )
+    }
+
+    /// Registers a fresh session listing `items` (id, kind, context, size, mimetype) and
+    /// returns its signed decision event with the session's ids.
+    fn decision(&self, tag: &str, items: &[MediaEntry]) -> (Value, String, String) {
+        let (session_id, attempt_id) = self.fresh_ids(tag);
+        let list = |kind: &str| -> Vec<Value> {
+            items
+                .iter()
+                .filter(|m| m.kind == kind)
+                .map(|m| {
+                    json!({
+                        "id": m.id, "name": m.context, "context": m.context, "timestamp": null,
+                        "size": m.size, "mimetype": m.mimetype,
+                        "url": format!("https://example.com/v1/media/{}", m.id),
+                        "sessionId": session_id,
+                    })
+                })
+                .collect()
+        };
+        let document = json!({
+            "status": "success",
+            "images": list("image"),
+            "videos": list("video"),
+            "nfcDocuments": [],
+        });
+        self.fake
+            .set_session_media(&session_id, document.to_string());
+        let body = decision_webhook(&session_id, &attempt_id, "approved", DECISION_TIME);
+        let event = signed_webhook_event(body.as_bytes(), SECRET, API_KEY, false);
+        (event, session_id, attempt_id)
+    }
+
+    /// Deletes every object of a session (keeps the disk small between runs).
+    async fn purge(&self, prefix: &str) -> Res<()> {
+        let listed = self
+            .client
+            .list_objects_v2()
+            .bucket(BUCKET)
+            .prefix(prefix)
+            .send()
+            .await
+            .map_err(|e| format!("ListObjectsV2: {}", DisplayErrorContext(&e)))?;
+        for object in listed.contents() {
+            if let Some(key) = object.key() {
+                self.client
+                    .delete_object()
+                    .bucket(BUCKET)
+                    .key(key)
+                    .send()
+                    .await
+                    .map_err(|e| format!("DeleteObject: {}", DisplayErrorContext(&e)))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One media item listed in a session's metadata.
+struct MediaEntry {
+    id: String,
+    kind: &'static str,
+    context: String,
+    size: u64,
+    mimetype: &'static str,
+}
+
+fn s3_client(endpoint: &str) -> Client {
+    let config = aws_sdk_s3::config::Builder::new()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .credentials_provider(Credentials::new(
+            S3_ACCESS_KEY,
+            S3_SECRET_KEY,
+            None,
+            None,
+            "bench",
+        ))
+        .build();
+    Client::from_conf(config)
+}
+
+/// The handler's answer body, which must say `archived` with `files` files.
+fn expect_archived(response: &Value, files: usize) -> Res<Value> {
+    let status = response["statusCode"].as_u64();
+    let body: Value = response["body"]
+        .as_str()
+        .and_then(|b| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null);
+    if status != Some(200) || body["status"] != "archived" || body["files"] != files {
+        return Err(format!(
+            "expected 200 archived with {files} files, got {status:?} {body}"
+        ));
+    }
+    Ok(body)
+}
+
+async fn handle(app: &App, event: &Value, files: usize) -> Res<Duration> {
+    let started = Instant::now();
+    let response = app
+        .handle(event, Instant::now() + Duration::from_secs(600))
+        .await
+        .into_lambda();
+    let elapsed = started.elapsed();
+    expect_archived(&response, files)?;
+    Ok(elapsed)
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. End-to-end decision time
+
+async fn bench_images(env: &Env, p: &Params) -> Res<Vec<Table>> {
+    let max = p.image_counts.iter().copied().max().unwrap_or(1);
+    let images: Vec<MediaEntry> = (0..max)
+        .map(|i| MediaEntry {
+            id: format!("bench-image-{i:03}"),
+            kind: "image",
+            context: format!("img-{i}"),
+            size: p.image_size as u64,
+            mimetype: "image/jpeg",
+        })
+        .collect();
+    for (i, m) in images.iter().enumerate() {
+        let data = deterministic_bytes(0xB0 + i as u64, p.image_size);
+        env.fake
+            .set_media(&m.id, MediaContent::bytes(data, "image/jpeg"));
+    }
+    let concurrencies = [4_usize, 1];
+    let apps: Vec<App> = concurrencies
+        .iter()
+        .map(|c| env.app(&[("COPY_CONCURRENCY", &c.to_string())]))
+        .collect::<Res<_>>()?;
+    // Warm containers: connection pools open, as for every invocation but the first.
+    env.fake.set_latency(Duration::ZERO);
+    for app in &apps {
+        let (event, ..) = env.decision("warm", &images[..1]);
+        handle(app, &event, 1).await?;
+    }
+
+    let mut grid = Table::new(
+        format!(
+            "1. Decision end to end: N images of {} KB, median of {} run(s), each a fresh session",
+            p.image_size / 1000,
+            p.runs
+        ),
+        &[
+            "images",
+            "latency",
+            "concurrency",
+            "median",
+            "min",
+            "max",
+            "MB/s",
+        ],
+    );
+    grid.left_first = false;
+    let mut medians: HashMap<(usize, u64, usize), Duration> = HashMap::new();
+    for &latency in &p.latencies_ms {
+        env.fake.set_latency(Duration::from_millis(latency));
+        for &n in &p.image_counts {
+            for (app, &concurrency) in apps.iter().zip(&concurrencies) {
+                let mut samples = Vec::new();
+                for _ in 0..p.runs {
+                    let (event, session_id, _) = env.decision("img", &images[..n]);
+                    samples.push(handle(app, &event, n).await?);
+                    env.purge(&format!("{PREFIX}{session_id}/")).await?;
+                }
+                let (median, min, max) = stats(&samples);
+                medians.insert((n, latency, concurrency), median);
+                grid.row(vec![
+                    n.to_string(),
+                    format!("{latency} ms"),
+                    concurrency.to_string(),
+                    ms(median),
+                    ms(min),
+                    ms(max),
+                    format!("{:.0}", mb_per_s((n * p.image_size) as u64, median)),
+                ]);
+            }
+        }
+    }
+    env.fake.set_latency(Duration::ZERO);
+
+    let mut targets = Table::targets("1. Decision end to end: targets");
+    let big = if p.image_counts.contains(&16) {
+        16
+    } else {
+        max
+    };
+    let ratio = |c: usize| {
+        let t = |n: usize| medians.get(&(n, 30, c)).copied();
+        match (t(big), t(1)) {
+            (Some(a), Some(b)) => Some(a.as_secs_f64() / b.as_secs_f64()),
+            _ => None,
+        }
+    };
+    if let Some(r) = ratio(4) {
+        targets.check(
+            &format!("time({big})/time(1), 30 ms latency, concurrency 4"),
+            format!("{r:.2}x"),
+            "<= 3.00x",
+            r <= 3.0,
+        );
+    }
+    if let Some(r) = ratio(1) {
+        targets.info(
+            &format!("time({big})/time(1), 30 ms latency, concurrency 1"),
+            format!("{r:.2}x"),
+        );
+    }
+    for &n in &p.image_counts {
+        if let (Some(c4), Some(c1)) = (medians.get(&(n, 30, 4)), medians.get(&(n, 30, 1))) {
+            targets.info(
+                &format!("speed-up of concurrency 4 over 1, {n} images, 30 ms"),
+                format!("{:.2}x", c1.as_secs_f64() / c4.as_secs_f64()),
+            );
+        }
+    }
+    Ok(vec![grid, targets])
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. Throughput of one large video
+
+async fn bench_throughput(env: &Env, p: &Params) -> Res<Vec<Table>> {
+    let len = p.video_len;
+    let media_id = "bench-video-throughput";
+    env.fake
+        .set_media(media_id, MediaContent::generated(len, 0x7A11, "video/mp4"));
+    let video = [MediaEntry {
+        id: media_id.into(),
+        kind: "video",
+        context: "selfid_video".into(),
+        size: len,
+        mimetype: "video/mp4",
+    }];
+    let app = env.app(&[("ARCHIVE_VIDEOS", "true"), ("PART_SIZE_MIB", "8")])?;
+    let http = reqwest::Client::new();
+    let part = 8 * MIB as usize;
+    // Warm container: a decision with no media opens the Veriff and S3 connections.
+    let (event, ..) = env.decision("warm", &[]);
+    handle(&app, &event, 0).await?;
+
+    let mut samples: [Vec<Duration>; 7] = Default::default();
+    let [
+        archiver,
+        baseline,
+        complete,
+        baseline_sha,
+        pipelined,
+        upload,
+        download,
+    ] = &mut samples;
+    for run in 0..p.throughput_runs {
+        let (event, session_id, _) = env.decision("video", &video);
+        archiver.push(handle(&app, &event, 1).await?);
+        env.purge(&format!("{PREFIX}{session_id}/")).await?;
+
+        let key = format!("baseline/run-{run}.mp4");
+        for (checksum, pipeline, samples) in [
+            (Checksum::SdkDefault, false, &mut *baseline),
+            (Checksum::Sha256, false, &mut *baseline_sha),
+            (Checksum::Sha256, true, &mut *pipelined),
+        ] {
+            let source = Source::Http(signed_media_get(env, &http, media_id).await?);
+            let started = Instant::now();
+            let copy = multipart_copy(env, source, &key, part, checksum, pipeline).await?;
+            samples.push(started.elapsed());
+            if copy.bytes != len {
+                return Err(format!("baseline copied {} of {len} bytes", copy.bytes));
+            }
+            if checksum == Checksum::SdkDefault {
+                complete.push(copy.complete);
+            }
+            env.purge("baseline/").await?;
+        }
+
+        let source = Source::Memory {
+            part: Bytes::from(deterministic_bytes(7, part)),
+            remaining: len,
+        };
+        let started = Instant::now();
+        multipart_copy(env, source, &key, part, Checksum::SdkDefault, false).await?;
+        upload.push(started.elapsed());
+        env.purge("baseline/").await?;
+
+        let started = Instant::now();
+        let received = download_only(env, &http, media_id).await?;
+        download.push(started.elapsed());
+        if received != len {
+            return Err(format!("download-only read {received} of {len} bytes"));
+        }
+    }
+    let [
+        archiver,
+        baseline,
+        complete,
+        baseline_sha,
+        pipelined,
+        upload,
+        download,
+    ] = samples.map(|s| stats(&s).0);
+    let (a, b) = (mb_per_s(len, archiver), mb_per_s(len, baseline));
+    let rate = |d: Duration| format!("{:.0} MB/s ({})", mb_per_s(len, d), ms(d));
+
+    let mut table = Table::targets(format!(
+        "2. Throughput: one {} video, 8 MiB parts, median of {} run(s) (MB = 10^6 bytes)",
+        size_label(len),
+        p.throughput_runs
+    ));
+    table.info("archiver end to end (App::handle)", rate(archiver));
+    table.info(
+        "baseline: GET -> sequential multipart upload",
+        rate(baseline),
+    );
+    table.check(
+        "archiver / baseline",
+        format!("{:.0}%", 100.0 * a / b),
+        ">= 70%",
+        a / b >= 0.70,
+    );
+    table.info("  of which CompleteMultipartUpload (s3s-fs)", ms(complete));
+    table.info(
+        "baseline + SHA-256 part checksums (as the archiver)",
+        rate(baseline_sha),
+    );
+    table.info(
+        "  same, one UploadPart in flight while reading on",
+        rate(pipelined),
+    );
+    table.info("upload only (parts from memory, sequential)", rate(upload));
+    table.info("download only (GET, body discarded)", rate(download));
+    let sha = sha256_speed();
+    table.info("SHA-256, one core, in memory", format!("{sha:.0} MB/s"));
+    Ok(vec![table])
+}
+
+/// Which checksums the baseline sends with its parts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Checksum {
+    /// Whatever the SDK adds by default (CRC32 on UploadPart).
+    SdkDefault,
+    /// A SHA-256 of each part, computed before sending it, as the archiver does.
+    Sha256,
+}
+
+/// Where the baseline's bytes come from.
+enum Source {
+    /// A media download.
+    Http(reqwest::Response),
+    /// The same in-memory part over and over, `remaining` bytes in all.
+    Memory { part: Bytes, remaining: u64 },
+}
+
+impl Source {
+    async fn next_chunk(&mut self) -> Res<Option<Bytes>> {
+        match self {
+            Source::Http(response) => response.chunk().await.map_err(|e| format!("download: {e}")),
+            Source::Memory { part, remaining } => {
+                let n = (*remaining).min(part.len() as u64);
+                *remaining -= n;
+                Ok((n > 0).then(|| part.slice(..n as usize)))
+            }
+        }
+    }
+}
+
+struct CopyTiming {
+    bytes: u64,
+    complete: Duration,
+}
+
+/// The plainest copy: cut the source into `part_size` parts, each uploaded before the
+/// next is read, then CompleteMultipartUpload.
+async fn multipart_copy(
+    env: &Env,
+    mut source: Source,
+    key: &str,
+    part_size: usize,
+    checksum: Checksum,
+    pipelined: bool,
+) -> Res<CopyTiming> {
+    let s3 = &env.client;
+    let mut create = s3.create_multipart_upload().bucket(BUCKET).key(key);
+    if checksum == Checksum::Sha256 {
+        create = create.checksum_algorithm(ChecksumAlgorithm::Sha256);
+    }
+    let upload = create
+        .send()
+        .await
+        .map_err(|e| format!("CreateMultipartUpload: {}", DisplayErrorContext(&e)))?;
+    let upload_id = upload.upload_id().ok_or("no upload id")?.to_string();
+    let mut parts = Vec::new();
+    let mut buffer = BytesMut::new();
+    let mut total = 0_u64;
+    let mut in_flight: Option<tokio::task::JoinHandle<Res<CompletedPart>>> = None;
+    let mut number = 0;
+    let mut send = async |body: Bytes, parts: &mut Vec<CompletedPart>| -> Res<()> {
+        number += 1;
+        let upload = upload_part(
+            s3.clone(),
+            key.to_string(),
+            upload_id.clone(),
+            number,
+            body,
+            checksum,
+        );
+        if pipelined {
+            // At most one part uploading while the next one is read.
+            if let Some(previous) = in_flight.take() {
+                parts.push(previous.await.map_err(|e| e.to_string())??);
+            }
+            in_flight = Some(tokio::spawn(upload));
+        } else {
+            parts.push(upload.await?);
+        }
+        Ok(())
+    };
+    while let Some(mut chunk) = source.next_chunk().await? {
+        total += chunk.len() as u64;
+        while !chunk.is_empty() {
+            if buffer.capacity() == 0 {
+                buffer.reserve(part_size);
+            }
+            let take = (part_size - buffer.len()).min(chunk.len());
+            buffer.extend_from_slice(&chunk.split_to(take));
+            if buffer.len() == part_size {
+                send(buffer.split().freeze(), &mut parts).await?;
+            }
+        }
+    }
+    if !buffer.is_empty() {
+        send(buffer.split().freeze(), &mut parts).await?;
+    }
+    if let Some(last) = in_flight.take() {
+        parts.push(last.await.map_err(|e| e.to_string())??);
+    }
+    let started = Instant::now();
+    s3.complete_multipart_upload()
+        .bucket(BUCKET)
+        .key(key)
+        .upload_id(&upload_id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| format!("CompleteMultipartUpload: {}", DisplayErrorContext(&e)))?;
+    Ok(CopyTiming {
+        bytes: total,
+        complete: started.elapsed(),
+    })
+}
+
+/// One UploadPart, with a SHA-256 checksum if asked.
+async fn upload_part(
+    s3: Client,
+    key: String,
+    upload_id: String,
+    number: i32,
+    body: Bytes,
+    checksum: Checksum,
+) -> Res<CompletedPart> {
+    let mut request = s3
+        .upload_part()
+        .bucket(BUCKET)
+        .key(key)
+        .upload_id(upload_id)
+        .part_number(number);
+    let sha256 = (checksum == Checksum::Sha256)
+        .then(|| base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&body)));
+    if let Some(sha256) = &sha256 {
+        request = request
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_sha256(sha256);
+    }
+    let out = request
+        .body(ByteStream::from(body))
+        .send()
+        .await
+        .map_err(|e| format!("UploadPart: {}", DisplayErrorContext(&e)))?;
+    Ok(CompletedPart::builder()
+        .part_number(number)
+        .set_e_tag(out.e_tag().map(str::to_string))
+        .set_checksum_sha256(sha256)
+        .set_checksum_crc32(out.checksum_crc32().map(str::to_string))
+        .set_checksum_crc32_c(out.checksum_crc32_c().map(str::to_string))
+        .set_checksum_crc64_nvme(out.checksum_crc64_nvme().map(str::to_string))
+        .build())
+}
+
+/// `GET /v1/media/{id}` signed as Veriff requires (the HMAC of the id).
+async fn signed_media_get(
+    env: &Env,
+    http: &reqwest::Client,
+    media_id: &str,
+) -> Res<reqwest::Response> {
+    http.get(format!("{}/v1/media/{media_id}", env.fake.base_url()))
+        .header("X-AUTH-CLIENT", API_KEY)
+        .header(
+            "X-HMAC-SIGNATURE",
+            hmac_sha256_hex(SECRET.as_bytes(), media_id.as_bytes()),
+        )
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| format!("GET media: {e}"))
+}
+
+async fn download_only(env: &Env, http: &reqwest::Client, media_id: &str) -> Res<u64> {
+    let mut response = signed_media_get(env, http, media_id).await?;
+    let mut total = 0_u64;
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| format!("download: {e}"))?
+    {
+        total += chunk.len() as u64;
+    }
+    Ok(total)
+}
+
+/// SHA-256 throughput of this build on one core (MB/s).
+fn sha256_speed() -> f64 {
+    let data = deterministic_bytes(1, 64 * MIB as usize);
+    let started = std::time::Instant::now();
+    let digest = Sha256::digest(&data);
+    let elapsed = started.elapsed();
+    std::hint::black_box(digest);
+    mb_per_s(data.len() as u64, elapsed)
+}
+
+// ---------------------------------------------------------------------------------------
+// The release bootstrap under the Runtime API
+
+/// A `bootstrap` process served by its own [`RuntimeApi`]. Killed on drop.
+struct Function {
+    child: Child,
+    api: RuntimeApi,
+    spawned_at: Instant,
+    log: PathBuf,
+}
+
+impl Function {
+    async fn spawn(env: &Env, bootstrap: &Path, overrides: &[(&str, &str)]) -> Res<Function> {
+        let api = RuntimeApi::start()
+            .await
+            .map_err(|e| format!("Runtime API: {e}"))?;
+        let log = env.root.path().join("bootstrap.log");
+        let out = File::create(&log).map_err(|e| format!("log file: {e}"))?;
+        let err = out.try_clone().map_err(|e| format!("log file: {e}"))?;
+        let mut command = Command::new(bootstrap);
+        command
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("AWS_LAMBDA_RUNTIME_API", api.host_port())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "veriff-archiver")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/veriff-archiver")
+            .env(
+                "AWS_LAMBDA_LOG_STREAM_NAME",
+                "2026/11/23/[$LATEST]0123456789abcdef0123456789abcdef",
+            )
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY)
+            .env("AWS_ENDPOINT_URL_S3", env.s3.endpoint())
+            .envs(env.function_env(overrides))
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
+        let spawned_at = Instant::now();
+        let child = command
+            .spawn()
+            .map_err(|e| format!("spawn {}: {e}", bootstrap.display()))?;
+        Ok(Function {
+            child,
+            api,
+            spawned_at,
+            log,
+        })
+    }
+
+    /// Time from `exec` to the first `GET /runtime/invocation/next`.
+    async fn init_duration(&mut self) -> Res<Duration> {
+        let polled = tokio::select! {
+            at = self.api.wait_first_poll(Duration::from_secs(30)) => {
+                at.ok_or_else(|| "no poll within 30 s".to_string())
+            }
+            status = exited(&mut self.child) => Err(format!("bootstrap exited during init ({status})")),
+        };
+        let at = polled.map_err(|e| format!("{e}; {}", self.log_tail()))?;
+        Ok(at.duration_since(self.spawned_at.into_std()))
+    }
+
+    /// Invokes the function; fails at once if the process dies.
+    async fn invoke(&mut self, event: Value, timeout: Duration) -> Res<Value> {
+        let result = tokio::select! {
+            r = self.api.invoke(event, timeout) => r,
+            status = exited(&mut self.child) => Err(format!("bootstrap exited ({status})")),
+        };
+        result.map_err(|e| format!("{e}; {}", self.log_tail()))
+    }
+
+    /// A field of `/proc/PID/status` in KiB (`VmHWM`, `VmRSS`).
+    fn status_kib(&self, field: &str) -> Res<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .map_err(|e| format!("/proc status: {e}"))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .ok_or_else(|| format!("no {field} in /proc/PID/status"))
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        format!(
+            "bootstrap log tail:\n{}",
+            lines[lines.len().saturating_sub(10)..].join("\n")
+        )
+    }
+}
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Resolves when the child has exited.
+async fn exited(child: &mut Child) -> String {
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return status.to_string(),
+            Ok(None) => tokio::time::sleep(Duration::from_millis(5)).await,
+            Err(e) => return e.to_string(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. Peak memory
+
+async fn bench_memory(env: &Env, p: &Params, bootstrap: &Path) -> Res<Vec<Table>> {
+    let mut peaks = Vec::new();
+    let mut rows = Vec::new();
+    for (i, &len) in p.memory_videos.iter().enumerate() {
+        let media_id = format!("bench-video-memory-{i}");
+        env.fake.set_media(
+            &media_id,
+            MediaContent::generated(len, 0x3E30 + i as u64, "video/mp4"),
+        );
+        let video = [MediaEntry {
+            id: media_id,
+            kind: "video",
+            context: "selfid_video".into(),
+            size: len,
+            mimetype: "video/mp4",
+        }];
+        let mut function = Function::spawn(env, bootstrap, &[("ARCHIVE_VIDEOS", "true")]).await?;
+        function.init_duration().await?;
+        let after_init = function.status_kib("VmRSS")?;
+        let (event, session_id, _) = env.decision("memory", &video);
+        let started = Instant::now();
+        let response = function.invoke(event, Duration::from_secs(900)).await?;
+        let elapsed = started.elapsed();
+        expect_archived(&response, 1)?;
+        let hwm = function.status_kib("VmHWM")?;
+        let rss = function.status_kib("VmRSS")?;
+        drop(function);
+        env.purge(&format!("{PREFIX}{session_id}/")).await?;
+        peaks.push(hwm);
+        rows.push((len, hwm, rss, after_init, elapsed));
+    }
+    let mut table = Table::targets(
+        "3. Peak memory of the release bootstrap (VmHWM after the invocation; PART_SIZE_MIB=8)",
+    );
+    for &(len, _, rss, after_init, elapsed) in &rows {
+        table.info(
+            &format!(
+                "{} video: RSS after init / after the invocation",
+                size_label(len)
+            ),
+            format!("{} / {}", mib(after_init), mib(rss)),
+        );
+        table.info(
+            &format!("{} video: invocation time", size_label(len)),
+            format!("{} ({:.0} MB/s)", ms(elapsed), mb_per_s(len, elapsed)),
+        );
+    }
+    let [(small, small_peak), (large, large_peak)] = [
+        (p.memory_videos[0], peaks[0]),
+        (p.memory_videos[1], peaks[1]),
+    ];
+    table.info(
+        &format!("{} video: peak RSS", size_label(small)),
+        mib(small_peak),
+    );
+    table.check(
+        &format!("{} video: peak RSS", size_label(large)),
+        mib(large_peak),
+        "< 64 MiB",
+        large_peak < 64 * 1024,
+    );
+    let diff = large_peak.abs_diff(small_peak);
+    table.check(
+        &format!("peak({}) - peak({})", size_label(large), size_label(small)),
+        mib(diff),
+        "<= 4 MiB",
+        diff <= 4 * 1024,
+    );
+    Ok(vec![table])
+}
+
+// ---------------------------------------------------------------------------------------
+// 4. Cold start
+
+async fn bench_cold_start(env: &Env, p: &Params, bootstrap: &Path) -> Res<Vec<Table>> {
+    let images: Vec<MediaEntry> = ["document-front", "document-back", "face"]
+        .iter()
+        .enumerate()
+        .map(|(i, context)| MediaEntry {
+            id: format!("bench-cold-image-{i}"),
+            kind: "image",
+            context: (*context).into(),
+            size: 200_000,
+            mimetype: "image/jpeg",
+        })
+        .collect();
+    for (i, m) in images.iter().enumerate() {
+        env.fake.set_media(
+            &m.id,
+            MediaContent::bytes(deterministic_bytes(0xC0 + i as u64, 200_000), "image/jpeg"),
+        );
+    }
+    let (mut init, mut first, mut warm) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..p.cold_runs {
+        let mut function = Function::spawn(env, bootstrap, &[]).await?;
+        init.push(function.init_duration().await?);
+        for samples in [&mut first, &mut warm] {
+            let (event, session_id, _) = env.decision("cold", &images);
+            let started = Instant::now();
+            let response = function.invoke(event, Duration::from_secs(60)).await?;
+            samples.push(started.elapsed());
+            expect_archived(&response, images.len())?;
+            env.purge(&format!("{PREFIX}{session_id}/")).await?;
+        }
+    }
+    let mut table = Table::new(
+        format!(
+            "4. Cold start of the release bootstrap, {} runs (3 images of 200 KB per decision)",
+            p.cold_runs
+        ),
+        &["measurement", "median", "min", "max", "target", "result"],
+    );
+    let mut row = |what: &str, samples: &[Duration], target: Option<(&str, Duration)>| {
+        let (median, min, max) = stats(samples);
+        let (target, verdict) = match target {
+            Some((label, limit)) => (label, if median < limit { "PASS" } else { "MISS" }),
+            None => ("-", "info"),
+        };
+        table.row(vec![
+            what.into(),
+            ms(median),
+            ms(min),
+            ms(max),
+            target.into(),
+            verdict.into(),
+        ]);
+    };
+    row(
+        "exec -> first /next (init)",
+        &init,
+        Some(("median < 20 ms", Duration::from_millis(20))),
+    );
+    row("first invocation", &first, None);
+    row("second invocation (warm)", &warm, None);
+    Ok(vec![table])
+}
+
+// ---------------------------------------------------------------------------------------
+// 5. Binary size
+
+fn bench_size(bootstrap: &Path) -> Res<Vec<Table>> {
+    let bytes = std::fs::read(bootstrap).map_err(|e| format!("{}: {e}", bootstrap.display()))?;
+    let size = bytes.len() as u64;
+    // A stripped ELF has no .symtab section (its name would be in .shstrtab).
+    let stripped = !bytes.windows(8).any(|w| w == b".symtab\0");
+    let mut table = Table::targets("5. Release bootstrap size (as built, no compression)");
+    table.check(
+        &format!(
+            "binary size ({})",
+            if stripped { "stripped" } else { "NOT stripped" }
+        ),
+        format!("{size} B = {:.2} MiB", size as f64 / MIB as f64),
+        "< 12 MB",
+        size < 12_000_000,
+    );
+    Ok(vec![table])
+}
+
+// ---------------------------------------------------------------------------------------
+
+fn machine_line(args: &Args) -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, usize::from);
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let rustc = Command::new("rustc")
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "rustc unknown".into());
+    let date = humantime::format_rfc3339_seconds(SystemTime::now());
+    let build = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    let mode = if args.smoke {
+        "smoke (tiny sizes, numbers not meaningful)"
+    } else {
+        "full"
+    };
+    format!(
+        "veriff-archiver bench: {date}; nproc {cpus}; {model}; {rustc}; bench {build} build; {mode}"
+    )
+}
+
+async fn run(args: &Args) -> Res<()> {
+    let p = if args.smoke {
+        Params::smoke()
+    } else {
+        Params::full()
+    };
+    let wanted = |n: u8| args.only.is_none_or(|o| o == n);
+    println!("{}", machine_line(args));
+    let env = Env::start().await?;
+    let mut missing = Vec::new();
+    for item in 1..=5_u8 {
+        if !wanted(item) {
+            continue;
+        }
+        let started = Instant::now();
+        let tables = match (item, args.bootstrap.as_deref()) {
+            (1, _) => bench_images(&env, &p).await?,
+            (2, _) => bench_throughput(&env, &p).await?,
+            (3, Some(b)) => bench_memory(&env, &p, b).await?,
+            (4, Some(b)) => bench_cold_start(&env, &p, b).await?,
+            (5, Some(b)) => bench_size(b)?,
+            _ => {
+                missing.push(item.to_string());
+                continue;
+            }
+        };
+        for table in &tables {
+            table.print();
+        }
+        eprintln!(
+            "(item {item} took {:.1} s)",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    if !missing.is_empty() {
+        println!(
+            "\nitems {} skipped: they need --bootstrap PATH (scripts/bench.sh builds it)",
+            missing.join(", ")
+        );
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("bench failed: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
