@@ -27,6 +27,9 @@ step "Release bootstrap under the Lambda Runtime Interface Emulator (events/ fil
 VERIFF_ARCHIVER_BOOTSTRAP="$BOOTSTRAP" VERIFF_ARCHIVER_RIE="$RIE" \
   cargo test --locked --test e2e_bootstrap -- --ignored
 
+step "Benchmark smoke run (tiny sizes; keeps scripts/bench.sh from rotting)"
+scripts/bench.sh --smoke --bootstrap "$BOOTSTRAP"
+
 step "Dependency advisories (cargo audit; first install compiles for about 6 minutes)"
 command -v cargo-audit >/dev/null 2>&1 || cargo install cargo-audit --locked --quiet
 # An offline snapshot of the RustSec database sits beside the repository on the project's
