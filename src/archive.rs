@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::layout::{self, NameInput};
+use crate::layout;
 use crate::manifest::{FileRecord, Manifest};
 use crate::retry::{self, Failure};
 use crate::select::{Chosen, SelectOptions, select};
@@ -351,20 +351,7 @@ impl Archiver {
 
 /// Assigns each chosen file its key and content type.
 fn plan_copies(folder: &str, chosen: Vec<Chosen>) -> Vec<CopyJob> {
-    let exts: Vec<&'static str> = chosen
-        .iter()
-        .map(|c| layout::extension_for(c.mimetype.as_deref(), c.kind))
-        .collect();
-    let names: Vec<NameInput<'_>> = chosen
-        .iter()
-        .zip(&exts)
-        .map(|(c, ext)| NameInput {
-            media_id: &c.media_id,
-            context: &c.context,
-            ext,
-        })
-        .collect();
-    let keys = layout::file_keys(folder, &names);
+    let keys = layout::keys_for(folder, &chosen);
     chosen
         .into_iter()
         .zip(keys)

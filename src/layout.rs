@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 
+use crate::select::Chosen;
 use crate::veriff::media::MediaKind;
 
 /// Longest id or context accepted in a key or URL path.
@@ -108,6 +109,25 @@ pub fn file_keys(folder: &str, files: &[NameInput<'_>]) -> Vec<String> {
             }
         })
         .collect()
+}
+
+/// The object key of each chosen file, in order: the extension from its mimetype, the name
+/// from [`file_keys`]. The one place the archive (and its tests) derive keys.
+pub fn keys_for(folder: &str, chosen: &[Chosen]) -> Vec<String> {
+    let exts: Vec<&'static str> = chosen
+        .iter()
+        .map(|c| extension_for(c.mimetype.as_deref(), c.kind))
+        .collect();
+    let names: Vec<NameInput<'_>> = chosen
+        .iter()
+        .zip(&exts)
+        .map(|(c, ext)| NameInput {
+            media_id: &c.media_id,
+            context: &c.context,
+            ext,
+        })
+        .collect();
+    file_keys(folder, &names)
 }
 
 #[cfg(test)]

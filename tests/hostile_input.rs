@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 
 use veriff_archiver::config::Secret;
 use veriff_archiver::event::{self, HttpRequest};
-use veriff_archiver::layout::{self, NameInput};
+use veriff_archiver::layout;
 use veriff_archiver::select::{self, SelectOptions};
 use veriff_archiver::veriff::media::MediaList;
 use veriff_archiver::webhook::{self, AuthError, Webhook};
@@ -1097,23 +1097,9 @@ fn metadata_case() -> BoxedStrategy<MetadataCase> {
 
 const FOLDER_PREFIX: &str = "veriff/";
 
-/// Keys of the chosen files, built exactly as `archive::plan_copies` builds them.
+/// Keys of the chosen files, as the archive derives them.
 fn plan_keys(chosen: &[select::Chosen]) -> Vec<String> {
-    let folder = layout::attempt_folder(FOLDER_PREFIX, "s1", "a1");
-    let exts: Vec<&'static str> = chosen
-        .iter()
-        .map(|c| layout::extension_for(c.mimetype.as_deref(), c.kind))
-        .collect();
-    let names: Vec<NameInput<'_>> = chosen
-        .iter()
-        .zip(&exts)
-        .map(|(c, ext)| NameInput {
-            media_id: &c.media_id,
-            context: &c.context,
-            ext,
-        })
-        .collect();
-    layout::file_keys(&folder, &names)
+    layout::keys_for(&layout::attempt_folder(FOLDER_PREFIX, "s1", "a1"), chosen)
 }
 
 fn check_content_type(mimetype: Option<&str>) -> Result<(), TestCaseError> {

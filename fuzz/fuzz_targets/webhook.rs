@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 
 use veriff_archiver::config::Secret;
 use veriff_archiver::event::{self, HttpRequest};
-use veriff_archiver::layout::{self, NameInput};
+use veriff_archiver::layout;
 use veriff_archiver::select::{self, SelectOptions};
 use veriff_archiver::veriff::media::{MediaKind, MediaList};
 use veriff_archiver::webhook::{self, AuthError, Webhook};
@@ -225,24 +225,9 @@ fn metadata(flags: u8, body: &[u8]) {
     };
     let selection = select::select(&list, options);
     assert_eq!(selection.chosen.len() + selection.skipped.len(), list.len());
-    // Keys exactly as archive::plan_copies builds them.
+    // Keys exactly as the archive derives them.
     let folder = layout::attempt_folder("veriff/", "s1", "a1");
-    let exts: Vec<&'static str> = selection
-        .chosen
-        .iter()
-        .map(|c| layout::extension_for(c.mimetype.as_deref(), c.kind))
-        .collect();
-    let names: Vec<NameInput<'_>> = selection
-        .chosen
-        .iter()
-        .zip(&exts)
-        .map(|(c, ext)| NameInput {
-            media_id: &c.media_id,
-            context: &c.context,
-            ext,
-        })
-        .collect();
-    let keys = layout::file_keys(&folder, &names);
+    let keys = layout::keys_for(&folder, &selection.chosen);
     assert_eq!(keys.len(), selection.chosen.len());
     let manifest = layout::manifest_key(&folder);
     let mut unique = HashSet::new();
