@@ -21,6 +21,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cli;
 pub mod demo;
 pub mod fixtures;
 pub mod runtime_api;

@@ -42,18 +42,9 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, Stri
     let mut port = 0_u16;
     let mut addr_file = None;
     let mut buckets = Vec::new();
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = |name: &str| -> Result<String, String> {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
+    let mut flags = archiver_devkit::cli::Flags::new(args);
+    while let Some((flag, mut inline)) = flags.next_flag() {
+        let mut value = |name: &str| flags.value(name, &mut inline);
         match flag.as_str() {
             "-h" | "--help" => return Ok(None),
             "--root" => root = Some(PathBuf::from(value("--root")?)),
@@ -83,36 +74,6 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, Stri
         addr_file,
         buckets,
     }))
-}
-
-async fn wait_for_termination() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-/// Writes `contents` to `path` atomically (temporary file + rename).
-fn write_atomically(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    std::fs::write(&tmp, contents)?;
-    std::fs::rename(&tmp, path)
 }
 
 #[tokio::main]
@@ -158,13 +119,13 @@ async fn main() -> ExitCode {
     };
     let endpoint = server.endpoint();
     if let Some(path) = &options.addr_file
-        && let Err(err) = write_atomically(path, &endpoint)
+        && let Err(err) = archiver_devkit::cli::write_atomically(path, &endpoint)
     {
         eprintln!("local-s3: cannot write {}: {err}", path.display());
         return ExitCode::FAILURE;
     }
     println!("local-s3 listening on {endpoint}");
-    wait_for_termination().await;
+    archiver_devkit::cli::wait_for_termination().await;
     server.shutdown().await;
     ExitCode::SUCCESS
 }

@@ -45,18 +45,10 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, Stri
     let mut prefix = "x";
     let mut bad_signature = false;
     let mut body_file = None;
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = |name: &str| -> Result<String, String> {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
+    let mut flags = archiver_devkit::cli::Flags::new(args);
+    while let Some((flag, mut inline)) = flags.next_flag() {
+        let arg = flag.clone();
+        let mut value = |name: &str| flags.value(name, &mut inline);
         match flag.as_str() {
             "-h" | "--help" => return Ok(None),
             "--secret" => secret = Some(value("--secret")?),

@@ -44,18 +44,9 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, Stri
     let mut latency_ms = 0_u64;
     let mut video_mib = 8_u64;
     let mut sign_media = false;
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = |name: &str| -> Result<String, String> {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
+    let mut flags = archiver_devkit::cli::Flags::new(args);
+    while let Some((flag, mut inline)) = flags.next_flag() {
+        let mut value = |name: &str| flags.value(name, &mut inline);
         match flag.as_str() {
             "-h" | "--help" => return Ok(None),
             "--api-key" => api_key = Some(value("--api-key")?),
@@ -106,37 +97,6 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Options>, Stri
     }))
 }
 
-async fn wait_for_termination() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
-/// Writes `contents` to `path` atomically (temporary file + rename), so a watcher never
-/// reads a partial address.
-fn write_atomically(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    std::fs::write(&tmp, contents)?;
-    std::fs::rename(&tmp, path)
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let options = match parse(std::env::args().skip(1)) {
@@ -166,7 +126,7 @@ async fn main() -> ExitCode {
     let scenario = demo_scenario(&fake, video_len);
     let base_url = fake.base_url();
     if let Some(path) = &options.addr_file
-        && let Err(err) = write_atomically(path, &base_url)
+        && let Err(err) = archiver_devkit::cli::write_atomically(path, &base_url)
     {
         eprintln!("veriff-fake: cannot write {}: {err}", path.display());
         return ExitCode::FAILURE;
@@ -178,7 +138,7 @@ async fn main() -> ExitCode {
         scenario.attempt_id,
         scenario.media.len()
     );
-    wait_for_termination().await;
+    archiver_devkit::cli::wait_for_termination().await;
     fake.shutdown().await;
     ExitCode::SUCCESS
 }
