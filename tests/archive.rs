@@ -97,6 +97,22 @@ async fn images_and_nfc_are_archived_top_ranked_per_context_with_a_manifest() {
     );
     assert_eq!(by_context["document-nfc"]["kind"], "nfc");
     assert_eq!(by_context["face"]["contentType"], "image/jpeg");
+    let head = h
+        .client
+        .head_object()
+        .bucket(BUCKET)
+        .key(by_context["face"]["key"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let metadata = head.metadata().unwrap();
+    assert_eq!(metadata["veriff-session-id"], SESSION);
+    assert_eq!(metadata["veriff-attempt-id"], ATTEMPT);
+    assert_eq!(
+        metadata["veriff-media-id"],
+        by_context["face"]["mediaId"].as_str().unwrap()
+    );
+    assert_eq!(metadata["veriff-context"], "face");
 
     // Everything else is listed as skipped, with its reason; the video is off by default.
     let skipped = manifest["skipped"].as_array().unwrap();
