@@ -74,11 +74,6 @@ impl Error {
             Error::Deadline => "deadline_exceeded",
         }
     }
-
-    /// Whether a fresh attempt inside the same invocation may succeed.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, Error::Upstream(_) | Error::Storage(_))
-    }
 }
 
 /// Result alias used across the crate.

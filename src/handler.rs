@@ -89,11 +89,9 @@ impl App {
                 Webhook::Decision(decision) => decision,
             };
         let (session_id, attempt_id) = (decision.session_id.as_str(), decision.attempt_id.as_str());
-        let archived = DecisionStatus::parse(&decision.status)
-            .is_some_and(|s| self.config.statuses.contains(&s));
-        if !archived {
-            let status =
-                DecisionStatus::parse(&decision.status).map_or("unknown", DecisionStatus::as_str);
+        let status = DecisionStatus::parse(&decision.status);
+        if !status.is_some_and(|s| self.config.statuses.contains(&s)) {
+            let status = status.map_or("unknown", DecisionStatus::as_str);
             tracing::info!(
                 session_id,
                 attempt_id,

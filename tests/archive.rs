@@ -4,6 +4,8 @@
 mod support;
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use archiver_devkit::fixtures::{self, DEMO_ATTEMPT_ID, DEMO_SESSION_ID};
@@ -637,15 +639,7 @@ async fn a_new_decision_replaces_the_manifest_and_an_older_one_does_not() {
 
 #[tokio::test]
 async fn a_metadata_url_pointing_elsewhere_is_never_fetched() {
-    let canary = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let canary_url = format!("http://{}", canary.local_addr().unwrap());
-    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = hits.clone();
-    tokio::spawn(async move {
-        while let Ok((_socket, _)) = canary.accept().await {
-            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }
-    });
+    let (canary_url, hits) = canary().await;
     let h = Harness::start().await;
     let document = fixtures::STANDARD_VERIFICATION.replace("https://exampleURL.com", &canary_url);
     assert!(document.contains(&canary_url));
@@ -661,11 +655,7 @@ async fn a_metadata_url_pointing_elsewhere_is_never_fetched() {
         "downloaded by id"
     );
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(
-        hits.load(std::sync::atomic::Ordering::SeqCst),
-        0,
-        "canary never contacted"
-    );
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "canary never contacted");
 }
 
 #[tokio::test]
@@ -768,4 +758,57 @@ async fn malformed_envelopes_are_400_and_wrong_methods_405() {
     let mut get = function_url_event(b"", &[], false);
     get["requestContext"]["http"]["method"] = json!("GET");
     assert_eq!(h.deliver(get).await.status, 405);
+}
+
+/// A TCP server that only counts the connections it receives: a place no request may go.
+async fn canary() -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((_socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    (url, hits)
+}
+
+#[tokio::test]
+async fn a_redirect_from_veriff_is_refused_and_never_followed() {
+    let (canary_url, hits) = canary().await;
+    // A "Veriff" that answers every request with a redirect to the canary.
+    let redirector = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let redirector_url = format!("http://{}", redirector.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = redirector.accept().await {
+            let location = format!("{canary_url}/v1/sessions/{SESSION}/media");
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request).await;
+                let response = format!(
+                    "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    let h = Harness::with(&[("VERIFF_API_URL", &redirector_url)]).await;
+    let reply = h
+        .deliver_body(&decision(SESSION, ATTEMPT, "approved"))
+        .await;
+    assert_eq!(reply.status, 502, "{}", reply.body);
+    assert!(
+        reply.body["message"].as_str().unwrap().contains("HTTP 302"),
+        "{}",
+        reply.body
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "redirect target never contacted"
+    );
+    assert!(h.keys().await.is_empty());
 }

@@ -164,7 +164,7 @@ async fn release_bootstrap_archives_under_the_runtime_interface_emulator() {
     );
     assert_eq!(
         body["files"], 7,
-        "6 top-ranked images and NFC... and the video: {body}"
+        "5 top-ranked images, the NFC file and the video: {body}"
     );
     let manifest = view
         .manifest(DEMO_SESSION_ID, DEMO_ATTEMPT_ID)

@@ -30,9 +30,6 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
-use hyper_util::rt::TokioExecutor;
-use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, oneshot, watch};
@@ -119,14 +116,7 @@ impl RuntimeApi {
             .fallback(not_found)
             .with_state(Arc::clone(&shared));
         let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
-        let builder = auto::Builder::new(TokioExecutor::new());
-        let service = TowerToHyperService::new(router);
-        let server = ServerTask::spawn(listener, move |io| {
-            let conn = builder.serve_connection(io, service.clone()).into_owned();
-            async move {
-                let _ = conn.await;
-            }
-        })?;
+        let server = ServerTask::serve_router(listener, router)?;
         Ok(RuntimeApi { shared, server })
     }
 

@@ -5,7 +5,9 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
@@ -56,6 +58,23 @@ impl ServerTask {
             addr,
             stop: Some(stop_tx),
             task: Some(task),
+        })
+    }
+
+    /// Serves an axum `router` (HTTP/1 and HTTP/2) on `listener`.
+    ///
+    /// Must be called inside a Tokio runtime.
+    pub(crate) fn serve_router(
+        listener: TcpListener,
+        router: axum::Router,
+    ) -> io::Result<ServerTask> {
+        let builder = auto::Builder::new(TokioExecutor::new());
+        let service = TowerToHyperService::new(router);
+        ServerTask::spawn(listener, move |io| {
+            let conn = builder.serve_connection(io, service.clone()).into_owned();
+            async move {
+                let _ = conn.await;
+            }
         })
     }
 

@@ -32,9 +32,6 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
 use futures_util::Stream;
-use hyper_util::rt::TokioExecutor;
-use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
 use crate::fixtures::{deterministic_sha256_hex, fill_deterministic};
@@ -287,14 +284,7 @@ impl FakeVeriff {
             .fallback(handle)
             .with_state(Arc::clone(&shared));
         let listener = TcpListener::bind(addr).await?;
-        let builder = auto::Builder::new(TokioExecutor::new());
-        let service = TowerToHyperService::new(router);
-        let server = ServerTask::spawn(listener, move |io| {
-            let conn = builder.serve_connection(io, service.clone()).into_owned();
-            async move {
-                let _ = conn.await;
-            }
-        })?;
+        let server = ServerTask::serve_router(listener, router)?;
         Ok(FakeVeriff { shared, server })
     }
 

@@ -109,13 +109,9 @@ impl VeriffClient {
         attempt_id: &str,
         deadline: Instant,
     ) -> Result<(MediaList, SourceRecord), Error> {
-        let (collection, id) = match source {
-            MediaSource::Session => ("sessions", session_id),
-            MediaSource::Attempt => ("attempts", attempt_id),
-        };
-        let what = match source {
-            MediaSource::Session => "session media metadata",
-            MediaSource::Attempt => "attempt media metadata",
+        let (collection, id, what) = match source {
+            MediaSource::Session => ("sessions", session_id, "session media metadata"),
+            MediaSource::Attempt => ("attempts", attempt_id, "attempt media metadata"),
         };
         let body = retry::run(self.retry, deadline, |_| async {
             let request = self
@@ -128,10 +124,9 @@ impl VeriffClient {
                 .await
                 .map_err(|e| transport_failure(what, &e))?;
             let response = check_status(what, response).await?;
-            let signature = BodySignature::from_headers(response.headers(), &self.secrets)
+            let mut signature = BodySignature::from_headers(response.headers(), &self.secrets)
                 .map_err(Failure::permanent)?;
             let body = read_limited(what, response, MAX_METADATA_BYTES).await?;
-            let mut signature = signature;
             signature.update(&body);
             signature.verify(what).map_err(Failure::permanent)?;
             Ok(body)
@@ -230,11 +225,6 @@ impl BodySignature {
             expected: Some(expected),
             macs,
         })
-    }
-
-    /// Whether the response was signed.
-    pub fn is_present(&self) -> bool {
-        self.expected.is_some()
     }
 
     /// Feeds body bytes.
