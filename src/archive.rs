@@ -1,47 +1,79 @@
-//! Orchestration of one decision: idempotency check, media listing, selection, bounded
-//! concurrent copies, and the manifest written last.
+//! Orchestration of one decision: find the decided attempt, read its folder back, list and
+//! select the media, reuse or copy each file concurrently, and write the decision's own
+//! manifest last.
 //!
-//! The invariant: a manifest exists only when every file it lists is stored with the listed
-//! hash. Any failure before the manifest write returns an error (a non-200 answer, so
-//! Veriff redelivers), and multipart uploads left behind are aborted. A redelivery of an
-//! archived decision finds the manifest and downloads nothing.
+//! The invariants:
+//! - a manifest exists only when every file it lists is stored with the listed hash;
+//! - nothing stored is ever overwritten: every write is a conditional create, and a file
+//!   an earlier decision already stored is reused (after a HeadObject confirms it), not
+//!   downloaded again;
+//! - every decision keeps its own manifest; a redelivery finds it and downloads nothing.
+//!
+//! Any failure before the manifest write returns an error (a non-200 answer, so Veriff
+//! redelivers), and multipart uploads left behind are aborted.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
-use crate::config::Config;
+use crate::config::{Config, MediaSource};
 use crate::error::Error;
-use crate::layout;
-use crate::manifest::{FileRecord, Manifest};
+use crate::layout::{self, DecisionName, ManifestName};
+use crate::manifest::{
+    AttemptIdSource, FileRecord, Manifest, ManifestInput, PayloadRecord, SourceRecord, StoredObject,
+};
+use crate::media::newest_attempt;
 use crate::retry::{self, Failure};
-use crate::select::{Chosen, SelectOptions, select};
-use crate::store::{ManifestWrite, PendingUploads, Store, WriteCondition};
+use crate::select::{Chosen, DecidedListing, Listing, SelectOptions, decided_listing, select};
+use crate::store::{Created, PendingUploads, Store};
 use crate::veriff::VeriffClient;
-use crate::webhook::Decision;
+use crate::webhook::{Decision, VerifiedSignature};
+
+/// Largest manifest read back (a manifest lists at most a few hundred files).
+const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
 
 /// What archiving a decision did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutcomeKind {
+    /// Files stored or reused, and the decision's manifest written.
+    Archived,
+    /// A manifest already records this decision: nothing was downloaded or written.
+    AlreadyArchived,
+}
+
+/// The result of archiving one decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// Files copied and the manifest written.
-    Archived {
-        /// Files stored.
-        files: usize,
-        /// Bytes stored.
-        bytes: u64,
-        /// Items listed but not stored.
-        skipped: usize,
-    },
-    /// The manifest already records this decision: nothing was downloaded.
-    AlreadyArchived {
-        /// Files the manifest lists.
-        files: usize,
-    },
-    /// The manifest records a newer decision of the same attempt: left untouched.
-    Superseded,
+pub struct Outcome {
+    /// Archived now, or already.
+    pub kind: OutcomeKind,
+    /// The decided attempt (given by the decision, or resolved).
+    pub attempt_id: String,
+    /// Whether the attempt id was given or resolved.
+    pub attempt_id_source: AttemptIdSource,
+    /// The key of the manifest that records the decision.
+    pub manifest_key: String,
+    /// Files the manifest lists.
+    pub files: usize,
+    /// Bytes of those files.
+    pub bytes: u64,
+    /// Items listed but not stored.
+    pub skipped: usize,
+    /// Files an earlier decision had stored, reused without a download.
+    pub reused: usize,
+}
+
+/// The webhook body as received, with the signature that authenticated it.
+#[derive(Debug, Clone, Copy)]
+pub struct SignedBody<'a> {
+    /// The raw bytes.
+    pub bytes: &'a [u8],
+    /// The signature that matched them.
+    pub signature: &'a VerifiedSignature,
 }
 
 /// Archives decisions. Built once per container; cheap to share.
@@ -52,11 +84,54 @@ pub struct Archiver {
     store: Store,
 }
 
-/// One file to copy.
+/// One file to store, or to reuse from an earlier decision's manifest.
 struct CopyJob {
     chosen: Chosen,
     key: String,
     content_type: String,
+    earlier: Option<FileRecord>,
+}
+
+/// What an attempt folder already holds.
+#[derive(Debug, Default)]
+struct Folder {
+    /// Manifests found, newest decision first, each parsed or not.
+    manifests: Vec<(String, ManifestName, Option<Manifest>)>,
+}
+
+impl Folder {
+    /// The readable manifest that records this decision, if any.
+    fn recording(&self, decision: &Decision, attempt_id: &str) -> Option<(&str, &Manifest)> {
+        self.manifests.iter().find_map(|(key, _, m)| {
+            m.as_ref()
+                .filter(|m| m.records(decision, attempt_id))
+                .map(|m| (key.as_str(), m))
+        })
+    }
+
+    /// The first revision of `name`'s manifest key not held by another object.
+    fn free_revision(&self, name: &DecisionName) -> u32 {
+        let taken = self
+            .manifests
+            .iter()
+            .filter(|(_, n, _)| n.decision.as_ref() == Some(name))
+            .map(|(_, n, _)| n.revision)
+            .max();
+        taken.map_or(1, |r| r + 1)
+    }
+
+    /// Files stored by earlier decisions, by media id (the newest decision's record wins).
+    fn earlier_files(&self) -> HashMap<String, FileRecord> {
+        let mut files = HashMap::new();
+        for (_, _, manifest) in &self.manifests {
+            for file in manifest.iter().flat_map(|m| &m.files) {
+                files
+                    .entry(file.media_id.clone())
+                    .or_insert_with(|| file.clone());
+            }
+        }
+        files
+    }
 }
 
 impl Archiver {
@@ -69,16 +144,21 @@ impl Archiver {
         }
     }
 
-    /// Archives `decision`, finishing (or failing and cleaning up) before `deadline` minus
-    /// the configured margin.
-    pub async fn archive(&self, decision: &Decision, deadline: Instant) -> Result<Outcome, Error> {
+    /// Archives `decision` (and its webhook body, when configured and given), finishing
+    /// (or failing and cleaning up) before `deadline` minus the configured margin.
+    pub async fn archive(
+        &self,
+        decision: &Decision,
+        body: Option<SignedBody<'_>>,
+        deadline: Instant,
+    ) -> Result<Outcome, Error> {
         let work_deadline = deadline
             .checked_sub(self.config.deadline_margin)
             .unwrap_or_else(Instant::now);
         let pending = PendingUploads::default();
         let result = tokio::time::timeout_at(
             work_deadline,
-            self.archive_until(decision, work_deadline, &pending),
+            self.archive_until(decision, body, work_deadline, &pending),
         )
         .await
         .unwrap_or(Err(Error::Deadline));
@@ -92,159 +172,355 @@ impl Archiver {
     async fn archive_until(
         &self,
         decision: &Decision,
+        body: Option<SignedBody<'_>>,
         deadline: Instant,
         pending: &PendingUploads,
     ) -> Result<Outcome, Error> {
         let started = Instant::now();
-        let (session_id, attempt_id) = (decision.session_id.as_str(), decision.attempt_id.as_str());
-        let folder = layout::attempt_folder(&self.config.prefix, session_id, attempt_id);
-        let manifest_key = layout::manifest_key(&folder);
-
-        let condition = match self.store.get_manifest(&manifest_key).await? {
-            None => WriteCondition::Absent,
-            Some(stored) => {
-                match serde_json::from_slice::<Manifest>(&stored.bytes) {
-                    Ok(existing) if existing.records(decision) => {
-                        tracing::info!(
-                            session_id,
-                            attempt_id,
-                            files = existing.files.len(),
-                            "already archived"
-                        );
-                        return Ok(Outcome::AlreadyArchived {
-                            files: existing.files.len(),
-                        });
-                    }
-                    Ok(existing) if existing.supersedes(decision) => {
-                        tracing::info!(
-                            session_id,
-                            attempt_id,
-                            "a newer decision is archived; leaving it"
-                        );
-                        return Ok(Outcome::Superseded);
-                    }
-                    Ok(_) => tracing::info!(
-                        session_id,
-                        attempt_id,
-                        "new decision for an archived attempt"
-                    ),
-                    Err(_) => tracing::warn!(
-                        session_id,
-                        attempt_id,
-                        "existing manifest unreadable; replacing it"
-                    ),
-                }
-                let etag = stored
-                    .etag
-                    .ok_or_else(|| Error::Storage("existing manifest has no ETag".into()))?;
-                WriteCondition::Unchanged(etag)
-            }
+        let session_id = decision.session_id.as_str();
+        let (attempt_id, attempt_id_source) = match &decision.attempt_id {
+            Some(id) => (id.clone(), AttemptIdSource::Given),
+            None => (
+                self.resolve_attempt(session_id, deadline).await?,
+                AttemptIdSource::Resolved,
+            ),
         };
+        let attempt_id = attempt_id.as_str();
+        let folder = layout::attempt_folder(&self.config.prefix, session_id, attempt_id);
+        let name = DecisionName::of(decision, attempt_id);
 
-        let (media, source) = self
-            .veriff
-            .media_list(self.config.media_source, session_id, attempt_id, deadline)
-            .await?;
+        let existing = self.read_folder(&folder).await?;
+        if let Some((key, manifest)) = existing.recording(decision, attempt_id) {
+            tracing::info!(
+                session_id,
+                attempt_id,
+                files = manifest.files.len(),
+                "already archived"
+            );
+            return Ok(already_archived(manifest, key, attempt_id_source));
+        }
+        let revision = existing.free_revision(&name);
+        if revision > 1 {
+            tracing::warn!(
+                session_id,
+                attempt_id,
+                revision,
+                "an unreadable object holds this decision's manifest key; writing the next revision"
+            );
+        }
+        let manifest_key = name.manifest_key(&folder, revision);
+
+        let (decided, media_source) = self.list_media(session_id, attempt_id, deadline).await?;
         let selection = select(
-            &media,
+            &decided.media,
             SelectOptions {
                 videos: self.config.archive_videos,
                 max_file_bytes: self.config.max_file_bytes,
             },
         );
+        let mut skipped = selection.skipped;
+        skipped.extend(decided.later_attempt.iter().cloned());
         tracing::info!(
             session_id,
             attempt_id,
-            endpoint = source.kind.as_str(),
-            listed = media.len(),
+            listing = decided.listing.as_str(),
+            listings_matched = decided.listings_matched,
+            listed = decided.media.len(),
             chosen = selection.chosen.len(),
-            skipped = selection.skipped.len(),
+            skipped = skipped.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "media listed and selected"
         );
 
-        let jobs = plan_copies(&folder, selection.chosen);
+        let jobs = plan_copies(&folder, selection.chosen, &existing.earlier_files());
+        let listing = decided.listing;
         // Unordered, so a large file never holds back the start of the next copies; the
         // manifest lists files in selection order all the same.
-        let mut files: Vec<(usize, FileRecord)> =
+        let mut files: Vec<(usize, FileRecord, bool)> =
             futures_util::stream::iter(jobs.iter().enumerate())
                 .map(|(index, job)| async move {
-                    let record = self.copy_file(decision, job, deadline, pending).await?;
-                    Ok::<_, Error>((index, record))
+                    if let Some(record) = self.reuse(job, listing).await? {
+                        return Ok::<_, Error>((index, record, true));
+                    }
+                    let ids = (session_id, attempt_id);
+                    let record = self.copy_file(ids, job, listing, deadline, pending).await?;
+                    Ok((index, record, false))
                 })
                 .buffer_unordered(self.config.copy_concurrency)
                 .try_collect()
                 .await?;
-        files.sort_unstable_by_key(|(index, _)| *index);
-        let files: Vec<FileRecord> = files.into_iter().map(|(_, record)| record).collect();
+        files.sort_unstable_by_key(|(index, _, _)| *index);
+        let reused = files.iter().filter(|(_, _, reused)| *reused).count();
+        let files: Vec<FileRecord> = files.into_iter().map(|(_, record, _)| record).collect();
+
+        let decision_payload = match body.filter(|_| self.config.archive_decision_payload) {
+            Some(body) => Some(self.store_payload(&name.payload_key(&folder), body).await?),
+            None => None,
+        };
 
         let manifest = Manifest::new(
-            decision,
-            source,
+            ManifestInput {
+                decision,
+                attempt_id,
+                attempt_id_source,
+                media_source,
+            },
             files,
-            selection.skipped,
+            skipped,
+            decision_payload,
             SystemTime::now(),
         );
-        match self
+        let created = self
             .store
-            .put_manifest(&manifest_key, manifest.to_bytes(), condition)
-            .await?
-        {
-            ManifestWrite::Written => {}
-            ManifestWrite::PreconditionFailed => {
-                return self.after_lost_race(&manifest_key, decision).await;
-            }
+            .create(
+                &manifest_key,
+                Bytes::from(manifest.to_bytes()),
+                "application/json",
+                &[],
+            )
+            .await?;
+        if let Created::Exists { .. } = created {
+            return self
+                .after_lost_race(&manifest_key, decision, attempt_id, attempt_id_source)
+                .await;
         }
         tracing::info!(
             session_id,
             attempt_id,
             files = manifest.files.len(),
+            reused,
             bytes = manifest.total_bytes(),
             skipped = manifest.skipped.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "manifest written"
         );
-        Ok(Outcome::Archived {
+        Ok(Outcome {
+            kind: OutcomeKind::Archived,
+            attempt_id: attempt_id.to_string(),
+            attempt_id_source,
+            manifest_key,
             files: manifest.files.len(),
             bytes: manifest.total_bytes(),
             skipped: manifest.skipped.len(),
+            reused,
         })
     }
 
-    /// Another invocation wrote the manifest first: fine if it records the same decision.
+    /// The session's newest attempt, for a decision that names none.
+    async fn resolve_attempt(&self, session_id: &str, deadline: Instant) -> Result<String, Error> {
+        let attempts = self.veriff.attempts(session_id, deadline).await?;
+        match newest_attempt(&attempts).and_then(|a| a.id.clone()) {
+            Some(id) if layout::is_safe_segment(&id) => {
+                tracing::info!(
+                    session_id,
+                    attempt_id = id.as_str(),
+                    attempts = attempts.len(),
+                    "decision carries no attemptId; archiving the session's newest attempt"
+                );
+                Ok(id)
+            }
+            Some(_) => Err(Error::Upstream(
+                "session attempts: the newest attempt id is not a safe identifier".into(),
+            )),
+            None => Err(Error::Upstream(
+                "session attempts: the session lists no attempt to archive".into(),
+            )),
+        }
+    }
+
+    /// Lists the folder and reads every manifest in it.
+    async fn read_folder(&self, folder: &str) -> Result<Folder, Error> {
+        let mut manifests = Vec::new();
+        for object in self.store.list_folder(folder).await? {
+            let Some(name) = layout::parse_manifest_key(folder, &object.key) else {
+                continue;
+            };
+            let parsed = match self.store.read(&object.key, MAX_MANIFEST_BYTES).await {
+                Ok(Some(bytes)) => Manifest::parse(&bytes).ok(),
+                Ok(None) => continue,
+                Err(Error::Storage(_)) if object.size > MAX_MANIFEST_BYTES => None,
+                Err(e) => return Err(e),
+            };
+            manifests.push((object.key, name, parsed));
+        }
+        // Newest decision first: per-decision names sort by decision time.
+        manifests.sort_by(|a, b| b.0.cmp(&a.0));
+        Ok(Folder { manifests })
+    }
+
+    /// Reads the listings the configured mode asks for (both at once in combined mode) and
+    /// decides which one to archive from.
+    async fn list_media(
+        &self,
+        session_id: &str,
+        attempt_id: &str,
+        deadline: Instant,
+    ) -> Result<(DecidedListing, SourceRecord), Error> {
+        let session = self
+            .veriff
+            .media_listing(Listing::Session, session_id, deadline);
+        let attempt = self
+            .veriff
+            .media_listing(Listing::Attempt, attempt_id, deadline);
+        let (session, attempt) = match self.config.media_source {
+            MediaSource::Combined => {
+                let (s, a) = tokio::try_join!(session, attempt)?;
+                (Some(s), Some(a))
+            }
+            MediaSource::Session => (Some(session.await?), None),
+            MediaSource::Attempt => (None, Some(attempt.await?)),
+        };
+        let mut endpoints = Vec::new();
+        if session.is_some() {
+            endpoints.push(VeriffClient::listing_endpoint(Listing::Session, session_id));
+        }
+        if attempt.is_some() {
+            endpoints.push(VeriffClient::listing_endpoint(Listing::Attempt, attempt_id));
+        }
+        let decided = decided_listing(session, attempt).expect("at least one listing was read");
+        let record = SourceRecord {
+            mode: self.config.media_source.as_str().into(),
+            listing: Some(decided.listing),
+            listings_matched: decided.listings_matched,
+            endpoints,
+            endpoint: None,
+        };
+        Ok((decided, record))
+    }
+
+    /// The earlier decision's record of this file, when HeadObject confirms the object is
+    /// still there with the recorded size and version.
+    async fn reuse(&self, job: &CopyJob, listing: Listing) -> Result<Option<FileRecord>, Error> {
+        let Some(earlier) = &job.earlier else {
+            return Ok(None);
+        };
+        let version = earlier.stored.version_id.as_deref();
+        let Some(head) = self.store.head(&earlier.key, version).await? else {
+            tracing::warn!(
+                key = earlier.key.as_str(),
+                "a file an earlier manifest lists is gone; storing it again"
+            );
+            return Ok(None);
+        };
+        let checksum_differs = match (&earlier.stored.s3_checksum, &head.stored.s3_checksum) {
+            (Some(recorded), Some(found)) => recorded.value != found.value,
+            _ => false,
+        };
+        if head.size != earlier.size || checksum_differs {
+            tracing::warn!(
+                key = earlier.key.as_str(),
+                "a file an earlier manifest lists has changed; not reusing it"
+            );
+            return Ok(None);
+        }
+        let mut record = earlier.clone();
+        record.listing = Some(listing);
+        // A v1 record has no S3 details yet: take them from the HeadObject.
+        if record.stored == StoredObject::default() {
+            record.stored = head.stored;
+        }
+        Ok(Some(record))
+    }
+
+    /// Another delivery wrote this decision's manifest first: fine if it records the same
+    /// decision.
     async fn after_lost_race(
         &self,
         manifest_key: &str,
         decision: &Decision,
+        attempt_id: &str,
+        attempt_id_source: AttemptIdSource,
     ) -> Result<Outcome, Error> {
-        let stored = self.store.get_manifest(manifest_key).await?;
-        match stored.map(|s| serde_json::from_slice::<Manifest>(&s.bytes)) {
-            Some(Ok(m)) if m.records(decision) => Ok(Outcome::AlreadyArchived {
-                files: m.files.len(),
-            }),
-            Some(Ok(m)) if m.supersedes(decision) => Ok(Outcome::Superseded),
+        let stored = self.store.read(manifest_key, MAX_MANIFEST_BYTES).await?;
+        match stored.map(|bytes| Manifest::parse(&bytes)) {
+            Some(Ok(m)) if m.records(decision, attempt_id) => {
+                Ok(already_archived(&m, manifest_key, attempt_id_source))
+            }
             _ => Err(Error::Conflict(
-                "another delivery wrote a different manifest first".into(),
+                "another delivery wrote a different manifest under this decision's key".into(),
             )),
+        }
+    }
+
+    /// Stores the webhook body next to the manifest, with its signature in the metadata.
+    async fn store_payload(&self, key: &str, body: SignedBody<'_>) -> Result<PayloadRecord, Error> {
+        let digest = Sha256::digest(body.bytes);
+        let metadata = [
+            ("veriff-signature", body.signature.hex.clone()),
+            ("veriff-signature-header", body.signature.header.to_string()),
+        ];
+        let stored = match self
+            .store
+            .create(
+                key,
+                Bytes::copy_from_slice(body.bytes),
+                "application/json",
+                &metadata,
+            )
+            .await?
+        {
+            Created::Stored(stored) => stored,
+            Created::Exists { would_be } => {
+                self.adopt_existing(key, &would_be, body.bytes.len() as u64)
+                    .await?
+            }
+        };
+        Ok(PayloadRecord {
+            key: key.to_string(),
+            size: body.bytes.len() as u64,
+            sha256: hex::encode(digest),
+            signature_header: body.signature.header.to_string(),
+            stored,
+        })
+    }
+
+    /// An object already holds `key` (an earlier failed run, or a concurrent delivery):
+    /// adopt it if it is byte for byte what would have been written, else fail.
+    async fn adopt_existing(
+        &self,
+        key: &str,
+        would_be: &crate::manifest::S3Checksum,
+        size: u64,
+    ) -> Result<StoredObject, Error> {
+        let head = self.store.head(key, None).await?;
+        match head {
+            Some(head)
+                if head.size == size
+                    && head
+                        .stored
+                        .s3_checksum
+                        .as_ref()
+                        .is_some_and(|c| c.value == would_be.value) =>
+            {
+                tracing::info!(key, "object already stored with the same content; adopted");
+                Ok(StoredObject {
+                    s3_checksum: Some(would_be.clone()),
+                    ..head.stored
+                })
+            }
+            _ => Err(Error::Conflict(format!(
+                "{key} is already stored, and S3 does not confirm it holds the same bytes"
+            ))),
         }
     }
 
     /// Copies one file, retrying the whole download-and-upload on transient failures.
     async fn copy_file(
         &self,
-        decision: &Decision,
+        ids: (&str, &str),
         job: &CopyJob,
+        listing: Listing,
         deadline: Instant,
         pending: &PendingUploads,
     ) -> Result<FileRecord, Error> {
         let started = Instant::now();
         let record = retry::run(self.veriff.retry_policy(), deadline, |_| {
-            self.copy_once(decision, job, pending)
+            self.copy_once(ids, job, listing, pending)
         })
         .await?;
         tracing::info!(
-            session_id = decision.session_id.as_str(),
-            attempt_id = decision.attempt_id.as_str(),
+            session_id = ids.0,
+            attempt_id = ids.1,
             media_id = job.chosen.media_id.as_str(),
             context = job.chosen.context.as_str(),
             bytes = record.size,
@@ -256,8 +532,9 @@ impl Archiver {
 
     async fn copy_once(
         &self,
-        decision: &Decision,
+        (session_id, attempt_id): (&str, &str),
         job: &CopyJob,
+        listing: Listing,
         pending: &PendingUploads,
     ) -> Result<FileRecord, Failure> {
         let chosen = &job.chosen;
@@ -271,17 +548,8 @@ impl Archiver {
 
         let mut download = self.veriff.open_media(&chosen.media_id).await?;
         let announced = download.content_length;
-        if let Some(length) = announced {
-            if length > max {
-                return Err(integrity(format!(
-                    "Content-Length {length} exceeds the {max}-byte maximum"
-                )));
-            }
-            if let Some(size) = chosen.size.filter(|s| *s != length) {
-                return Err(integrity(format!(
-                    "Content-Length {length} differs from metadata size {size}"
-                )));
-            }
+        if let Some(message) = announced_size_problem(announced, chosen.size, max) {
+            return Err(integrity(message));
         }
         let limit = chosen.size.unwrap_or(max).min(max);
 
@@ -290,8 +558,8 @@ impl Archiver {
             job.content_type.clone(),
             announced.or(chosen.size),
             vec![
-                ("veriff-session-id", decision.session_id.clone()),
-                ("veriff-attempt-id", decision.attempt_id.clone()),
+                ("veriff-session-id", session_id.to_string()),
+                ("veriff-attempt-id", attempt_id.to_string()),
                 ("veriff-media-id", chosen.media_id.clone()),
                 ("veriff-context", chosen.context.clone()),
             ],
@@ -309,7 +577,7 @@ impl Archiver {
                 }
                 hasher.update(&chunk);
                 download.signature.update(&chunk);
-                writer.write(chunk).await.map_err(Failure::transient)?;
+                writer.write(chunk).await.map_err(storage_failure)?;
             }
             if let Some(length) = announced.filter(|l| *l != received) {
                 return Err(Failure::transient(Error::Upstream(format!(
@@ -335,7 +603,14 @@ impl Archiver {
             writer.abort().await;
             return Err(failure);
         }
-        let size = writer.finish().await.map_err(Failure::transient)?;
+        let (size, created) = writer.finish().await.map_err(storage_failure)?;
+        let stored = match created {
+            Created::Stored(stored) => stored,
+            Created::Exists { would_be } => self
+                .adopt_existing(&job.key, &would_be, size)
+                .await
+                .map_err(storage_failure)?,
+        };
         Ok(FileRecord {
             key: job.key.clone(),
             media_id: chosen.media_id.clone(),
@@ -345,20 +620,130 @@ impl Archiver {
             content_type: job.content_type.clone(),
             size,
             sha256: hex::encode(hasher.finalize()),
+            listing: Some(listing),
+            stored,
         })
     }
 }
 
-/// Assigns each chosen file its key and content type.
-fn plan_copies(folder: &str, chosen: Vec<Chosen>) -> Vec<CopyJob> {
+/// The outcome for a decision a stored manifest already records.
+fn already_archived(manifest: &Manifest, key: &str, source: AttemptIdSource) -> Outcome {
+    Outcome {
+        kind: OutcomeKind::AlreadyArchived,
+        attempt_id: manifest.attempt_id.clone(),
+        attempt_id_source: manifest.attempt_id_source.unwrap_or(source),
+        manifest_key: key.to_string(),
+        files: manifest.files.len(),
+        bytes: manifest.total_bytes(),
+        skipped: manifest.skipped.len(),
+        reused: 0,
+    }
+}
+
+/// Why a download's announced `Content-Length` cannot be archived, if it cannot: above the
+/// maximum, or different from the size the metadata listed.
+pub fn announced_size_problem(
+    content_length: Option<u64>,
+    listed_size: Option<u64>,
+    max: u64,
+) -> Option<String> {
+    let length = content_length?;
+    if length > max {
+        return Some(format!(
+            "Content-Length {length} exceeds the {max}-byte maximum"
+        ));
+    }
+    match listed_size {
+        Some(size) if size != length => Some(format!(
+            "Content-Length {length} differs from metadata size {size}"
+        )),
+        _ => None,
+    }
+}
+
+/// A storage error inside a copy: retried (with a new download) unless S3 refused in a way
+/// no retry heals, or the object exists with other content.
+fn storage_failure(error: Error) -> Failure {
+    match error {
+        Error::StorageRefused(_) | Error::Conflict(_) | Error::Integrity(_) => {
+            Failure::permanent(error)
+        }
+        other => Failure::transient(other),
+    }
+}
+
+/// Assigns each chosen file its key, content type and, when an earlier decision stored the
+/// same media id, that decision's record.
+fn plan_copies(
+    folder: &str,
+    chosen: Vec<Chosen>,
+    earlier: &HashMap<String, FileRecord>,
+) -> Vec<CopyJob> {
     let keys = layout::keys_for(folder, &chosen);
     chosen
         .into_iter()
         .zip(keys)
         .map(|(chosen, key)| CopyJob {
             content_type: layout::content_type_for(chosen.mimetype.as_deref()),
+            earlier: earlier.get(&chosen.media_id).cloned(),
             chosen,
             key,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn announced_sizes_are_checked_against_the_maximum_and_the_listing() {
+        assert_eq!(announced_size_problem(None, Some(5), 10), None);
+        assert_eq!(announced_size_problem(Some(5), Some(5), 10), None);
+        assert_eq!(announced_size_problem(Some(10), None, 10), None);
+        assert!(
+            announced_size_problem(Some(11), None, 10)
+                .unwrap()
+                .contains("exceeds the 10-byte maximum")
+        );
+        assert!(
+            announced_size_problem(Some(6), Some(5), 10)
+                .unwrap()
+                .contains("differs from metadata size 5")
+        );
+    }
+
+    #[test]
+    fn only_healing_storage_errors_are_retried() {
+        assert!(storage_failure(Error::Storage("503".into())).retryable);
+        assert!(!storage_failure(Error::StorageRefused("AccessDenied".into())).retryable);
+        assert!(!storage_failure(Error::Conflict("x".into())).retryable);
+        assert!(!storage_failure(Error::Integrity("x".into())).retryable);
+    }
+
+    #[test]
+    fn a_folder_names_the_next_free_manifest_revision() {
+        let d = Decision {
+            session_id: "s".into(),
+            attempt_id: Some("a".into()),
+            status: "approved".into(),
+            code: None,
+            reason: None,
+            reason_code: None,
+            decision_time: Some("2025-03-04T10:21:07.412Z".into()),
+            vendor_data: None,
+            end_user_id: None,
+        };
+        let name = DecisionName::of(&d, "a");
+        let mut folder = Folder::default();
+        assert_eq!(folder.free_revision(&name), 1);
+        let key = name.manifest_key("f/", 1);
+        let parsed = layout::parse_manifest_key("f/", &key).unwrap();
+        folder.manifests.push((key, parsed, None));
+        assert_eq!(folder.free_revision(&name), 2);
+        assert!(
+            folder.recording(&d, "a").is_none(),
+            "unreadable records nothing"
+        );
+    }
 }

@@ -14,9 +14,12 @@ use crate::webhook::DecisionStatus;
 /// Where the media metadata of a decision comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MediaSource {
-    /// `GET /v1/sessions/{id}/media`: the session's latest attempt, including `nfcDocuments`.
+    /// Both endpoints at once: the session listing when it is the decided attempt (NFC
+    /// included), else the decided attempt's own listing (the default).
+    Combined,
+    /// `GET /v1/sessions/{id}/media` only: the session's latest attempt, with `nfcDocuments`.
     Session,
-    /// `GET /v1/attempts/{attemptId}/media`: exactly the decided attempt (no NFC list).
+    /// `GET /v1/attempts/{attemptId}/media` only: exactly the decided attempt (no NFC list).
     Attempt,
 }
 
@@ -24,6 +27,7 @@ impl MediaSource {
     /// The name used in configuration and in the manifest.
     pub fn as_str(self) -> &'static str {
         match self {
+            MediaSource::Combined => "combined",
             MediaSource::Session => "session",
             MediaSource::Attempt => "attempt",
         }
@@ -66,8 +70,13 @@ pub struct Config {
     pub prefix: String,
     /// Which media endpoint to read.
     pub media_source: MediaSource,
-    /// Decision statuses that are archived; others are acknowledged and ignored.
-    pub statuses: BTreeSet<DecisionStatus>,
+    /// Decision statuses that are archived; `None` (the variable unset) archives every
+    /// status, including ones Veriff may add later.
+    pub statuses: Option<BTreeSet<DecisionStatus>>,
+    /// Whether Veriff's metadata responses must carry a valid signature (fail closed).
+    pub require_response_signature: bool,
+    /// Whether the raw webhook body is stored next to its decision's manifest.
+    pub archive_decision_payload: bool,
     /// Whether videos are archived (first per context).
     pub archive_videos: bool,
     /// How many files are copied at once.
@@ -103,16 +112,6 @@ fn err(var: &'static str, problem: impl Into<String>) -> ConfigError {
     }
 }
 
-/// Every decision status Veriff documents; the default set of archived statuses.
-pub const ALL_STATUSES: [DecisionStatus; 6] = [
-    DecisionStatus::Approved,
-    DecisionStatus::Declined,
-    DecisionStatus::ResubmissionRequested,
-    DecisionStatus::Review,
-    DecisionStatus::Expired,
-    DecisionStatus::Abandoned,
-];
-
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Config, ConfigError> {
@@ -146,20 +145,30 @@ impl Config {
             "set it to the archive bucket's name",
         )?)?;
         let prefix = parse_prefix(get("ARCHIVE_PREFIX").unwrap_or_default())?;
-        let media_source = match get("MEDIA_SOURCE").as_deref().unwrap_or("session") {
+        let media_source = match get("MEDIA_SOURCE").as_deref().unwrap_or("combined") {
+            "combined" => MediaSource::Combined,
             "session" => MediaSource::Session,
             "attempt" => MediaSource::Attempt,
             other => {
                 return Err(err(
                     "MEDIA_SOURCE",
-                    format!("unknown value {other:?}: use `session` or `attempt`"),
+                    format!("unknown value {other:?}: use `combined`, `session` or `attempt`"),
                 ));
             }
         };
-        let statuses = match get("ARCHIVE_STATUSES") {
-            None => ALL_STATUSES.into_iter().collect(),
-            Some(list) => parse_statuses(&list)?,
-        };
+        let statuses = get("ARCHIVE_STATUSES")
+            .map(|list| parse_statuses(&list))
+            .transpose()?;
+        let require_response_signature = parse_bool(
+            "VERIFF_REQUIRE_RESPONSE_SIGNATURE",
+            get("VERIFF_REQUIRE_RESPONSE_SIGNATURE"),
+            true,
+        )?;
+        let archive_decision_payload = parse_bool(
+            "ARCHIVE_DECISION_PAYLOAD",
+            get("ARCHIVE_DECISION_PAYLOAD"),
+            false,
+        )?;
         let archive_videos = parse_bool("ARCHIVE_VIDEOS", get("ARCHIVE_VIDEOS"), false)?;
         let copy_concurrency =
             parse_int("COPY_CONCURRENCY", get("COPY_CONCURRENCY"), 4, 1, 64)? as usize;
@@ -191,6 +200,13 @@ impl Config {
             60_000,
         )?);
 
+        check_part_count(max_file_bytes, part_size)?;
+        check_memory(
+            copy_concurrency,
+            part_size,
+            get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
+        )?;
+
         Ok(Config {
             veriff_api_url,
             veriff_api_key,
@@ -199,6 +215,8 @@ impl Config {
             prefix,
             media_source,
             statuses,
+            require_response_signature,
+            archive_decision_payload,
             archive_videos,
             copy_concurrency,
             max_file_bytes,
@@ -212,6 +230,67 @@ impl Config {
 }
 
 const MIB: u64 = 1024 * 1024;
+
+/// S3's limit on the parts of one multipart upload.
+pub const MAX_PARTS: u64 = 10_000;
+
+/// Memory a function needs besides the part buffers (runtime, clients, small buffers), as
+/// measured by the benchmark's peak RSS (about 20 MiB) with headroom.
+pub const BASELINE_MEMORY_MIB: u64 = 64;
+
+impl Config {
+    /// Whether a decision with this status is archived. An unknown status is archived only
+    /// when `ARCHIVE_STATUSES` is unset (meaning "all").
+    pub fn archives(&self, status: Option<DecisionStatus>) -> bool {
+        match (&self.statuses, status) {
+            (None, _) => true,
+            (Some(set), Some(status)) => set.contains(&status),
+            (Some(_), None) => false,
+        }
+    }
+}
+
+/// The largest file must fit in S3's 10,000 parts.
+fn check_part_count(max_file_bytes: u64, part_size: usize) -> Result<(), ConfigError> {
+    let parts = max_file_bytes.div_ceil(part_size as u64);
+    if parts > MAX_PARTS {
+        return Err(err(
+            "MAX_FILE_MIB",
+            format!(
+                "MAX_FILE_MIB / PART_SIZE_MIB needs {parts} parts, above S3's {MAX_PARTS}: \
+                 raise PART_SIZE_MIB to at least {} or lower MAX_FILE_MIB",
+                max_file_bytes.div_ceil(MAX_PARTS * MIB)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The part buffers of the concurrent copies must fit the function's memory (Lambda sets
+/// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`; elsewhere there is nothing to check against).
+fn check_memory(
+    copy_concurrency: usize,
+    part_size: usize,
+    function_memory_mib: Option<String>,
+) -> Result<(), ConfigError> {
+    let Some(memory) = function_memory_mib.and_then(|m| m.parse::<u64>().ok()) else {
+        return Ok(());
+    };
+    let buffers = copy_concurrency as u64 * (part_size as u64 / MIB);
+    if buffers + BASELINE_MEMORY_MIB > memory {
+        return Err(err(
+            "COPY_CONCURRENCY",
+            format!(
+                "COPY_CONCURRENCY × PART_SIZE_MIB = {copy_concurrency} × {} MiB = {buffers} MiB \
+                 of part buffers, plus {BASELINE_MEMORY_MIB} MiB for the runtime, exceeds the \
+                 function's {memory} MiB (AWS_LAMBDA_FUNCTION_MEMORY_SIZE): lower \
+                 COPY_CONCURRENCY or PART_SIZE_MIB, or give the function more memory",
+                part_size as u64 / MIB
+            ),
+        ));
+    }
+    Ok(())
+}
 
 fn parse_base_url(raw: String) -> Result<String, ConfigError> {
     let var = "VERIFF_API_URL";
@@ -354,8 +433,10 @@ mod tests {
     fn defaults_are_production_values() {
         let c = config(&[]).unwrap();
         assert_eq!(c.veriff_api_url, "https://stationapi.veriff.com");
-        assert_eq!(c.media_source, MediaSource::Session);
-        assert_eq!(c.statuses.len(), 6);
+        assert_eq!(c.media_source, MediaSource::Combined);
+        assert_eq!(c.statuses, None);
+        assert!(c.require_response_signature);
+        assert!(!c.archive_decision_payload);
         assert!(!c.archive_videos);
         assert_eq!(c.copy_concurrency, 4);
         assert_eq!(c.part_size, 8 * 1024 * 1024);
@@ -384,12 +465,64 @@ mod tests {
             ("VERIFF_API_URL", "ftp://x"),
             ("ARCHIVE_VIDEOS", "perhaps"),
             ("VERIFF_SHARED_SECRET", "a,,b"),
+            ("VERIFF_REQUIRE_RESPONSE_SIGNATURE", "maybe"),
+            ("ARCHIVE_DECISION_PAYLOAD", "2"),
         ] {
             let e = config(&[(var, value)]).unwrap_err();
             assert_eq!(e.var, var, "{e}");
         }
         let missing = Config::from_lookup(|_| None).unwrap_err();
         assert_eq!(missing.var, "VERIFF_API_KEY");
+    }
+
+    #[test]
+    fn unknown_statuses_are_archived_only_when_the_list_is_unset() {
+        let all = config(&[]).unwrap();
+        assert!(all.archives(None));
+        assert!(all.archives(Some(DecisionStatus::Declined)));
+        let some = config(&[("ARCHIVE_STATUSES", "approved, declined")]).unwrap();
+        assert!(!some.archives(None));
+        assert!(some.archives(Some(DecisionStatus::Declined)));
+        assert!(!some.archives(Some(DecisionStatus::Review)));
+    }
+
+    #[test]
+    fn settings_are_checked_against_each_other() {
+        // 2 GiB in 5 MiB parts needs 410 parts: fine. 5 TiB in 5 MiB parts does not fit.
+        assert!(config(&[("MAX_FILE_MIB", "2048"), ("PART_SIZE_MIB", "5")]).is_ok());
+        let e = config(&[("MAX_FILE_MIB", "5242880"), ("PART_SIZE_MIB", "5")]).unwrap_err();
+        assert_eq!(e.var, "MAX_FILE_MIB");
+        assert!(
+            e.problem.contains("PART_SIZE_MIB") && e.problem.contains("525"),
+            "{e}"
+        );
+        // Exactly 10,000 parts is allowed; one more MiB is not.
+        assert!(config(&[("MAX_FILE_MIB", "50000"), ("PART_SIZE_MIB", "5")]).is_ok());
+        assert!(config(&[("MAX_FILE_MIB", "50001"), ("PART_SIZE_MIB", "5")]).is_err());
+
+        let memory = |mib: &str, concurrency: &str, part: &str| {
+            config(&[
+                ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", mib),
+                ("COPY_CONCURRENCY", concurrency),
+                ("PART_SIZE_MIB", part),
+            ])
+        };
+        assert!(
+            memory("256", "4", "8").is_ok(),
+            "the template's defaults fit"
+        );
+        // 4 × 48 + 64 = 256 fits exactly; 4 × 49 + 64 does not.
+        assert!(memory("256", "4", "48").is_ok());
+        let e = memory("256", "4", "49").unwrap_err();
+        assert_eq!(e.var, "COPY_CONCURRENCY");
+        assert!(
+            e.problem.contains("PART_SIZE_MIB") && e.problem.contains("256 MiB"),
+            "{e}"
+        );
+        assert!(
+            memory("not-a-number", "64", "512").is_ok(),
+            "unknown memory: no check"
+        );
     }
 
     #[test]

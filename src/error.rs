@@ -34,11 +34,17 @@ pub enum Error {
     /// Bytes received do not match what was announced (length, size, signature).
     #[error("integrity check failed: {0}")]
     Integrity(String),
-    /// S3 refused or failed an operation.
+    /// S3 failed an operation in a way a retry may heal (5xx, throttling, a dropped
+    /// connection).
     #[error("S3 failure: {0}")]
     Storage(String),
-    /// Another invocation changed the manifest while this one was writing it.
-    #[error("manifest changed concurrently: {0}")]
+    /// S3 refused an operation in a way no retry heals (access denied, no such bucket,
+    /// invalid credentials): the copy fails at once, without downloading again.
+    #[error("S3 refused the request: {0}")]
+    StorageRefused(String),
+    /// An object the archive needs to create is already stored with other content, or
+    /// another delivery wrote a different manifest under this decision's key.
+    #[error("conflict with a stored object: {0}")]
     Conflict(String),
     /// The invocation's deadline arrived before the archive was complete.
     #[error("deadline reached before the archive was complete")]
@@ -54,7 +60,7 @@ impl Error {
             Error::MethodNotAllowed(_) => 405,
             Error::BodyTooLarge { .. } => 413,
             Error::Upstream(_) | Error::Integrity(_) => 502,
-            Error::Storage(_) | Error::Conflict(_) => 503,
+            Error::Storage(_) | Error::StorageRefused(_) | Error::Conflict(_) => 503,
             Error::Deadline => 504,
         }
     }
@@ -70,6 +76,7 @@ impl Error {
             Error::Upstream(_) => "veriff_unavailable",
             Error::Integrity(_) => "integrity_check_failed",
             Error::Storage(_) => "storage_unavailable",
+            Error::StorageRefused(_) => "storage_refused",
             Error::Conflict(_) => "conflict",
             Error::Deadline => "deadline_exceeded",
         }
@@ -83,16 +90,64 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 mod tests {
     use super::*;
 
+    /// Every variant, with the status and code the README's answer table documents.
+    fn documented() -> Vec<(Error, u16, &'static str)> {
+        let s = || String::from("x");
+        vec![
+            (Error::BadEnvelope(s()), 400, "bad_envelope"),
+            (Error::MethodNotAllowed(s()), 405, "method_not_allowed"),
+            (Error::BodyTooLarge { limit: 1 }, 413, "body_too_large"),
+            (
+                Error::Unauthorized(AuthError::MissingSignature),
+                401,
+                "unauthorized",
+            ),
+            (Error::BadPayload(s()), 400, "bad_payload"),
+            (Error::Upstream(s()), 502, "veriff_unavailable"),
+            (Error::Integrity(s()), 502, "integrity_check_failed"),
+            (Error::Storage(s()), 503, "storage_unavailable"),
+            (Error::StorageRefused(s()), 503, "storage_refused"),
+            (Error::Conflict(s()), 503, "conflict"),
+            (Error::Deadline, 504, "deadline_exceeded"),
+        ]
+    }
+
     #[test]
-    fn client_errors_are_4xx_and_server_side_failures_5xx() {
-        assert_eq!(Error::BadEnvelope("x".into()).status(), 400);
-        assert_eq!(
-            Error::Unauthorized(AuthError::MissingSignature).status(),
-            401
-        );
-        assert_eq!(Error::BodyTooLarge { limit: 1 }.status(), 413);
-        assert_eq!(Error::Upstream("x".into()).status(), 502);
-        assert_eq!(Error::Storage("x".into()).status(), 503);
-        assert_eq!(Error::Deadline.status(), 504);
+    fn every_error_has_its_documented_status_and_code() {
+        let cases = documented();
+        for (error, status, code) in &cases {
+            assert_eq!(error.status(), *status, "{error:?}");
+            assert_eq!(error.code(), *code, "{error:?}");
+        }
+        // A new variant must be added to the table above: this match does not compile
+        // until it is, and the count keeps the table from dropping one.
+        let variants = cases
+            .iter()
+            .map(|(e, _, _)| match e {
+                Error::BadEnvelope(_)
+                | Error::MethodNotAllowed(_)
+                | Error::BodyTooLarge { .. }
+                | Error::Unauthorized(_)
+                | Error::BadPayload(_)
+                | Error::Upstream(_)
+                | Error::Integrity(_)
+                | Error::Storage(_)
+                | Error::StorageRefused(_)
+                | Error::Conflict(_)
+                | Error::Deadline => std::mem::discriminant(e),
+            })
+            .collect::<std::collections::HashSet<_>>();
+        assert_eq!(variants.len(), 11, "each variant appears once");
+    }
+
+    #[test]
+    fn readme_answer_table_lists_every_code() {
+        let readme = include_str!("../README.md");
+        for (_, status, code) in documented() {
+            assert!(
+                readme.contains(&format!("`{code}`")),
+                "README.md does not document the code {code} ({status})"
+            );
+        }
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde_json::json;
 use tokio::time::Instant;
 
-use crate::archive::{Archiver, Outcome};
+use crate::archive::{Archiver, OutcomeKind, SignedBody};
 use crate::config::Config;
 use crate::error::Error;
 use crate::event::{self, HttpResponse};
@@ -71,7 +71,7 @@ impl App {
                     .collect(),
             ));
         }
-        webhook::authenticate(
+        let signature = webhook::authenticate_signed(
             &request,
             &self.config.veriff_api_key,
             &self.config.shared_secrets,
@@ -88,57 +88,84 @@ impl App {
                 }
                 Webhook::Decision(decision) => decision,
             };
-        let (session_id, attempt_id) = (decision.session_id.as_str(), decision.attempt_id.as_str());
+        let session_id = decision.session_id.as_str();
+        let given_attempt_id = decision.attempt_id.as_deref();
         let status = DecisionStatus::parse(&decision.status);
-        if !status.is_some_and(|s| self.config.statuses.contains(&s)) {
-            let status = status.map_or("unknown", DecisionStatus::as_str);
-            tracing::info!(
+        if status.is_none() {
+            // A status Veriff added after this build: never dropped without a sound.
+            tracing::warn!(
                 session_id,
-                attempt_id,
-                decision_status = status,
-                "decision status not archived; ignored"
+                attempt_id = given_attempt_id,
+                decision_status = printable_status(&decision.status).as_str(),
+                archived = self.config.archives(None),
+                "unknown decision status; archived when ARCHIVE_STATUSES is unset, else ignored"
             );
+        }
+        if !self.config.archives(status) {
+            if let Some(status) = status {
+                tracing::info!(
+                    session_id,
+                    attempt_id = given_attempt_id,
+                    decision_status = status.as_str(),
+                    "decision status not archived; ignored"
+                );
+            }
             return Ok(ignored("status_not_archived"));
         }
         tracing::info!(
             session_id,
-            attempt_id,
-            decision_status = decision.status.as_str(),
+            attempt_id = given_attempt_id,
+            decision_status = status.map_or("unknown", DecisionStatus::as_str),
             "decision received"
         );
 
+        let body = SignedBody {
+            bytes: &request.body,
+            signature: &signature,
+        };
         let outcome = self
             .archiver
-            .archive(&decision, deadline)
+            .archive(&decision, Some(body), deadline)
             .await
             .inspect_err(|error| {
                 tracing::error!(
                     session_id,
-                    attempt_id,
+                    attempt_id = given_attempt_id,
                     status = error.status(),
                     code = error.code(),
                     error = %error,
                     "archive failed; Veriff will redeliver"
                 );
             })?;
-        let body = match outcome {
-            Outcome::Archived {
-                files,
-                bytes,
-                skipped,
-            } => json!({
-                "status": "archived", "sessionId": session_id, "attemptId": attempt_id,
-                "files": files, "bytes": bytes, "skipped": skipped,
-            }),
-            Outcome::AlreadyArchived { files } => json!({
-                "status": "already_archived", "sessionId": session_id, "attemptId": attempt_id, "files": files,
-            }),
-            Outcome::Superseded => json!({
-                "status": "superseded", "sessionId": session_id, "attemptId": attempt_id,
-            }),
+        let status = match outcome.kind {
+            OutcomeKind::Archived => "archived",
+            OutcomeKind::AlreadyArchived => "already_archived",
         };
-        Ok(HttpResponse::new(200, body))
+        Ok(HttpResponse::new(
+            200,
+            json!({
+                "status": status,
+                "sessionId": session_id,
+                "attemptId": outcome.attempt_id,
+                "attemptIdSource": outcome.attempt_id_source,
+                "manifestKey": outcome.manifest_key,
+                "files": outcome.files,
+                "reused": outcome.reused,
+                "bytes": outcome.bytes,
+                "skipped": outcome.skipped,
+            }),
+        ))
     }
+}
+
+/// A status string from the wire, reduced to what is safe to log: at most 40 ASCII
+/// letters, digits and underscores.
+fn printable_status(status: &str) -> String {
+    status
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(40)
+        .collect()
 }
 
 fn ignored(reason: &str) -> HttpResponse {

@@ -1,17 +1,31 @@
-//! S3 key layout: where each archived file and the manifest live.
+//! S3 key layout: where each archived file, manifest and decision body lives.
 //!
-//! One folder per decided attempt: `<prefix><sessionId>/<attemptId>/`, holding one file per
-//! chosen media (`<context>.<ext>`, or `<context>.<mediaId>.<ext>` where two chosen files
-//! would share a name) and `manifest.json`. Every segment that comes from the wire is checked
-//! by [`is_safe_segment`] first, so no key can leave the session's folder. No I/O here.
+//! One folder per decided attempt, `<prefix><sessionId>/<attemptId>/`, holding:
+//! - one object per stored media file, `<context>.<mediaId>.<ext>`: the media id makes the
+//!   key unique and stable, so the same media is never written twice under two names;
+//! - one manifest per decision, `manifest-<time>-<fingerprint>.json`, where `<time>` is the
+//!   decision time (UTC, microseconds, fixed width) so that names sort by decision time,
+//!   and `<fingerprint>` identifies the decision, so that a redelivery maps to the same key;
+//! - with `ARCHIVE_DECISION_PAYLOAD`, the webhook body as `decision-<time>-<fingerprint>.json`;
+//! - in archives written before schema v2, one `manifest.json` (read, never written).
+//!
+//! Every segment that comes from the wire is checked by [`is_safe_segment`] first, so no
+//! key can leave the session's folder. No I/O here.
 
-use std::collections::HashMap;
+use sha2::{Digest, Sha256};
 
+use crate::media::MediaKind;
 use crate::select::Chosen;
-use crate::veriff::media::MediaKind;
+use crate::webhook::Decision;
 
 /// Longest id or context accepted in a key or URL path.
 pub const MAX_SEGMENT_LEN: usize = 128;
+
+/// The name of the single manifest that schema v1 archives kept in each attempt folder.
+pub const LEGACY_MANIFEST_NAME: &str = "manifest.json";
+
+/// The `<time>` part of names whose decision time is missing or unreadable: sorts first.
+pub const UNKNOWN_TIME: &str = "00000000T000000000000Z";
 
 /// Whether `s` may be used as one path segment of a key or URL: 1-128 ASCII letters,
 /// digits, `-` or `_`, starting with a letter or digit. This deliberately accepts Veriff's
@@ -32,9 +46,118 @@ pub fn attempt_folder(prefix: &str, session_id: &str, attempt_id: &str) -> Strin
     format!("{prefix}{session_id}/{attempt_id}/")
 }
 
-/// The manifest key inside an attempt folder.
-pub fn manifest_key(folder: &str) -> String {
-    format!("{folder}manifest.json")
+/// The key of the v1 manifest of an attempt folder (never written by this version).
+pub fn legacy_manifest_key(folder: &str) -> String {
+    format!("{folder}{LEGACY_MANIFEST_NAME}")
+}
+
+/// What names one decision in its folder: its time and its fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionName {
+    /// Decision time as `YYYYMMDDTHHMMSSffffffZ` (UTC), or [`UNKNOWN_TIME`].
+    pub time: String,
+    /// 16 lowercase hex digits of the SHA-256 of the decision's recorded fields.
+    pub fingerprint: String,
+}
+
+impl DecisionName {
+    /// The name of `decision`, decided in `attempt_id`. A redelivery gives the same name;
+    /// any change of a recorded field (status, code, reason, time...) gives another.
+    pub fn of(decision: &Decision, attempt_id: &str) -> DecisionName {
+        let time = decision
+            .decision_time
+            .as_deref()
+            .and_then(|t| humantime::parse_rfc3339_weak(t.trim()).ok())
+            .map(|t| {
+                humantime::format_rfc3339_micros(t)
+                    .to_string()
+                    .replace(['-', ':', '.'], "")
+            })
+            .filter(|t| t.len() == UNKNOWN_TIME.len())
+            .unwrap_or_else(|| UNKNOWN_TIME.to_string());
+        let canonical = serde_json::json!([
+            decision.session_id,
+            attempt_id,
+            decision.status,
+            decision.code,
+            decision.reason,
+            decision.reason_code,
+            decision.decision_time,
+            decision.vendor_data,
+            decision.end_user_id,
+        ]);
+        let digest = Sha256::digest(canonical.to_string().as_bytes());
+        DecisionName {
+            time,
+            fingerprint: hex::encode(&digest[..8]),
+        }
+    }
+
+    /// The manifest key in `folder`: revision 1 is the normal one; later revisions exist
+    /// only when an unreadable object holds the earlier key (it is never overwritten).
+    pub fn manifest_key(&self, folder: &str, revision: u32) -> String {
+        match revision {
+            0 | 1 => format!("{folder}manifest-{}-{}.json", self.time, self.fingerprint),
+            n => format!(
+                "{folder}manifest-{}-{}-r{n}.json",
+                self.time, self.fingerprint
+            ),
+        }
+    }
+
+    /// The key of the decision's webhook body in `folder`.
+    pub fn payload_key(&self, folder: &str) -> String {
+        format!("{folder}decision-{}-{}.json", self.time, self.fingerprint)
+    }
+}
+
+/// A manifest's name parsed back from a key of an attempt folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestName {
+    /// The decision's name; `None` for the legacy `manifest.json`.
+    pub decision: Option<DecisionName>,
+    /// The revision (1 unless an unreadable object held the first key).
+    pub revision: u32,
+}
+
+/// Recognises a manifest key directly inside `folder` (v2 per-decision names and the v1
+/// `manifest.json`); anything else is `None`.
+pub fn parse_manifest_key(folder: &str, key: &str) -> Option<ManifestName> {
+    let name = key.strip_prefix(folder)?;
+    if name == LEGACY_MANIFEST_NAME {
+        return Some(ManifestName {
+            decision: None,
+            revision: 1,
+        });
+    }
+    let stem = name.strip_prefix("manifest-")?.strip_suffix(".json")?;
+    let (time, rest) = stem.split_once('-')?;
+    let (fingerprint, revision) = match rest.split_once("-r") {
+        None => (rest, 1),
+        Some((fp, n)) => (
+            fp,
+            n.parse::<u32>()
+                .ok()
+                .filter(|v| *v >= 2 && v.to_string() == n)?,
+        ),
+    };
+    let time_ok = time.len() == UNKNOWN_TIME.len()
+        && time.bytes().enumerate().all(|(i, b)| match i {
+            8 => b == b'T',
+            21 => b == b'Z',
+            _ => b.is_ascii_digit(),
+        });
+    let fingerprint_ok = fingerprint.len() == 16
+        && fingerprint
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    (time_ok && fingerprint_ok).then(|| ManifestName {
+        decision: Some(DecisionName {
+            time: time.to_string(),
+            fingerprint: fingerprint.to_string(),
+        }),
+        revision,
+    })
 }
 
 /// File extension for a Veriff mimetype (`bin` when unknown).
@@ -77,57 +200,26 @@ pub fn content_type_for(mimetype: Option<&str>) -> String {
     }
 }
 
-/// One chosen file's naming inputs.
-#[derive(Debug, Clone, Copy)]
-pub struct NameInput<'a> {
-    /// Veriff media id (safe segment).
-    pub media_id: &'a str,
-    /// Media context (safe segment).
-    pub context: &'a str,
-    /// File extension.
-    pub ext: &'a str,
-}
-
-/// Deterministic, collision-free object keys for the chosen files of one folder.
-/// `<context>.<ext>` when that name is unique among the inputs, else `<context>.<mediaId>.<ext>`
-/// for every file sharing it. Safe segments never contain `.`, so a one-dot name can never
-/// equal a two-dot name, and two-dot names differ because media ids are unique. No
-/// extension is `json`, so no file can take the manifest's key.
-pub fn file_keys(folder: &str, files: &[NameInput<'_>]) -> Vec<String> {
-    let mut uses: HashMap<(&str, &str), usize> = HashMap::new();
-    for f in files {
-        *uses.entry((f.context, f.ext)).or_default() += 1;
-    }
-    files
-        .iter()
-        .map(|f| {
-            debug_assert!(is_safe_segment(f.context) && is_safe_segment(f.media_id));
-            if uses[&(f.context, f.ext)] == 1 {
-                format!("{folder}{}.{}", f.context, f.ext)
-            } else {
-                format!("{folder}{}.{}.{}", f.context, f.media_id, f.ext)
-            }
-        })
-        .collect()
+/// The object key of one media file: `<folder><context>.<mediaId>.<ext>`. Contexts and
+/// media ids are safe segments (no `.`), so the two dots always split the name back into
+/// its parts, and no extension is `json`, so no media key can take a manifest's or a
+/// decision body's key.
+pub fn media_key(folder: &str, context: &str, media_id: &str, ext: &str) -> String {
+    debug_assert!(is_safe_segment(context) && is_safe_segment(media_id));
+    format!("{folder}{context}.{media_id}.{ext}")
 }
 
 /// The object key of each chosen file, in order: the extension from its mimetype, the name
-/// from [`file_keys`]. The one place the archive (and its tests) derive keys.
+/// from [`media_key`]. The one place the archive (and its tests) derive media keys. Keys
+/// are unique because selection never chooses a media id twice.
 pub fn keys_for(folder: &str, chosen: &[Chosen]) -> Vec<String> {
-    let exts: Vec<&'static str> = chosen
+    chosen
         .iter()
-        .map(|c| extension_for(c.mimetype.as_deref(), c.kind))
-        .collect();
-    let names: Vec<NameInput<'_>> = chosen
-        .iter()
-        .zip(&exts)
-        .map(|(c, ext)| NameInput {
-            media_id: &c.media_id,
-            context: &c.context,
-            ext,
+        .map(|c| {
+            let ext = extension_for(c.mimetype.as_deref(), c.kind);
+            media_key(folder, &c.context, &c.media_id, ext)
         })
-        .collect();
-    file_keys(folder, &names)
+        .collect()
 }
 
 #[cfg(test)]
@@ -165,76 +257,167 @@ mod tests {
         }
     }
 
+    fn decision(time: Option<&str>) -> Decision {
+        Decision {
+            session_id: "s1".into(),
+            attempt_id: Some("a1".into()),
+            status: "approved".into(),
+            code: Some(9001),
+            reason: None,
+            reason_code: None,
+            decision_time: time.map(str::to_string),
+            vendor_data: None,
+            end_user_id: None,
+        }
+    }
+
     #[test]
     fn keys_live_in_the_attempt_folder() {
         let folder = attempt_folder("veriff/", "s1", "a1");
         assert_eq!(folder, "veriff/s1/a1/");
-        assert_eq!(manifest_key(&folder), "veriff/s1/a1/manifest.json");
-        let keys = file_keys(
-            &folder,
+        assert_eq!(legacy_manifest_key(&folder), "veriff/s1/a1/manifest.json");
+        assert_eq!(
+            media_key(&folder, "document-nfc", "m2", "bin"),
+            "veriff/s1/a1/document-nfc.m2.bin"
+        );
+        let name = DecisionName::of(&decision(Some("2025-03-04T10:21:07.412Z")), "a1");
+        assert_eq!(name.time, "20250304T102107412000Z");
+        assert_eq!(name.fingerprint.len(), 16);
+        assert_eq!(
+            name.manifest_key(&folder, 1),
+            format!(
+                "veriff/s1/a1/manifest-20250304T102107412000Z-{}.json",
+                name.fingerprint
+            )
+        );
+        assert_eq!(
+            name.payload_key(&folder),
+            format!(
+                "veriff/s1/a1/decision-20250304T102107412000Z-{}.json",
+                name.fingerprint
+            )
+        );
+        assert!(name.manifest_key(&folder, 3).ends_with("-r3.json"));
+    }
+
+    #[test]
+    fn manifest_names_sort_by_decision_time_and_identify_the_decision() {
+        let times = [
+            None,
+            Some("2025-03-04T09:00:00Z"),
+            Some("2025-03-04T10:21:07.412Z"),
+            Some("2025-03-04T10:21:07.412001Z"),
+            Some("2025-03-05T00:00:00.000Z"),
+        ];
+        let keys: Vec<String> = times
+            .iter()
+            .map(|t| DecisionName::of(&decision(*t), "a1").manifest_key("f/", 1))
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(sorted, keys, "lexical order is decision-time order");
+        assert!(keys[0].contains(UNKNOWN_TIME));
+        // Same decision, same name; any recorded field changed, another name.
+        let d = decision(Some("2025-03-04T10:21:07.412Z"));
+        assert_eq!(
+            DecisionName::of(&d, "a1"),
+            DecisionName::of(&d.clone(), "a1")
+        );
+        let mut declined = d.clone();
+        declined.status = "declined".into();
+        assert_ne!(
+            DecisionName::of(&d, "a1").fingerprint,
+            DecisionName::of(&declined, "a1").fingerprint
+        );
+        assert_ne!(
+            DecisionName::of(&d, "a1").fingerprint,
+            DecisionName::of(&d, "a2").fingerprint
+        );
+        // A resolved attempt names the decision as if the payload had given it.
+        let mut resolved = d.clone();
+        resolved.attempt_id = None;
+        assert_eq!(
+            DecisionName::of(&d, "a1"),
+            DecisionName::of(&resolved, "a1")
+        );
+    }
+
+    #[test]
+    fn manifest_keys_parse_back() {
+        let name = DecisionName::of(&decision(Some("2025-03-04T10:21:07.412Z")), "a1");
+        for revision in [1, 2, 17] {
+            let key = name.manifest_key("p/s/a/", revision);
+            assert_eq!(
+                parse_manifest_key("p/s/a/", &key),
+                Some(ManifestName {
+                    decision: Some(name.clone()),
+                    revision
+                }),
+                "{key}"
+            );
+        }
+        assert_eq!(
+            parse_manifest_key("p/s/a/", "p/s/a/manifest.json"),
+            Some(ManifestName {
+                decision: None,
+                revision: 1
+            })
+        );
+        for other in [
+            "p/s/a/face.m1.jpg",
+            &name.payload_key("p/s/a/"),
+            "p/s/a/manifest-x-0123456789abcdef.json",
+            "p/s/a/manifest-20250304T102107412000Z-0123456789ABCDEF.json",
+            "p/s/a/manifest-20250304T102107412000Z-0123456789abcdef-r1.json",
+            "p/s/a/manifest-20250304T102107412000Z-0123456789abcdef-r.json",
+            "p/s/a/manifest-20250304T102107412000Z-0123456789abcdef-r02.json",
+            "p/s/a/manifest-20250304T102107412000Z-0123456789abcdef.sig.json",
+            "p/s/b/manifest.json",
+            "p/s/a/x/manifest.json",
+        ] {
+            assert_eq!(parse_manifest_key("p/s/a/", other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn chosen_files_get_unique_keys_with_their_media_ids() {
+        let chosen = |id: &str, context: &str, mimetype: &str, kind| Chosen {
+            kind,
+            media_id: id.into(),
+            context: context.into(),
+            mimetype: Some(mimetype.into()),
+            size: None,
+        };
+        let keys = keys_for(
+            "f/",
             &[
-                NameInput {
-                    media_id: "m1",
-                    context: "document-front",
-                    ext: "jpg",
-                },
-                NameInput {
-                    media_id: "m2",
-                    context: "document-nfc",
-                    ext: "bin",
-                },
-                NameInput {
-                    media_id: "m3",
-                    context: "document-nfc",
-                    ext: "bin",
-                },
+                chosen("m1", "document-front", "image/jpeg", MediaKind::Image),
+                chosen(
+                    "m2",
+                    "document-nfc",
+                    "application/octet-stream",
+                    MediaKind::Nfc,
+                ),
+                chosen(
+                    "m3",
+                    "document-nfc",
+                    "application/octet-stream",
+                    MediaKind::Nfc,
+                ),
+                chosen("v1", "selfid_video", "video/mp4", MediaKind::Video),
             ],
         );
         assert_eq!(
             keys,
             [
-                "veriff/s1/a1/document-front.jpg",
-                "veriff/s1/a1/document-nfc.m2.bin",
-                "veriff/s1/a1/document-nfc.m3.bin",
+                "f/document-front.m1.jpg",
+                "f/document-nfc.m2.bin",
+                "f/document-nfc.m3.bin",
+                "f/selfid_video.v1.mp4",
             ]
         );
-    }
-
-    #[test]
-    fn disambiguated_names_cannot_collide_with_plain_ones() {
-        // Found by the hostile-input property tests: with '-' as the joiner,
-        // ("manifest", id "x") and ("manifest-x", id "y") both became "manifest-x.bin".
-        let files = [
-            NameInput {
-                media_id: "i",
-                context: "a-b",
-                ext: "bin",
-            },
-            NameInput {
-                media_id: "b",
-                context: "a",
-                ext: "bin",
-            },
-            NameInput {
-                media_id: "c",
-                context: "a",
-                ext: "bin",
-            },
-            NameInput {
-                media_id: "x",
-                context: "manifest",
-                ext: "bin",
-            },
-            NameInput {
-                media_id: "y",
-                context: "manifest-x",
-                ext: "bin",
-            },
-        ];
-        let keys = file_keys("f/", &files);
-        let unique: std::collections::HashSet<_> = keys.iter().collect();
-        assert_eq!(unique.len(), keys.len(), "{keys:?}");
-        assert!(!keys.iter().any(|k| k == "f/manifest.json"));
+        // No media key is ever taken for a manifest.
+        assert!(keys.iter().all(|k| parse_manifest_key("f/", k).is_none()));
     }
 
     #[test]

@@ -37,6 +37,7 @@ pub mod event;
 pub mod handler;
 pub mod layout;
 pub mod manifest;
+pub mod media;
 pub mod retry;
 pub mod s3;
 pub mod select;

@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! The Lambda entry point: start logging, validate configuration, build the HTTP and S3
 //! clients once, then serve invocations until the container is retired.
 

@@ -1,35 +1,42 @@
-//! The manifest: the JSON document that proves what was archived for one decided attempt.
+//! The manifest: the JSON document that proves what was archived for one decision.
 //!
-//! Written last, only after every chosen file is stored. Schema version 1 is documented in
-//! README.md ("Manifest schema"). It carries the decision's non-personal fields, the media
-//! endpoint used, each stored file with its SHA-256, and each skipped item with its reason.
-//! No person, document or IP data ever reaches it: [`Decision`] has no field for them.
+//! Written last, once per decision, only after every file it lists is stored. Schema v2
+//! is documented in README.md ("Manifest schema") and in `schema/manifest-v2.schema.json`.
+//! It carries the decision's non-personal fields, the listings read, each stored file with
+//! its SHA-256 and S3's own record of it (version id, ETag, checksum), each skipped item
+//! with its reason, and, when kept, the SHA-256 of the webhook body. No person, document
+//! or IP data ever reaches it: [`Decision`] has no field for them. Schema v1 manifests
+//! (written before v2, one per attempt) still parse: their v2-only fields are absent.
 //! No I/O here.
 
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::select::Skipped;
-use crate::veriff::media::MediaKind;
+use crate::media::MediaKind;
+use crate::select::{Listing, Skipped};
 use crate::webhook::Decision;
 
 /// The manifest schema version this build writes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
-/// The manifest document.
+/// The manifest document (v2; v1 documents parse with the v2-only fields absent).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Manifest {
-    /// Schema version ([`SCHEMA_VERSION`]).
+    /// Schema version: 2 when written by this build, 1 for older archives.
     pub schema_version: u32,
     /// Veriff session id.
     pub session_id: String,
     /// Decided attempt id.
     pub attempt_id: String,
+    /// Whether the payload gave the attempt id or it was resolved as the session's newest
+    /// attempt (v2; absent in v1, where it was always given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt_id_source: Option<AttemptIdSource>,
     /// The decision being archived.
     pub decision: Decision,
-    /// The metadata endpoint that listed the media.
+    /// The metadata listings read, and which one the files came from.
     pub media_source: SourceRecord,
     /// When the archive was completed (RFC 3339, UTC).
     pub archived_at: String,
@@ -39,16 +46,41 @@ pub struct Manifest {
     pub files: Vec<FileRecord>,
     /// Every listed item that was not stored, with the reason.
     pub skipped: Vec<Skipped>,
+    /// The stored webhook body, when `ARCHIVE_DECISION_PAYLOAD` is on (v2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_payload: Option<PayloadRecord>,
 }
 
-/// The endpoint that listed the media.
+/// Where the decided attempt's id came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttemptIdSource {
+    /// `verification.attemptId` of the decision.
+    Given,
+    /// The newest attempt of `GET /v1/sessions/{id}/attempts`: the decision carried none.
+    Resolved,
+}
+
+/// The listings read for a decision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SourceRecord {
-    /// `session` or `attempt`.
-    pub kind: String,
-    /// The request made, e.g. `GET /v1/sessions/<id>/media`.
-    pub endpoint: String,
+    /// `combined`, `session` or `attempt` (v1 wrote this as `kind`).
+    #[serde(alias = "kind")]
+    pub mode: String,
+    /// The listing the files came from (v2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listing: Option<Listing>,
+    /// In combined mode: whether the session listing showed the decided attempt (`null` in
+    /// the single-endpoint modes).
+    #[serde(default)]
+    pub listings_matched: Option<bool>,
+    /// The requests made, e.g. `GET /v1/sessions/<id>/media` (v2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<String>,
+    /// The one request made (v1 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
 }
 
 /// The archiver build.
@@ -58,6 +90,32 @@ pub struct ArchiverRecord {
     pub name: String,
     /// Crate version.
     pub version: String,
+}
+
+/// S3's own checksum of an object, exactly as S3 stores and returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct S3Checksum {
+    /// Always `SHA256`.
+    pub algorithm: String,
+    /// `FULL_OBJECT` (one PutObject: the base64 SHA-256 of the bytes) or `COMPOSITE`
+    /// (multipart: the base64 SHA-256 of the parts' SHA-256 digests, then `-<parts>`).
+    #[serde(rename = "type")]
+    pub checksum_type: String,
+    /// The value, e.g. `n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=` or `...=-3`.
+    pub value: String,
+}
+
+/// S3's record of one stored object: what a later audit checks without downloading.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct StoredObject {
+    /// The object's version id, when the bucket is versioned.
+    pub version_id: Option<String>,
+    /// The ETag, quotes included, as S3 returned it.
+    pub etag: Option<String>,
+    /// S3's checksum of the object.
+    pub s3_checksum: Option<S3Checksum>,
 }
 
 /// One stored file.
@@ -80,23 +138,60 @@ pub struct FileRecord {
     pub size: u64,
     /// Lowercase hex SHA-256 of the bytes stored.
     pub sha256: String,
+    /// The listing that listed it (v2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listing: Option<Listing>,
+    /// S3's record of the object (v2; absent in v1).
+    #[serde(flatten)]
+    pub stored: StoredObject,
+}
+
+/// The stored webhook body of the decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PayloadRecord {
+    /// Full S3 key.
+    pub key: String,
+    /// Bytes stored.
+    pub size: u64,
+    /// Lowercase hex SHA-256 of the body.
+    pub sha256: String,
+    /// The header whose HMAC authenticated it (its value is in the object's metadata).
+    pub signature_header: String,
+    /// S3's record of the object.
+    #[serde(flatten)]
+    pub stored: StoredObject,
+}
+
+/// What a manifest is built from, besides the files.
+#[derive(Debug, Clone)]
+pub struct ManifestInput<'a> {
+    /// The decision.
+    pub decision: &'a Decision,
+    /// The decided attempt.
+    pub attempt_id: &'a str,
+    /// Where the attempt id came from.
+    pub attempt_id_source: AttemptIdSource,
+    /// The listings read.
+    pub media_source: SourceRecord,
 }
 
 impl Manifest {
     /// Builds the manifest of a completed archive.
     pub fn new(
-        decision: &Decision,
-        media_source: SourceRecord,
+        input: ManifestInput<'_>,
         files: Vec<FileRecord>,
         skipped: Vec<Skipped>,
+        decision_payload: Option<PayloadRecord>,
         archived_at: SystemTime,
     ) -> Manifest {
         Manifest {
             schema_version: SCHEMA_VERSION,
-            session_id: decision.session_id.clone(),
-            attempt_id: decision.attempt_id.clone(),
-            decision: decision.clone(),
-            media_source,
+            session_id: input.decision.session_id.clone(),
+            attempt_id: input.attempt_id.to_string(),
+            attempt_id_source: Some(input.attempt_id_source),
+            decision: input.decision.clone(),
+            media_source: input.media_source,
             archived_at: humantime::format_rfc3339_millis(archived_at).to_string(),
             archiver: ArchiverRecord {
                 name: env!("CARGO_PKG_NAME").into(),
@@ -104,14 +199,34 @@ impl Manifest {
             },
             files,
             skipped,
+            decision_payload,
         }
     }
 
-    /// Whether this manifest already archives exactly `decision` (a redelivery).
-    pub fn records(&self, decision: &Decision) -> bool {
+    /// Parses a stored manifest of schema v1 or v2; anything else is an error.
+    pub fn parse(bytes: &[u8]) -> Result<Manifest, String> {
+        let mut manifest: Manifest =
+            serde_json::from_slice(bytes).map_err(|e| format!("not a manifest ({e})"))?;
+        if !matches!(manifest.schema_version, 1 | 2) {
+            return Err(format!(
+                "unknown manifest schema version {}",
+                manifest.schema_version
+            ));
+        }
+        // The ids are stored once, at the top level: give them back to the decision.
+        manifest.decision.session_id = manifest.session_id.clone();
+        if manifest.attempt_id_source != Some(AttemptIdSource::Resolved) {
+            manifest.decision.attempt_id = Some(manifest.attempt_id.clone());
+        }
+        Ok(manifest)
+    }
+
+    /// Whether this manifest already archives exactly `decision`, decided in `attempt_id`
+    /// (a redelivery).
+    pub fn records(&self, decision: &Decision, attempt_id: &str) -> bool {
         let d = &self.decision;
         self.session_id == decision.session_id
-            && self.attempt_id == decision.attempt_id
+            && self.attempt_id == attempt_id
             && d.status == decision.status
             && d.code == decision.code
             && d.reason == decision.reason
@@ -119,23 +234,6 @@ impl Manifest {
             && d.decision_time == decision.decision_time
             && d.vendor_data == decision.vendor_data
             && d.end_user_id == decision.end_user_id
-    }
-
-    /// Whether this manifest's decision is strictly newer than `decision`, judged by
-    /// `decisionTime`. Unknown or unparsable times are never "newer": the incoming
-    /// decision then replaces the manifest.
-    pub fn supersedes(&self, decision: &Decision) -> bool {
-        let parse = |t: &Option<String>| {
-            t.as_deref()
-                .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
-        };
-        match (
-            parse(&self.decision.decision_time),
-            parse(&decision.decision_time),
-        ) {
-            (Some(ours), Some(theirs)) => ours > theirs,
-            _ => false,
-        }
     }
 
     /// Serialises the manifest (pretty, with a trailing newline).
@@ -160,7 +258,7 @@ mod tests {
     fn decision(time: &str) -> Decision {
         Decision {
             session_id: "s1".into(),
-            attempt_id: "a1".into(),
+            attempt_id: Some("a1".into()),
             status: "approved".into(),
             code: Some(9001),
             reason: None,
@@ -173,13 +271,23 @@ mod tests {
 
     fn manifest(d: &Decision) -> Manifest {
         Manifest::new(
-            d,
-            SourceRecord {
-                kind: "session".into(),
-                endpoint: "GET /v1/sessions/s1/media".into(),
+            ManifestInput {
+                decision: d,
+                attempt_id: "a1",
+                attempt_id_source: AttemptIdSource::Given,
+                media_source: SourceRecord {
+                    mode: "combined".into(),
+                    listing: Some(Listing::Session),
+                    listings_matched: Some(true),
+                    endpoints: vec![
+                        "GET /v1/sessions/s1/media".into(),
+                        "GET /v1/attempts/a1/media".into(),
+                    ],
+                    endpoint: None,
+                },
             },
             vec![FileRecord {
-                key: "s1/a1/face.jpg".into(),
+                key: "s1/a1/face.m1.jpg".into(),
                 media_id: "m1".into(),
                 kind: MediaKind::Image,
                 context: "face".into(),
@@ -187,6 +295,16 @@ mod tests {
                 content_type: "image/jpeg".into(),
                 size: 3,
                 sha256: "ab".repeat(32),
+                listing: Some(Listing::Session),
+                stored: StoredObject {
+                    version_id: None,
+                    etag: Some("\"e\"".into()),
+                    s3_checksum: Some(S3Checksum {
+                        algorithm: "SHA256".into(),
+                        checksum_type: "FULL_OBJECT".into(),
+                        value: "q1==".into(),
+                    }),
+                },
             }],
             vec![Skipped {
                 kind: MediaKind::Image,
@@ -194,43 +312,98 @@ mod tests {
                 context: Some("face".into()),
                 reason: SkipReason::LowerRanked,
             }],
+            None,
             UNIX_EPOCH + Duration::from_millis(1_741_083_667_412),
         )
     }
 
     #[test]
-    fn schema_v1_field_names() {
+    fn schema_v2_field_names() {
         let m = manifest(&decision("2025-03-04T10:21:07.412Z"));
         let v: serde_json::Value = serde_json::from_slice(&m.to_bytes()).unwrap();
-        assert_eq!(v["schemaVersion"], 1);
+        assert_eq!(v["schemaVersion"], 2);
         assert_eq!(v["sessionId"], "s1");
         assert_eq!(v["attemptId"], "a1");
+        assert_eq!(v["attemptIdSource"], "given");
         assert_eq!(v["archivedAt"], "2025-03-04T10:21:07.412Z");
         assert_eq!(v["decision"]["status"], "approved");
         assert_eq!(v["decision"]["reasonCode"], 102);
         assert_eq!(v["decision"]["decisionTime"], "2025-03-04T10:21:07.412Z");
         assert_eq!(v["decision"]["vendorData"], "cust-1");
         assert!(v["decision"].get("sessionId").is_none());
-        assert_eq!(v["mediaSource"]["kind"], "session");
-        assert_eq!(v["files"][0]["kind"], "image");
-        assert_eq!(v["files"][0]["mediaId"], "m1");
+        assert!(v["decision"].get("attemptId").is_none());
+        assert_eq!(v["mediaSource"]["mode"], "combined");
+        assert_eq!(v["mediaSource"]["listing"], "session");
+        assert_eq!(v["mediaSource"]["listingsMatched"], true);
+        assert_eq!(
+            v["mediaSource"]["endpoints"][1],
+            "GET /v1/attempts/a1/media"
+        );
+        let file = &v["files"][0];
+        assert_eq!(file["kind"], "image");
+        assert_eq!(file["mediaId"], "m1");
+        assert_eq!(file["listing"], "session");
+        assert!(file["versionId"].is_null() && file.get("versionId").is_some());
+        assert_eq!(file["etag"], "\"e\"");
+        assert_eq!(file["s3Checksum"]["type"], "FULL_OBJECT");
+        assert_eq!(file["s3Checksum"]["algorithm"], "SHA256");
         assert_eq!(v["skipped"][0]["reason"], "lower_ranked");
+        assert!(v.get("decisionPayload").is_none());
         assert_eq!(m.total_bytes(), 3);
+        assert_eq!(Manifest::parse(&m.to_bytes()).unwrap(), m);
     }
 
     #[test]
-    fn round_trip_keeps_the_decision_fingerprint() {
+    fn v1_manifests_still_parse() {
+        // Written by veriff-archiver 0.1.0 before schema v2.
+        let v1 = br#"{"schemaVersion":1,"sessionId":"s1","attemptId":"a1",
+          "decision":{"status":"approved","code":9001,"reason":null,"reasonCode":102,
+            "decisionTime":"2025-03-04T10:21:07.412Z","vendorData":"cust-1","endUserId":null},
+          "mediaSource":{"kind":"session","endpoint":"GET /v1/sessions/s1/media"},
+          "archivedAt":"2025-03-04T10:21:09.000Z",
+          "archiver":{"name":"veriff-archiver","version":"0.1.0"},
+          "files":[{"key":"veriff/s1/a1/face.jpg","mediaId":"m1","kind":"image","context":"face",
+            "mimetype":"image/jpeg","contentType":"image/jpeg","size":3,"sha256":"abab"}],
+          "skipped":[]}"#;
+        let m = Manifest::parse(v1).unwrap();
+        assert_eq!(m.schema_version, 1);
+        assert_eq!(m.media_source.mode, "session");
+        assert_eq!(
+            m.media_source.endpoint.as_deref(),
+            Some("GET /v1/sessions/s1/media")
+        );
+        assert_eq!(m.attempt_id_source, None);
+        assert_eq!(m.files[0].stored, StoredObject::default());
+        assert_eq!(m.files[0].listing, None);
+        assert!(m.records(&decision("2025-03-04T10:21:07.412Z"), "a1"));
+        let future =
+            String::from_utf8_lossy(v1).replace("\"schemaVersion\":1", "\"schemaVersion\":3");
+        assert!(Manifest::parse(future.as_bytes()).is_err());
+        assert!(Manifest::parse(b"{\"schemaVersion\":2}").is_err());
+        assert!(Manifest::parse(b"\x00garbage").is_err());
+    }
+
+    #[test]
+    fn a_manifest_records_only_its_own_decision() {
         let d = decision("2025-03-04T10:21:07.412Z");
-        let mut back: Manifest = serde_json::from_slice(&manifest(&d).to_bytes()).unwrap();
-        assert!(back.records(&d));
+        let back = Manifest::parse(&manifest(&d).to_bytes()).unwrap();
+        assert!(back.records(&d, "a1"));
+        assert!(!back.records(&d, "a2"), "another attempt");
         let mut later = d.clone();
         later.decision_time = Some("2025-03-05T10:21:07.412123Z".into());
-        assert!(!back.records(&later));
-        assert!(!back.supersedes(&later));
-        back.decision.decision_time = later.decision_time.clone();
-        assert!(back.supersedes(&d));
-        let mut garbled = d.clone();
-        garbled.decision_time = Some("yesterday".into());
-        assert!(!back.supersedes(&garbled));
+        assert!(!back.records(&later, "a1"));
+        for change in [
+            |d: &mut Decision| d.status = "declined".into(),
+            |d: &mut Decision| d.code = Some(9102),
+            |d: &mut Decision| d.reason = Some("x".into()),
+            |d: &mut Decision| d.reason_code = None,
+            |d: &mut Decision| d.vendor_data = None,
+            |d: &mut Decision| d.end_user_id = Some("u".into()),
+            |d: &mut Decision| d.session_id = "s2".into(),
+        ] {
+            let mut other = d.clone();
+            change(&mut other);
+            assert!(!back.records(&other, "a1"), "{other:?}");
+        }
     }
 }

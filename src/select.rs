@@ -4,14 +4,100 @@
 //! is the ranking; `-pre` contexts are contexts of their own). Videos: the same, when
 //! enabled. NFC documents: every one. Items with a missing or unsafe id or context, a
 //! repeated id, or an announced size above the limit are skipped, and do not claim their
-//! context. Every skipped item is reported with its reason. No I/O here.
+//! context. Every skipped item is reported with its reason.
+//!
+//! Before selection, [`decided_listing`] picks the listing that shows the decided attempt
+//! when both media endpoints were read. No I/O here.
 
 use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
 use crate::layout::{MAX_SEGMENT_LEN, is_safe_segment};
-use crate::veriff::media::{MediaItem, MediaKind, MediaList};
+use crate::media::{MediaItem, MediaKind, MediaList};
+
+/// Which Veriff listing a file came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Listing {
+    /// `GET /v1/sessions/{sessionId}/media`: the session's latest attempt, with NFC data.
+    Session,
+    /// `GET /v1/attempts/{attemptId}/media`: exactly the decided attempt, without NFC data.
+    Attempt,
+}
+
+impl Listing {
+    /// The name used in the manifest and in logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Listing::Session => "session",
+            Listing::Attempt => "attempt",
+        }
+    }
+}
+
+/// The listing to archive a decision from, as [`decided_listing`] chose it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecidedListing {
+    /// The media to select from.
+    pub media: MediaList,
+    /// Where it came from.
+    pub listing: Listing,
+    /// With both listings read: whether the session listing showed the decided attempt.
+    pub listings_matched: Option<bool>,
+    /// Items that belong to a later attempt (the session's NFC documents when the
+    /// listings differ), reported as skipped.
+    pub later_attempt: Vec<Skipped>,
+}
+
+/// Chooses what to archive from the listings read. With both: the session listing when
+/// it shows the decided attempt (the same image and video ids as the attempt listing,
+/// order aside), NFC documents included; otherwise the attempt listing, and the session's
+/// NFC documents are skipped as belonging to a later attempt. With one, that one.
+/// `None` only when neither listing was read.
+pub fn decided_listing(
+    session: Option<MediaList>,
+    attempt: Option<MediaList>,
+) -> Option<DecidedListing> {
+    let single = |media, listing| DecidedListing {
+        media,
+        listing,
+        listings_matched: None,
+        later_attempt: Vec::new(),
+    };
+    match (session, attempt) {
+        (None, None) => None,
+        (Some(session), None) => Some(single(session, Listing::Session)),
+        (None, Some(attempt)) => Some(single(attempt, Listing::Attempt)),
+        (Some(session), Some(attempt)) if session.same_attempt_as(&attempt) => {
+            Some(DecidedListing {
+                listings_matched: Some(true),
+                ..single(session, Listing::Session)
+            })
+        }
+        (Some(session), Some(attempt)) => {
+            let later_attempt = session
+                .nfc_documents
+                .iter()
+                .map(|item| Skipped {
+                    kind: item.kind,
+                    media_id: item.id.as_deref().map(truncate),
+                    context: item.context.as_deref().map(truncate),
+                    reason: SkipReason::LaterAttempt,
+                })
+                .collect();
+            Some(DecidedListing {
+                media: MediaList {
+                    nfc_documents: Vec::new(),
+                    ..attempt
+                },
+                listing: Listing::Attempt,
+                listings_matched: Some(false),
+                later_attempt,
+            })
+        }
+    }
+}
 
 /// The context Veriff gives every NFC document.
 pub const NFC_CONTEXT: &str = "document-nfc";
@@ -60,6 +146,9 @@ pub enum SkipReason {
     DuplicateMediaId,
     /// The announced size is above the configured maximum.
     TooLarge,
+    /// Listed by the session endpoint, but it belongs to a later attempt than the decided
+    /// one (the session's NFC documents, when the two listings differ).
+    LaterAttempt,
 }
 
 /// A skipped item, as the manifest records it.
@@ -291,6 +380,65 @@ mod tests {
                 SkipReason::UnsafeContext,
             ]
         );
+    }
+
+    fn listing(images: &[&str], nfc: &[&str]) -> MediaList {
+        MediaList {
+            images: images
+                .iter()
+                .map(|id| item(MediaKind::Image, id, "face"))
+                .collect(),
+            nfc_documents: nfc
+                .iter()
+                .map(|id| item(MediaKind::Nfc, id, NFC_CONTEXT))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_session_listing_is_used_when_it_shows_the_decided_attempt() {
+        let decided = decided_listing(
+            Some(listing(&["i1", "i2"], &["n1"])),
+            Some(listing(&["i2", "i1"], &[])),
+        )
+        .unwrap();
+        assert_eq!(decided.listing, Listing::Session);
+        assert_eq!(decided.listings_matched, Some(true));
+        assert_eq!(decided.media.nfc_documents.len(), 1, "NFC included");
+        assert!(decided.later_attempt.is_empty());
+    }
+
+    #[test]
+    fn a_later_attempt_leaves_the_decided_one_from_the_attempt_listing() {
+        let decided = decided_listing(
+            Some(listing(&["later1"], &["n-later"])),
+            Some(listing(&["i1", "i2"], &[])),
+        )
+        .unwrap();
+        assert_eq!(decided.listing, Listing::Attempt);
+        assert_eq!(decided.listings_matched, Some(false));
+        assert_eq!(decided.media.image_and_video_ids().len(), 2);
+        assert!(decided.media.nfc_documents.is_empty());
+        assert_eq!(
+            decided.later_attempt,
+            [Skipped {
+                kind: MediaKind::Nfc,
+                media_id: Some("n-later".into()),
+                context: Some(NFC_CONTEXT.into()),
+                reason: SkipReason::LaterAttempt,
+            }]
+        );
+    }
+
+    #[test]
+    fn a_single_listing_is_used_as_it_is() {
+        let s = decided_listing(Some(listing(&["i1"], &["n1"])), None).unwrap();
+        assert_eq!((s.listing, s.listings_matched), (Listing::Session, None));
+        assert_eq!(s.media.nfc_documents.len(), 1);
+        let a = decided_listing(None, Some(listing(&["i1"], &[]))).unwrap();
+        assert_eq!((a.listing, a.listings_matched), (Listing::Attempt, None));
+        assert_eq!(decided_listing(None, None), None);
     }
 
     #[test]

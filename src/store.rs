@@ -1,10 +1,15 @@
-//! S3 writes: a streamed object writer (one PutObject up to the part size, multipart above
-//! it), SHA-256 checksums that S3 verifies, and the conditional manifest write.
+//! S3 access for the archive: reading a folder back (list, read, head) and creating
+//! objects. Every write is a conditional create (`If-None-Match: *` on PutObject and on
+//! CompleteMultipartUpload): this module has no way to overwrite or delete a stored
+//! object.
 //!
-//! Memory per writer is bounded by one part buffer, whatever the object's size. Every
-//! multipart upload is recorded in a [`PendingUploads`] registry until completed or
-//! aborted, so that a copy cancelled mid-way (a failed sibling, the deadline) can still be
-//! aborted by its invocation. Never logs object contents.
+//! Objects are written by a streamed [`ObjectWriter`] (one PutObject up to the part size,
+//! multipart above it), with SHA-256 checksums that S3 verifies on every request, and the
+//! checksum S3 will store (full-object or composite) computed on the way, so the manifest
+//! can record it. Memory per writer is bounded by one part buffer. Every multipart upload
+//! is recorded in a [`PendingUploads`] registry until completed or aborted, so that a copy
+//! cancelled mid-way (a failed sibling, the deadline) can still be aborted by its
+//! invocation. Never logs object contents.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,15 +17,30 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart};
 use base64::Engine;
 use bytes::{Bytes, BytesMut};
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
+use crate::manifest::{S3Checksum, StoredObject};
 
-/// Largest manifest read back (a manifest lists at most a few hundred files).
-const MAX_MANIFEST_BYTES: i64 = 16 * 1024 * 1024;
+/// S3 error codes that no retry can heal: the copy fails at once instead of downloading
+/// the file again (wrong bucket, missing permission, bad credentials, unusable KMS key).
+pub const PERMANENT_S3_CODES: [&str; 12] = [
+    "AccessDenied",
+    "AllAccessDisabled",
+    "AccountProblem",
+    "InvalidAccessKeyId",
+    "InvalidBucketName",
+    "InvalidSecurity",
+    "NoSuchBucket",
+    "SignatureDoesNotMatch",
+    "InvalidObjectState",
+    "KMS.DisabledException",
+    "KMS.NotFoundException",
+    "KMS.KMSInvalidStateException",
+];
 
 /// The archive bucket.
 #[derive(Debug, Clone)]
@@ -30,31 +50,35 @@ pub struct Store {
     part_size: usize,
 }
 
-/// A manifest found in the bucket.
-#[derive(Debug, Clone)]
-pub struct StoredManifest {
-    /// Its bytes.
-    pub bytes: Bytes,
-    /// Its ETag, for a conditional replacement.
-    pub etag: Option<String>,
-}
-
-/// How the manifest write is conditioned.
-#[derive(Debug, Clone)]
-pub enum WriteCondition {
-    /// Only if no manifest exists (`If-None-Match: *`).
-    Absent,
-    /// Only if the manifest is still the one read (`If-Match: <etag>`).
-    Unchanged(String),
-}
-
-/// Outcome of a conditional manifest write.
+/// An object found by [`Store::list_folder`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ManifestWrite {
-    /// Written.
-    Written,
-    /// The condition failed: someone else wrote the manifest in between.
-    PreconditionFailed,
+pub struct ListedObject {
+    /// Full key.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// What [`Store::head`] learnt about an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectHead {
+    /// Size in bytes.
+    pub size: u64,
+    /// S3's record: version id, ETag and checksum (when S3 returns one).
+    pub stored: StoredObject,
+}
+
+/// The result of a conditional create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    /// Stored: S3's record of the new object.
+    Stored(StoredObject),
+    /// An object already holds the key (412): nothing was written. `would_be` is the
+    /// checksum the new object would have had, to compare with the existing one.
+    Exists {
+        /// The checksum of the bytes that were not written.
+        would_be: S3Checksum,
+    },
 }
 
 /// Multipart uploads started and not yet completed or aborted, by upload id.
@@ -99,8 +123,32 @@ impl Store {
         &self.bucket
     }
 
-    /// Reads the manifest at `key`, if any.
-    pub async fn get_manifest(&self, key: &str) -> Result<Option<StoredManifest>, Error> {
+    /// Every object directly or indirectly under `folder` (paginated ListObjectsV2).
+    pub async fn list_folder(&self, folder: &str) -> Result<Vec<ListedObject>, Error> {
+        let mut objects = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(folder)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| storage_error("ListObjectsV2", &e))?;
+            for object in page.contents() {
+                if let Some(key) = object.key() {
+                    objects.push(ListedObject {
+                        key: key.to_string(),
+                        size: object.size().unwrap_or(0).max(0) as u64,
+                    });
+                }
+            }
+        }
+        Ok(objects)
+    }
+
+    /// Reads a whole object of at most `max_bytes`; `None` when there is none.
+    pub async fn read(&self, key: &str, max_bytes: u64) -> Result<Option<Bytes>, Error> {
         let out = match self
             .client
             .get_object()
@@ -112,56 +160,102 @@ impl Store {
             Ok(out) => out,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
             Err(e) if http_status(&e) == Some(404) => return Ok(None),
-            Err(e) => return Err(storage_error("GetObject manifest", &e)),
+            Err(e) => return Err(storage_error("GetObject", &e)),
         };
-        if out.content_length().is_some_and(|n| n > MAX_MANIFEST_BYTES) {
-            return Err(Error::Storage(
-                "existing manifest is implausibly large".into(),
-            ));
+        if out
+            .content_length()
+            .is_some_and(|n| n.max(0) as u64 > max_bytes)
+        {
+            return Err(Error::Storage(format!(
+                "GetObject: object is larger than {max_bytes} bytes"
+            )));
         }
-        let etag = out.e_tag().map(str::to_string);
         let bytes = out
             .body
             .collect()
             .await
-            .map_err(|_| Error::Storage("GetObject manifest: body interrupted".into()))?
+            .map_err(|_| Error::Storage("GetObject: body interrupted".into()))?
             .into_bytes();
-        Ok(Some(StoredManifest { bytes, etag }))
+        Ok(Some(bytes))
     }
 
-    /// Writes the manifest under `condition`, with a SHA-256 checksum.
-    pub async fn put_manifest(
+    /// HeadObject with checksum mode, of the current version or of `version_id`; `None`
+    /// when there is no such object (or version).
+    pub async fn head(
         &self,
         key: &str,
-        body: Vec<u8>,
-        condition: WriteCondition,
-    ) -> Result<ManifestWrite, Error> {
-        let checksum = b64(&Sha256::digest(&body));
+        version_id: Option<&str>,
+    ) -> Result<Option<ObjectHead>, Error> {
+        let out = match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_version_id(version_id.map(str::to_string))
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if matches!(http_status(&e), Some(404 | 400)) && version_id.is_some() => {
+                return Ok(None);
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => return Ok(None),
+            Err(e) if http_status(&e) == Some(404) => return Ok(None),
+            Err(e) => return Err(storage_error("HeadObject", &e)),
+        };
+        let s3_checksum = out.checksum_sha256().map(|value| S3Checksum {
+            algorithm: "SHA256".into(),
+            checksum_type: checksum_type_of(value),
+            value: value.to_string(),
+        });
+        Ok(Some(ObjectHead {
+            size: out.content_length().unwrap_or(0).max(0) as u64,
+            stored: StoredObject {
+                version_id: out.version_id().map(str::to_string),
+                etag: out.e_tag().map(str::to_string),
+                s3_checksum,
+            },
+        }))
+    }
+
+    /// Creates a small object in one conditional PutObject with a SHA-256 checksum.
+    pub async fn create(
+        &self,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+        metadata: &[(&'static str, String)],
+    ) -> Result<Created, Error> {
+        let checksum = full_object_checksum(&Sha256::digest(&body));
         let mut request = self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
-            .content_type("application/json")
+            .content_type(content_type)
+            .if_none_match("*")
             .checksum_algorithm(ChecksumAlgorithm::Sha256)
-            .checksum_sha256(checksum)
-            .body(ByteStream::from(body));
-        request = match condition {
-            WriteCondition::Absent => request.if_none_match("*"),
-            WriteCondition::Unchanged(etag) => request.if_match(etag),
-        };
-        match request.send().await {
-            Ok(_) => Ok(ManifestWrite::Written),
-            // 412: the condition failed; 409: a concurrent conditional write won the race.
-            Err(e) if matches!(http_status(&e), Some(412 | 409)) => {
-                Ok(ManifestWrite::PreconditionFailed)
+            .checksum_sha256(&checksum.value);
+        for (name, value) in metadata {
+            request = request.metadata(*name, value);
+        }
+        match request.body(ByteStream::from(body)).send().await {
+            Ok(out) => {
+                check_echoed_checksum(key, out.checksum_sha256(), &checksum)?;
+                Ok(Created::Stored(StoredObject {
+                    version_id: out.version_id().map(str::to_string),
+                    etag: out.e_tag().map(str::to_string),
+                    s3_checksum: Some(checksum),
+                }))
             }
-            Err(e) => Err(storage_error("PutObject manifest", &e)),
+            Err(e) if is_precondition_failed(&e) => Ok(Created::Exists { would_be: checksum }),
+            Err(e) => Err(storage_error("PutObject", &e)),
         }
     }
 
-    /// Starts a streamed write of one object. `size_hint`, when known, keeps the buffer of a
-    /// small object at its size instead of a whole part.
+    /// Starts a streamed conditional create of one object. `size_hint`, when known, keeps
+    /// the buffer of a small object at its size instead of a whole part.
     pub fn writer(
         &self,
         key: String,
@@ -181,6 +275,7 @@ impl Store {
                 .map_or(self.part_size, |n| (n as usize).min(self.part_size))
                 .max(1),
             upload: None,
+            part_digests: Vec::new(),
             written: 0,
         }
     }
@@ -215,8 +310,9 @@ struct Multipart {
     parts: Vec<CompletedPart>,
 }
 
-/// A streamed write of one object. Feed it with [`ObjectWriter::write`], then either
-/// [`ObjectWriter::finish`] or [`ObjectWriter::abort`]. Holds at most one part in memory.
+/// A streamed conditional create of one object. Feed it with [`ObjectWriter::write`], then
+/// either [`ObjectWriter::finish`] or [`ObjectWriter::abort`]. Holds at most one part in
+/// memory.
 pub struct ObjectWriter {
     store: Store,
     key: String,
@@ -226,6 +322,7 @@ pub struct ObjectWriter {
     buffer: BytesMut,
     buffer_capacity: usize,
     upload: Option<Multipart>,
+    part_digests: Vec<[u8; 32]>,
     written: u64,
 }
 
@@ -248,35 +345,26 @@ impl ObjectWriter {
         Ok(())
     }
 
-    /// Stores what was written: one PutObject if it fit in one part, else the last part and
-    /// CompleteMultipartUpload. Call only after the source's integrity checks passed.
-    pub async fn finish(mut self) -> Result<u64, Error> {
+    /// Stores what was written, if the key is still free: one PutObject if it fit in one
+    /// part, else the last part and CompleteMultipartUpload, both with `If-None-Match: *`.
+    /// Call only after the source's integrity checks passed. Returns the size and the
+    /// outcome; on [`Created::Exists`] nothing was stored.
+    pub async fn finish(mut self) -> Result<(u64, Created), Error> {
         let rest = self.buffer.split().freeze();
         if self.upload.is_none() {
             let len = rest.len() as u64;
-            let mut request = self
+            let metadata = std::mem::take(&mut self.metadata);
+            let created = self
                 .store
-                .client
-                .put_object()
-                .bucket(&self.store.bucket)
-                .key(&self.key)
-                .content_type(&self.content_type)
-                .checksum_algorithm(ChecksumAlgorithm::Sha256)
-                .checksum_sha256(b64(&Sha256::digest(&rest)));
-            for (name, value) in &self.metadata {
-                request = request.metadata(*name, value);
-            }
-            request
-                .body(ByteStream::from(rest))
-                .send()
-                .await
-                .map_err(|e| storage_error("PutObject", &e))?;
-            return Ok(len);
+                .create(&self.key, rest, &self.content_type, &metadata)
+                .await?;
+            return Ok((len, created));
         }
         if !rest.is_empty() {
             self.upload_part(rest).await?;
         }
         let upload = self.upload.take().expect("multipart started");
+        let checksum = composite_checksum(&self.part_digests);
         let result = self
             .store
             .client
@@ -284,6 +372,7 @@ impl ObjectWriter {
             .bucket(&self.store.bucket)
             .key(&self.key)
             .upload_id(&upload.upload_id)
+            .if_none_match("*")
             .multipart_upload(
                 CompletedMultipartUpload::builder()
                     .set_parts(Some(upload.parts))
@@ -292,15 +381,27 @@ impl ObjectWriter {
             .send()
             .await;
         match result {
-            Ok(_) => {
+            Ok(out) => {
                 self.pending.remove(&upload.upload_id);
-                Ok(self.written)
+                check_echoed_checksum(&self.key, out.checksum_sha256(), &checksum)?;
+                Ok((
+                    self.written,
+                    Created::Stored(StoredObject {
+                        version_id: out.version_id().map(str::to_string),
+                        etag: out.e_tag().map(str::to_string),
+                        s3_checksum: Some(checksum),
+                    }),
+                ))
             }
             Err(e) => {
-                let error = storage_error("CompleteMultipartUpload", &e);
+                let outcome = if is_precondition_failed(&e) {
+                    Ok((self.written, Created::Exists { would_be: checksum }))
+                } else {
+                    Err(storage_error("CompleteMultipartUpload", &e))
+                };
                 self.store.abort(&self.key, &upload.upload_id).await;
                 self.pending.remove(&upload.upload_id);
-                Err(error)
+                outcome
             }
         }
     }
@@ -344,7 +445,8 @@ impl ObjectWriter {
         }
         let upload = self.upload.as_mut().expect("just started");
         let number = upload.parts.len() as i32 + 1;
-        let checksum = b64(&Sha256::digest(&part));
+        let digest: [u8; 32] = Sha256::digest(&part).into();
+        let checksum = b64(&digest);
         let len = part.len() as u64;
         let out = self
             .store
@@ -367,8 +469,60 @@ impl ObjectWriter {
                 .checksum_sha256(checksum)
                 .build(),
         );
+        self.part_digests.push(digest);
         self.written += len;
         Ok(())
+    }
+}
+
+/// The checksum S3 stores for an object written in one PutObject with SHA-256.
+pub fn full_object_checksum(sha256: &[u8]) -> S3Checksum {
+    S3Checksum {
+        algorithm: "SHA256".into(),
+        checksum_type: "FULL_OBJECT".into(),
+        value: b64(sha256),
+    }
+}
+
+/// The checksum S3 stores for a multipart object with SHA-256 parts: the SHA-256 of the
+/// concatenated part digests, base64, then `-<number of parts>`.
+pub fn composite_checksum(part_digests: &[[u8; 32]]) -> S3Checksum {
+    let mut outer = Sha256::new();
+    for digest in part_digests {
+        outer.update(digest);
+    }
+    S3Checksum {
+        algorithm: "SHA256".into(),
+        checksum_type: "COMPOSITE".into(),
+        value: format!("{}-{}", b64(&outer.finalize()), part_digests.len()),
+    }
+}
+
+/// `COMPOSITE` for a value with a `-<parts>` suffix, else `FULL_OBJECT`.
+fn checksum_type_of(value: &str) -> String {
+    let composite = value
+        .rsplit_once('-')
+        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if composite {
+        "COMPOSITE"
+    } else {
+        "FULL_OBJECT"
+    }
+    .into()
+}
+
+/// When S3 echoes the checksum it stored, it must be the one computed here.
+fn check_echoed_checksum(
+    key: &str,
+    echoed: Option<&str>,
+    expected: &S3Checksum,
+) -> Result<(), Error> {
+    match echoed {
+        Some(value) if value != expected.value => Err(Error::Integrity(format!(
+            "S3 stored {key} with checksum {value}, expected {}",
+            expected.value
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -378,6 +532,12 @@ fn b64(bytes: &[u8]) -> String {
 
 fn http_status<E, R: HasStatus>(e: &SdkError<E, R>) -> Option<u16> {
     e.raw_response().map(HasStatus::status_code)
+}
+
+/// A conditional create lost: 412, or 409 when a concurrent conditional write was in
+/// progress (AWS answers `ConditionalRequestConflict`; retrying would then see 412).
+fn is_precondition_failed<E, R: HasStatus>(e: &SdkError<E, R>) -> bool {
+    matches!(http_status(e), Some(412 | 409))
 }
 
 trait HasStatus {
@@ -391,7 +551,8 @@ impl HasStatus for aws_sdk_s3::config::http::HttpResponse {
 }
 
 /// A short operator-facing description of an SDK error: the operation, the S3 error code
-/// or the transport problem. Never includes a body.
+/// or the transport problem. Never includes a body. Codes in [`PERMANENT_S3_CODES`] give
+/// [`Error::StorageRefused`], everything else [`Error::Storage`].
 fn storage_error<E: ProvideErrorMetadata, R: HasStatus>(
     operation: &str,
     e: &SdkError<E, R>,
@@ -400,6 +561,9 @@ fn storage_error<E: ProvideErrorMetadata, R: HasStatus>(
         SdkError::ServiceError(service) => {
             let status = service.raw().status_code();
             let code = service.err().code().unwrap_or("unknown");
+            if PERMANENT_S3_CODES.contains(&code) {
+                return Error::StorageRefused(format!("{operation}: HTTP {status} {code}"));
+            }
             format!("HTTP {status} {code}")
         }
         SdkError::TimeoutError(_) => "timed out".into(),
@@ -409,4 +573,47 @@ fn storage_error<E: ProvideErrorMetadata, R: HasStatus>(
         _ => "unknown failure".into(),
     };
     Error::Storage(format!("{operation}: {detail}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksums_are_computed_the_way_s3_stores_them() {
+        // Full object: base64 of the SHA-256 of the bytes (S3's documented example value
+        // for the empty object).
+        assert_eq!(
+            full_object_checksum(&Sha256::digest(b"")).value,
+            "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        );
+        // Composite: SHA-256 over the concatenated part digests, then -<parts>.
+        let parts: Vec<[u8; 32]> = [&b"part one"[..], b"part two"]
+            .iter()
+            .map(|p| Sha256::digest(p).into())
+            .collect();
+        let mut outer = Sha256::new();
+        outer.update(parts[0]);
+        outer.update(parts[1]);
+        let composite = composite_checksum(&parts);
+        assert_eq!(composite.value, format!("{}-2", b64(&outer.finalize())));
+        assert_eq!(composite.checksum_type, "COMPOSITE");
+        assert_eq!(checksum_type_of(&composite.value), "COMPOSITE");
+        assert_eq!(
+            checksum_type_of("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="),
+            "FULL_OBJECT"
+        );
+        assert_eq!(checksum_type_of("abc-"), "FULL_OBJECT");
+    }
+
+    #[test]
+    fn an_echoed_checksum_must_match() {
+        let expected = full_object_checksum(&Sha256::digest(b"x"));
+        assert!(check_echoed_checksum("k", None, &expected).is_ok());
+        assert!(check_echoed_checksum("k", Some(&expected.value), &expected).is_ok());
+        assert!(matches!(
+            check_echoed_checksum("k", Some("other"), &expected),
+            Err(Error::Integrity(_))
+        ));
+    }
 }

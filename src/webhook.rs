@@ -45,6 +45,25 @@ pub fn authenticate(
     api_key: &Secret,
     secrets: &[Secret],
 ) -> Result<(), AuthError> {
+    authenticate_signed(req, api_key, secrets).map(|_| ())
+}
+
+/// The signature that authenticated a webhook: kept with the stored body, so that anyone
+/// with the shared secret can check the body's origin later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedSignature {
+    /// The header that carried it (lower case).
+    pub header: &'static str,
+    /// Its value, lowercase hex.
+    pub hex: String,
+}
+
+/// Like [`authenticate`], returning the signature that matched.
+pub fn authenticate_signed(
+    req: &HttpRequest,
+    api_key: &Secret,
+    secrets: &[Secret],
+) -> Result<VerifiedSignature, AuthError> {
     for name in API_KEY_HEADERS {
         for value in req.header_values(name) {
             if !constant_time_eq(value.trim().as_bytes(), api_key.expose().as_bytes()) {
@@ -63,7 +82,10 @@ pub fn authenticate(
                         .iter()
                         .any(|s| hmac_matches(s.expose().as_bytes(), &req.body, &sig)) =>
                 {
-                    return Ok(());
+                    return Ok(VerifiedSignature {
+                        header: name,
+                        hex: hex::encode(sig),
+                    });
                 }
                 Some(_) => {}
                 None => malformed = true,
@@ -159,8 +181,9 @@ pub struct Decision {
     #[serde(skip)]
     pub session_id: String,
     /// Decided attempt (`verification.attemptId`), validated as a safe path segment.
+    /// Some payloads carry none: the archive then resolves the session's newest attempt.
     #[serde(skip)]
-    pub attempt_id: String,
+    pub attempt_id: Option<String>,
     /// `verification.status` as sent.
     pub status: String,
     /// `verification.code`, when a number (or a numeric string).
@@ -192,8 +215,8 @@ pub enum PayloadError {
     /// `verification.id` is missing, not a string, or not a safe path segment.
     #[error("verification.id is missing or not a safe identifier")]
     BadSessionId,
-    /// `verification.attemptId` is missing, not a string, or not a safe path segment.
-    #[error("verification.attemptId is missing or not a safe identifier")]
+    /// `verification.attemptId` is present but not a string, or not a safe path segment.
+    #[error("verification.attemptId is not a safe identifier")]
     BadAttemptId,
 }
 
@@ -214,9 +237,14 @@ pub fn classify(body: &[u8]) -> Result<Webhook, PayloadError> {
     let session_id = text("id")
         .filter(|id| is_safe_segment(id))
         .ok_or(PayloadError::BadSessionId)?;
-    let attempt_id = text("attemptId")
-        .filter(|id| is_safe_segment(id))
-        .ok_or(PayloadError::BadAttemptId)?;
+    // Only `verification.id` names the session, and only `verification.attemptId` the
+    // attempt: other ids in the payload (riskLabels[].sessionIds,
+    // biometricAuthentication.matchedSessionId) belong to other sessions.
+    let attempt_id = match v.get("attemptId") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) if is_safe_segment(id) => Some(id.clone()),
+        Some(_) => return Err(PayloadError::BadAttemptId),
+    };
     let code = match v.get("code") {
         Some(Value::Number(n)) => n.as_i64(),
         Some(Value::String(s)) => s.trim().parse().ok(),
@@ -402,7 +430,10 @@ mod tests {
             panic!("not a decision")
         };
         assert_eq!(d.session_id, "f04bdb47-d3be-4b28-b028-a652feb060b5");
-        assert_eq!(d.attempt_id, "e30122d1-740b-4764-853f-470374a7abf4");
+        assert_eq!(
+            d.attempt_id.as_deref(),
+            Some("e30122d1-740b-4764-853f-470374a7abf4")
+        );
         assert_eq!(d.status, "approved");
         assert_eq!(d.code, Some(9001));
         assert_eq!(d.reason_code, Some(serde_json::json!(102)));
@@ -457,10 +488,46 @@ mod tests {
             );
             assert!(classify(body.as_bytes()).is_err(), "{id} {attempt}");
         }
-        let missing = r#"{"verification":{"id":"abc","status":"approved"}}"#;
+        for wrong_type in [r#""attemptId":5"#, r#""attemptId":{}"#, r#""attemptId":"""#] {
+            let body =
+                format!(r#"{{"verification":{{"id":"abc",{wrong_type},"status":"approved"}}}}"#);
+            assert_eq!(
+                classify(body.as_bytes()),
+                Err(PayloadError::BadAttemptId),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_decision_without_attempt_id_is_still_a_decision() {
+        // As in public client code: no attemptId, and other sessions' ids elsewhere.
+        for body in [
+            r#"{"verification":{"id":"abc","status":"approved","riskLabels":[{"label":"x","sessionIds":["other1"]}]}}"#,
+            r#"{"verification":{"id":"abc","attemptId":null,"status":"declined","biometricAuthentication":{"matchedSessionId":"other2"}}}"#,
+        ] {
+            let Webhook::Decision(d) = classify(body.as_bytes()).unwrap() else {
+                panic!("not a decision: {body}")
+            };
+            assert_eq!(d.session_id, "abc");
+            assert_eq!(d.attempt_id, None);
+        }
+    }
+
+    #[test]
+    fn authentication_reports_the_matching_signature() {
+        let secrets = [Secret::new(VECTOR_SECRET)];
+        let upper = VECTOR_HMAC.to_ascii_uppercase();
+        let r = req(
+            &[("x-hmac-signature", "00"), ("vrf-hmac-signature", &upper)],
+            VECTOR_BODY,
+        );
         assert_eq!(
-            classify(missing.as_bytes()),
-            Err(PayloadError::BadAttemptId)
+            authenticate_signed(&r, &key(), &secrets),
+            Ok(VerifiedSignature {
+                header: "vrf-hmac-signature",
+                hex: VECTOR_HMAC.into()
+            })
         );
     }
 }

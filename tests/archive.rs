@@ -45,13 +45,21 @@ async fn images_and_nfc_are_archived_top_ranked_per_context_with_a_manifest() {
         .await
         .expect("manifest written");
     h.assert_manifest_consistent(&manifest).await;
-    assert_eq!(manifest["schemaVersion"], 1);
+    assert_eq!(manifest["schemaVersion"], 2);
+    assert_eq!(manifest["attemptIdSource"], "given");
     assert_eq!(manifest["decision"]["status"], "approved");
     assert_eq!(manifest["decision"]["code"], 9001);
     assert_eq!(manifest["decision"]["vendorData"], "cust-8d1c2f");
+    // Combined mode (the default): both listings read, they match, the session's is used.
+    assert_eq!(manifest["mediaSource"]["mode"], "combined");
+    assert_eq!(manifest["mediaSource"]["listing"], "session");
+    assert_eq!(manifest["mediaSource"]["listingsMatched"], true);
     assert_eq!(
-        manifest["mediaSource"]["endpoint"],
-        format!("GET /v1/sessions/{SESSION}/media")
+        manifest["mediaSource"]["endpoints"],
+        json!([
+            format!("GET /v1/sessions/{SESSION}/media"),
+            format!("GET /v1/attempts/{ATTEMPT}/media")
+        ])
     );
 
     // The top-ranked image of each context, byte for byte, and the NFC file.
@@ -89,13 +97,27 @@ async fn images_and_nfc_are_archived_top_ranked_per_context_with_a_manifest() {
             "{context} bytes"
         );
     }
+    // Keys carry the media id; every file records S3's checksum of it.
     assert_eq!(
         by_context["face"]["key"],
-        format!("{PREFIX}{SESSION}/{ATTEMPT}/face.jpg")
+        format!(
+            "{PREFIX}{SESSION}/{ATTEMPT}/face.{}.jpg",
+            by_context["face"]["mediaId"].as_str().unwrap()
+        )
     );
     assert_eq!(
         by_context["document-nfc"]["key"],
-        format!("{PREFIX}{SESSION}/{ATTEMPT}/document-nfc.bin")
+        format!(
+            "{PREFIX}{SESSION}/{ATTEMPT}/document-nfc.{}.bin",
+            by_context["document-nfc"]["mediaId"].as_str().unwrap()
+        )
+    );
+    assert_eq!(by_context["face"]["listing"], "session");
+    assert_eq!(by_context["face"]["s3Checksum"]["type"], "FULL_OBJECT");
+    let (face_bytes, _) = h.object(by_context["face"]["key"].as_str().unwrap()).await;
+    assert_eq!(
+        by_context["face"]["s3Checksum"]["value"],
+        base64_sha256(&face_bytes)
     );
     assert_eq!(by_context["document-nfc"]["kind"], "nfc");
     assert_eq!(by_context["face"]["contentType"], "image/jpeg");
@@ -176,7 +198,19 @@ async fn videos_are_archived_when_enabled_and_large_files_go_multipart() {
     assert_eq!(video["sha256"], expected.as_str());
     assert_eq!(
         video["key"],
-        format!("{PREFIX}{SESSION}/{ATTEMPT}/selfid_video.mp4")
+        format!(
+            "{PREFIX}{SESSION}/{ATTEMPT}/selfid_video.{}.mp4",
+            video["mediaId"].as_str().unwrap()
+        )
+    );
+    // Three parts: S3 stores a composite checksum of the part checksums.
+    assert_eq!(video["s3Checksum"]["type"], "COMPOSITE");
+    assert!(
+        video["s3Checksum"]["value"]
+            .as_str()
+            .unwrap()
+            .ends_with("-3"),
+        "{video}"
     );
     assert!(
         scenario
@@ -201,7 +235,7 @@ async fn documented_session_examples_are_archived_verbatim() {
         ("no_media_uploaded", fixtures::NO_MEDIA_UPLOADED, 0),
     ] {
         let h = Harness::start().await;
-        let served = serve_metadata(&h.fake, document, Some(SESSION), None);
+        let served = serve_metadata(&h.fake, document, Some(SESSION), Some(ATTEMPT));
         let reply = h
             .deliver_body(&decision(SESSION, ATTEMPT, "approved"))
             .await;
@@ -227,9 +261,11 @@ async fn documented_attempt_example_with_non_hex_ids_is_archived_from_the_attemp
     assert_eq!(reply.status, 200, "{}", reply.body);
     let manifest = h.manifest(SESSION, ATTEMPT).await.unwrap();
     h.assert_manifest_consistent(&manifest).await;
+    assert_eq!(manifest["mediaSource"]["mode"], "attempt");
+    assert_eq!(manifest["mediaSource"]["listingsMatched"], Value::Null);
     assert_eq!(
-        manifest["mediaSource"]["endpoint"],
-        format!("GET /v1/attempts/{ATTEMPT}/media")
+        manifest["mediaSource"]["endpoints"],
+        json!([format!("GET /v1/attempts/{ATTEMPT}/media")])
     );
     assert_eq!(manifest["decision"]["status"], "declined");
     let by_context = files_by_context(&manifest);
@@ -252,8 +288,7 @@ async fn documented_attempt_example_with_non_hex_ids_is_archived_from_the_attemp
 #[tokio::test]
 async fn a_session_without_media_gets_an_empty_manifest() {
     let h = Harness::start().await;
-    h.fake
-        .set_session_media(SESSION, fixtures::NO_MEDIA_UPLOADED);
+    h.set_listing(fixtures::NO_MEDIA_UPLOADED);
     let reply = h.deliver_body(&decision(SESSION, ATTEMPT, "expired")).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.body["files"], 0);
@@ -601,7 +636,7 @@ async fn a_duplicate_delivery_downloads_nothing() {
 }
 
 #[tokio::test]
-async fn a_new_decision_replaces_the_manifest_and_an_older_one_does_not() {
+async fn every_decision_keeps_its_own_manifest_and_a_redecision_downloads_nothing() {
     let h = Harness::start().await;
     demo_scenario(&h.fake, 1000);
     let review =
@@ -612,29 +647,73 @@ async fn a_new_decision_replaces_the_manifest_and_an_older_one_does_not() {
         "approved",
         "2025-03-05T08:00:00.123456Z",
     );
-    assert_eq!(h.deliver_body(&review).await.status, 200);
-    assert_eq!(
-        h.manifest(SESSION, ATTEMPT).await.unwrap()["decision"]["status"],
-        "review"
-    );
+    let declined_earlier =
+        archiver_devkit::decision_webhook(SESSION, ATTEMPT, "declined", "2025-03-04T09:00:00Z");
+    let first = h.deliver_body(&review).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let downloads = h.media_downloads();
+    assert_eq!(downloads, 6);
+
+    // A new decision for the archived attempt: zero media downloads, and no write to any
+    // key that exists (only the new manifest is created).
+    h.s3().reset_requests();
     let reply = h.deliver_body(&approved).await;
+    assert_eq!(
+        (reply.status, reply.body["status"].as_str()),
+        (200, Some("archived")),
+        "{}",
+        reply.body
+    );
+    assert_eq!(reply.body["reused"], 6);
+    assert_eq!(h.media_downloads(), downloads, "no GET /v1/media");
+    let writes = h.s3().object_writes();
+    assert_eq!(writes.len(), 1, "only the new manifest: {writes:?}");
+    assert!(writes[0].path.contains("/manifest-20250305T080000123456Z-"));
+    assert_eq!(writes[0].if_none_match.as_deref(), Some("*"));
+
+    // Both manifests exist, both valid against what is stored; names sort by time.
+    let manifests = h.manifests(SESSION, ATTEMPT).await;
+    let statuses: Vec<&str> = manifests
+        .iter()
+        .map(|(_, m)| m["decision"]["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["review", "approved"]);
+    for (_, m) in &manifests {
+        h.assert_manifest_consistent(m).await;
+    }
+    // The re-decision's manifest lists the very objects (same keys, versions, hashes).
+    assert_eq!(manifests[0].1["files"], manifests[1].1["files"]);
+    assert_eq!(
+        reply.body["manifestKey"].as_str(),
+        Some(manifests[1].0.as_str())
+    );
+
+    // A decision that arrives late, older than the archived ones, is archived too, under
+    // its own manifest: nothing is replaced.
+    let reply = h.deliver_body(&declined_earlier).await;
     assert_eq!(
         (reply.status, reply.body["status"].as_str()),
         (200, Some("archived"))
     );
-    let manifest = h.manifest(SESSION, ATTEMPT).await.unwrap();
-    assert_eq!(manifest["decision"]["status"], "approved");
-    h.assert_manifest_consistent(&manifest).await;
-    // The older decision arriving late (a Veriff retry) does not overwrite the newer one.
-    let reply = h.deliver_body(&review).await;
-    assert_eq!(
-        (reply.status, reply.body["status"].as_str()),
-        (200, Some("superseded"))
+    let manifests = h.manifests(SESSION, ATTEMPT).await;
+    let statuses: Vec<&str> = manifests
+        .iter()
+        .map(|(_, m)| m["decision"]["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["declined", "review", "approved"]);
+    assert_eq!(h.media_downloads(), downloads);
+    // Every object the function wrote was a conditional create.
+    assert!(
+        h.s3()
+            .object_writes()
+            .iter()
+            .all(|w| w.if_none_match.as_deref() == Some("*"))
     );
-    assert_eq!(
-        h.manifest(SESSION, ATTEMPT).await.unwrap()["decision"]["status"],
-        "approved"
-    );
+    // And each redelivery is already archived.
+    for body in [&review, &approved, &declined_earlier] {
+        let reply = h.deliver_body(body).await;
+        assert_eq!(reply.body["status"], "already_archived", "{}", reply.body);
+    }
 }
 
 #[tokio::test]
@@ -643,7 +722,7 @@ async fn a_metadata_url_pointing_elsewhere_is_never_fetched() {
     let h = Harness::start().await;
     let document = fixtures::STANDARD_VERIFICATION.replace("https://exampleURL.com", &canary_url);
     assert!(document.contains(&canary_url));
-    serve_metadata(&h.fake, &document, Some(SESSION), None);
+    serve_metadata(&h.fake, &document, Some(SESSION), Some(ATTEMPT));
     let reply = h
         .deliver_body(&decision(SESSION, ATTEMPT, "approved"))
         .await;
@@ -677,7 +756,7 @@ async fn hostile_ids_and_contexts_cannot_escape_the_session_folder() {
         "videos": [],
         "nfcDocuments": [{"id": "..", "context": "document-nfc", "size": 1}]
     });
-    h.fake.set_session_media(SESSION, hostile.to_string());
+    h.set_listing(hostile.to_string());
     let reply = h
         .deliver_body(&decision(SESSION, ATTEMPT, "approved"))
         .await;
@@ -694,9 +773,11 @@ async fn hostile_ids_and_contexts_cannot_escape_the_session_folder() {
     assert_eq!(files.len(), 1);
     assert_eq!(files[0]["contentType"], "application/octet-stream");
     assert_eq!(manifest["skipped"].as_array().unwrap().len(), 6);
-    assert!(h.fake.requests().iter().all(
-        |r| r.path == format!("/v1/sessions/{SESSION}/media") || r.path == "/v1/media/good-id"
-    ));
+    assert!(h.fake.requests().iter().all(|r| {
+        r.path == format!("/v1/sessions/{SESSION}/media")
+            || r.path == format!("/v1/attempts/{ATTEMPT}/media")
+            || r.path == "/v1/media/good-id"
+    }));
 
     // A hostile session id in the (authenticated) webhook is refused outright.
     let evil = decision(SESSION, ATTEMPT, "approved").replace(SESSION, "../../etc");
@@ -737,7 +818,7 @@ async fn metadata_whose_size_lies_is_an_integrity_failure() {
         "m1",
         MediaContent::bytes(deterministic_bytes(1, 1000), "image/jpeg"),
     );
-    h.fake.set_session_media(SESSION, r#"{"status":"success","images":[{"id":"m1","context":"face","size":999,"mimetype":"image/jpeg"}]}"#);
+    h.set_listing(r#"{"status":"success","images":[{"id":"m1","context":"face","size":999,"mimetype":"image/jpeg"}]}"#);
     let reply = h
         .deliver_body(&decision(SESSION, ATTEMPT, "approved"))
         .await;

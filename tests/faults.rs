@@ -235,7 +235,7 @@ async fn metadata_sizes_that_lie_in_either_direction_are_integrity_failures() {
             "m1",
             MediaContent::bytes(deterministic_bytes(1, served), "image/jpeg"),
         );
-        h.fake.set_session_media(SESSION, format!(r#"{{"status":"success","images":[{{"id":"m1","context":"face","size":{listed},"mimetype":"image/jpeg"}}]}}"#));
+        h.set_listing(format!(r#"{{"status":"success","images":[{{"id":"m1","context":"face","size":{listed},"mimetype":"image/jpeg"}}]}}"#));
         let reply = h.deliver_body(&approved()).await;
         assert_eq!(
             (reply.status, reply.body["code"].as_str()),
@@ -259,8 +259,7 @@ async fn the_maximum_file_size_holds_even_when_the_metadata_omits_or_lies_about_
     h.fake
         .set_media("big", MediaContent::generated(big, 9, "image/png"));
     // No size at all: the stream is cut at the maximum.
-    h.fake.set_session_media(
-        SESSION,
+    h.set_listing(
         r#"{"status":"success","images":[{"id":"big","context":"face","mimetype":"image/png"}]}"#,
     );
     let reply = h.deliver_body(&approved()).await;
@@ -272,7 +271,7 @@ async fn the_maximum_file_size_holds_even_when_the_metadata_omits_or_lies_about_
     );
     assert!(h.keys().await.is_empty());
     // An honest size above the maximum: skipped and listed, not downloaded.
-    h.fake.set_session_media(SESSION, format!(r#"{{"status":"success","images":[{{"id":"big","context":"face","size":{big},"mimetype":"image/png"}}]}}"#));
+    h.set_listing(format!(r#"{{"status":"success","images":[{{"id":"big","context":"face","size":{big},"mimetype":"image/png"}}]}}"#));
     h.fake.reset_requests();
     let reply = h.deliver_body(&approved()).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
@@ -284,7 +283,7 @@ async fn the_maximum_file_size_holds_even_when_the_metadata_omits_or_lies_about_
 #[tokio::test]
 async fn an_unknown_media_id_is_a_502_naming_veriffs_404() {
     let h = Harness::start().await;
-    h.fake.set_session_media(SESSION, r#"{"status":"success","images":[{"id":"gone","context":"face","size":10,"mimetype":"image/jpeg"}]}"#);
+    h.set_listing(r#"{"status":"success","images":[{"id":"gone","context":"face","size":10,"mimetype":"image/jpeg"}]}"#);
     let reply = h.deliver_body(&approved()).await;
     assert_eq!(reply.status, 502, "{}", reply.body);
     assert!(

@@ -49,9 +49,34 @@ async fn no_secret_signature_body_or_personal_data_is_ever_logged() {
     let signature = hmac_sha256_hex(SECRET.as_bytes(), body.as_bytes());
     let mut statuses = Vec::new();
 
-    // Success, duplicate, and the ignored event.
-    let h = Harness::with(&[("ARCHIVE_VIDEOS", "true"), ("VERIFF_MAX_ATTEMPTS", "2")]).await;
-    let scenario = demo_scenario(&h.fake, 6 * 1024 * 1024);
+    // Success (with the webhook body kept, ARCHIVE_DECISION_PAYLOAD), duplicate, the
+    // ignored event, a status this build does not know, and a decision without attemptId.
+    let settings = [
+        ("ARCHIVE_VIDEOS", "true"),
+        ("VERIFF_MAX_ATTEMPTS", "2"),
+        ("ARCHIVE_DECISION_PAYLOAD", "true"),
+    ];
+    let first = Harness::with(&settings).await;
+    let h = &first;
+    demo_scenario(&h.fake, 6 * 1024 * 1024);
+    let unknown_status = archiver_devkit::decision_webhook(
+        DEMO_SESSION_ID,
+        DEMO_ATTEMPT_ID,
+        "approved_with_conditions",
+        "2025-03-04T11:00:00.000Z",
+    );
+    let mut no_attempt: Value = serde_json::from_str(&archiver_devkit::decision_webhook(
+        DEMO_SESSION_ID,
+        DEMO_ATTEMPT_ID,
+        "review",
+        "2025-03-04T12:00:00.000Z",
+    ))
+    .unwrap();
+    no_attempt["verification"]
+        .as_object_mut()
+        .unwrap()
+        .remove("attemptId");
+    let no_attempt = no_attempt.to_string();
     for event in [
         signed_webhook_event(body.as_bytes(), SECRET, API_KEY, false),
         signed_webhook_event(body.as_bytes(), SECRET, API_KEY, true),
@@ -61,9 +86,18 @@ async fn no_secret_signature_body_or_personal_data_is_ever_logged() {
             API_KEY,
             false,
         ),
+        signed_webhook_event(unknown_status.as_bytes(), SECRET, API_KEY, false),
+        signed_webhook_event(no_attempt.as_bytes(), SECRET, API_KEY, false),
     ] {
         statuses.push(h.deliver(event).await.status);
     }
+    let stored_payloads = h
+        .keys()
+        .await
+        .into_iter()
+        .filter(|k| k.contains("/decision-"))
+        .count();
+    assert_eq!(stored_payloads, 3, "the webhook bodies were kept");
     // Rejections: wrong signature, wrong API key, malformed envelope, unsafe id.
     let mut wrong = signature.clone();
     wrong.replace_range(0..2, "00");
@@ -87,7 +121,11 @@ async fn no_secret_signature_body_or_personal_data_is_ever_logged() {
     ] {
         statuses.push(h.deliver(event).await.status);
     }
-    // Failures: Veriff 500s, a wrong response signature, a truncated download, S3 down, the deadline.
+    // Failures: Veriff 500s, a wrong response signature, a truncated download, S3 down, the
+    // deadline. In a fresh archive: in the first one every file would be reused.
+    let second = Harness::with(&settings).await;
+    let h = &second;
+    let scenario = demo_scenario(&h.fake, 6 * 1024 * 1024);
     let later = |n: u32| {
         archiver_devkit::decision_webhook(
             DEMO_SESSION_ID,
@@ -105,8 +143,9 @@ async fn no_secret_signature_body_or_personal_data_is_ever_logged() {
             .unwrap()
             .id
     );
-    h.fake.inject(Fault::new("*", FaultKind::Status(500), 2));
+    h.fake.inject(Fault::new("*", FaultKind::Status(500), 100));
     statuses.push(h.deliver_body(&later(5)).await.status);
+    h.fake.clear_faults();
     h.fake.inject(Fault::new(
         format!("/v1/sessions/{DEMO_SESSION_ID}/media"),
         FaultKind::WrongSignature,
@@ -136,7 +175,9 @@ async fn no_secret_signature_body_or_personal_data_is_ever_logged() {
     );
     assert_eq!(
         statuses,
-        [200, 200, 200, 401, 401, 400, 400, 502, 502, 502, 503, 504]
+        [
+            200, 200, 200, 200, 200, 401, 401, 400, 400, 502, 502, 502, 503, 504
+        ]
     );
 
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
@@ -156,6 +197,11 @@ async fn no_secret_signature_body_or_personal_data_is_ever_logged() {
             .any(|l| l["level"] == "ERROR" && l["code"] == "deadline_exceeded")
     );
     assert!(lines.iter().any(|l| l["code"] == "unauthorized"));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["level"] == "WARN" && l["decision_status"] == "approved_with_conditions")
+    );
 
     let mut forbidden: Vec<String> = vec![
         SECRET.into(),
@@ -178,7 +224,8 @@ async fn no_secret_signature_body_or_personal_data_is_ever_logged() {
         "\"person\"".into(),
         "technicalData".into(),
     ];
-    forbidden.extend(signatures_of_every_path(&h));
+    forbidden.extend(signatures_of_every_path(&first));
+    forbidden.extend(signatures_of_every_path(&second));
     for needle in &forbidden {
         assert!(
             !logs.contains(needle.as_str()),

@@ -1,14 +1,22 @@
-//! The built-in demo scenario: one approved session with a realistic media set.
+//! The built-in demo scenarios.
 //!
-//! Used by the `veriff-fake` binary (local demo) and by tests. The session
-//! [`DEMO_SESSION_ID`] / attempt [`DEMO_ATTEMPT_ID`] lists, best first per context,
-//! 2 `document-front`, 2 `document-back`, 1 `document-front-pre`, 3 `face` and 1 `face-pre`
-//! JPEG images (40–300 KB each, starting with a JPEG SOI marker), one NFC data file and one
-//! `selfid_video` of the requested length (streamed, never held in memory).
+//! Used by the `veriff-fake` binary (local demo) and by tests.
+//!
+//! - [`demo_scenario`]: one approved session with a realistic media set. The session
+//!   [`DEMO_SESSION_ID`] / attempt [`DEMO_ATTEMPT_ID`] lists, best first per context,
+//!   2 `document-front`, 2 `document-back`, 1 `document-front-pre`, 3 `face` and 1 `face-pre`
+//!   JPEG images (40–300 KB each, starting with a JPEG SOI marker), one NFC data file and one
+//!   `selfid_video` of the requested length (streamed, never held in memory).
+//! - [`resubmitted_scenario`]: a session whose decided attempt is not its latest one. Attempt
+//!   [`RESUBMITTED_DECIDED_ATTEMPT_ID`] got `resubmission_requested`; the end user then made
+//!   attempt [`RESUBMITTED_LATEST_ATTEMPT_ID`] with different images and an NFC document, so
+//!   the session media listing shows attempt 2 while the decision is about attempt 1.
 
 use serde_json::{Value, json};
 
-use crate::fixtures::{DEMO_ATTEMPT_ID, DEMO_SESSION_ID, deterministic_bytes};
+use crate::fixtures::{
+    DECISION_WEBHOOK, DEMO_ATTEMPT_ID, DEMO_SESSION_ID, decision_webhook, deterministic_bytes,
+};
 use crate::signing::uuid_like;
 use crate::veriff_fake::{FakeVeriff, MediaContent};
 
@@ -150,7 +158,8 @@ fn metadata_object(m: &DemoMedia, session_id: &str) -> Value {
 /// Registers the demo scenario on `fake` and returns what was registered.
 ///
 /// `video_len` is the size of the `selfid_video` in bytes (generated with
-/// [`DEMO_VIDEO_SEED`], see [`deterministic_bytes`]).
+/// [`DEMO_VIDEO_SEED`], see [`deterministic_bytes`]). `GET /v1/sessions/{id}/decision`
+/// serves [`DECISION_WEBHOOK`].
 pub fn demo_scenario(fake: &FakeVeriff, video_len: u64) -> DemoScenario {
     let session_id = DEMO_SESSION_ID;
     let attempt_id = DEMO_ATTEMPT_ID;
@@ -188,6 +197,7 @@ pub fn demo_scenario(fake: &FakeVeriff, video_len: u64) -> DemoScenario {
     fake.set_session_media(session_id, session_media_json.clone());
     fake.set_attempt_media(attempt_id, attempt_media_json.clone());
     fake.set_session_attempts(session_id, attempts_json.clone());
+    fake.set_session_decision(session_id, DECISION_WEBHOOK);
     for m in &media {
         fake.set_media(&m.id, m.content.clone());
     }
@@ -201,9 +211,230 @@ pub fn demo_scenario(fake: &FakeVeriff, video_len: u64) -> DemoScenario {
     }
 }
 
+/// Session id of [`resubmitted_scenario`].
+pub const RESUBMITTED_SESSION_ID: &str = "3c9e1f52-8a47-4d0b-9b6e-5f21c4d7a803";
+
+/// The decided attempt of [`resubmitted_scenario`] (attempt 1, `resubmission_requested`).
+pub const RESUBMITTED_DECIDED_ATTEMPT_ID: &str = "a7d4e2b9-61c3-4f85-8e0a-2b9c7d415f66";
+
+/// The latest attempt of [`resubmitted_scenario`] (attempt 2, `submitted`, not decided).
+pub const RESUBMITTED_LATEST_ATTEMPT_ID: &str = "5b18c6fe-0d92-4a73-a4c1-e8f3097b2d1c";
+
+/// `decisionTime` of the decision of [`resubmitted_scenario`].
+pub const RESUBMITTED_DECISION_TIME: &str = "2025-03-04T10:21:07.412Z";
+
+/// `createdTime` of the decided attempt (attempt 1) of [`resubmitted_scenario`].
+const RESUBMITTED_DECIDED_CREATED: &str = "2025-03-04T10:15:55.000Z";
+
+/// `createdTime` of the latest attempt (attempt 2), after the decision of attempt 1.
+const RESUBMITTED_LATEST_CREATED: &str = "2025-03-04T10:23:41.000Z";
+
+/// Image contexts of each attempt of [`resubmitted_scenario`].
+const RESUBMITTED_CONTEXTS: [&str; 3] = ["document-front", "document-back", "face"];
+
+/// What [`resubmitted_scenario`] registered.
+#[derive(Clone, Debug)]
+pub struct ResubmittedScenario {
+    /// The session id ([`RESUBMITTED_SESSION_ID`]).
+    pub session_id: String,
+    /// Attempt 1, the one the decision is about ([`RESUBMITTED_DECIDED_ATTEMPT_ID`]).
+    pub decided_attempt_id: String,
+    /// Attempt 2, the session's latest ([`RESUBMITTED_LATEST_ATTEMPT_ID`]).
+    pub latest_attempt_id: String,
+    /// Attempt 1's images (`document-front`, `document-back`, `face`), in listing order.
+    pub decided_media: Vec<DemoMedia>,
+    /// Attempt 2's images (same contexts, other ids and bytes), in listing order.
+    pub latest_media: Vec<DemoMedia>,
+    /// Attempt 2's NFC data file, listed only by the session media endpoint.
+    pub nfc: DemoMedia,
+    /// The decision webhook body (see [`resubmitted_decision_webhook`]).
+    pub decision_webhook: String,
+    /// Body served for `GET /v1/sessions/{session_id}/media`: attempt 2's images and NFC.
+    pub session_media_json: String,
+    /// Body served for `GET /v1/attempts/{decided_attempt_id}/media` (no `nfcDocuments`).
+    pub decided_attempt_media_json: String,
+    /// Body served for `GET /v1/attempts/{latest_attempt_id}/media` (no `nfcDocuments`).
+    pub latest_attempt_media_json: String,
+    /// Body served for `GET /v1/sessions/{session_id}/attempts` (both attempts).
+    pub attempts_json: String,
+}
+
+impl ResubmittedScenario {
+    /// Every media file of the scenario (attempt 1, attempt 2, then the NFC file).
+    pub fn all_media(&self) -> impl Iterator<Item = &DemoMedia> {
+        self.decided_media
+            .iter()
+            .chain(&self.latest_media)
+            .chain(std::iter::once(&self.nfc))
+    }
+}
+
+/// The images of attempt `attempt` (1 or 2) of [`resubmitted_scenario`]: 40–100 KB JPEG-like.
+fn resubmitted_images(attempt: u8) -> Vec<DemoMedia> {
+    RESUBMITTED_CONTEXTS
+        .iter()
+        .enumerate()
+        .map(|(i, context)| {
+            let seed = 3_000 + 100 * u64::from(attempt) + i as u64;
+            let size_seed = deterministic_bytes(seed ^ 0xA5A5, 8);
+            let r = u64::from_le_bytes(size_seed.try_into().expect("8 bytes"));
+            let len = usize::try_from(40_000 + r % 60_001).expect("at most 100 KB");
+            DemoMedia {
+                id: uuid_like(&[b"resubmitted-image", &seed.to_le_bytes()]),
+                kind: DemoMediaKind::Image,
+                context: (*context).to_owned(),
+                content: MediaContent::bytes(jpeg_like(seed, len), "image/jpeg"),
+            }
+        })
+        .collect()
+}
+
+/// The decision webhook of [`resubmitted_scenario`]: [`decision_webhook`] for
+/// [`RESUBMITTED_SESSION_ID`] / [`RESUBMITTED_DECIDED_ATTEMPT_ID`],
+/// `resubmission_requested` at [`RESUBMITTED_DECISION_TIME`].
+#[must_use]
+pub fn resubmitted_decision_webhook() -> String {
+    decision_webhook(
+        RESUBMITTED_SESSION_ID,
+        RESUBMITTED_DECIDED_ATTEMPT_ID,
+        "resubmission_requested",
+        RESUBMITTED_DECISION_TIME,
+    )
+}
+
+/// Registers the resubmitted scenario on `fake` (see the [module docs](self)) and returns
+/// what was registered.
+///
+/// `GET /v1/sessions/{id}/media` lists attempt 2's images and NFC document (`videos` is
+/// empty); `GET /v1/attempts/{id}/media` lists each attempt's own images (no
+/// `nfcDocuments`); `GET /v1/sessions/{id}/attempts` lists attempt 1
+/// (`resubmission_requested`) and then the newer attempt 2 (`submitted`), each with its
+/// `createdTime`; `GET /v1/sessions/{id}/decision` serves the decision webhook body. All
+/// media content is registered.
+pub fn resubmitted_scenario(fake: &FakeVeriff) -> ResubmittedScenario {
+    let session_id = RESUBMITTED_SESSION_ID;
+    let decided_media = resubmitted_images(1);
+    let latest_media = resubmitted_images(2);
+    let nfc = DemoMedia {
+        id: uuid_like(&[b"resubmitted-nfc"]),
+        kind: DemoMediaKind::Nfc,
+        context: "document-nfc".to_owned(),
+        content: MediaContent::bytes(
+            deterministic_bytes(3_900, NFC_SIZE),
+            "application/octet-stream",
+        ),
+    };
+    let list = |media: &[DemoMedia]| -> Vec<Value> {
+        media
+            .iter()
+            .map(|m| metadata_object(m, session_id))
+            .collect()
+    };
+    let attempt_json = |media: &[DemoMedia]| {
+        json!({ "status": "success", "images": list(media), "videos": [] }).to_string()
+    };
+    let session_media_json = json!({
+        "status": "success",
+        "images": list(&latest_media),
+        "videos": [],
+        "nfcDocuments": list(std::slice::from_ref(&nfc)),
+    })
+    .to_string();
+    let decided_attempt_media_json = attempt_json(&decided_media);
+    let latest_attempt_media_json = attempt_json(&latest_media);
+    let attempts_json = json!({
+        "status": "success",
+        "verifications": [
+            {
+                "id": RESUBMITTED_DECIDED_ATTEMPT_ID,
+                "status": "resubmission_requested",
+                "createdTime": RESUBMITTED_DECIDED_CREATED,
+            },
+            {
+                "id": RESUBMITTED_LATEST_ATTEMPT_ID,
+                "status": "submitted",
+                "createdTime": RESUBMITTED_LATEST_CREATED,
+            },
+        ],
+    })
+    .to_string();
+    let decision_webhook = resubmitted_decision_webhook();
+
+    fake.set_session_media(session_id, session_media_json.clone());
+    fake.set_attempt_media(
+        RESUBMITTED_DECIDED_ATTEMPT_ID,
+        decided_attempt_media_json.clone(),
+    );
+    fake.set_attempt_media(
+        RESUBMITTED_LATEST_ATTEMPT_ID,
+        latest_attempt_media_json.clone(),
+    );
+    fake.set_session_attempts(session_id, attempts_json.clone());
+    fake.set_session_decision(session_id, decision_webhook.clone());
+    let scenario = ResubmittedScenario {
+        session_id: session_id.to_owned(),
+        decided_attempt_id: RESUBMITTED_DECIDED_ATTEMPT_ID.to_owned(),
+        latest_attempt_id: RESUBMITTED_LATEST_ATTEMPT_ID.to_owned(),
+        decided_media,
+        latest_media,
+        nfc,
+        decision_webhook,
+        session_media_json,
+        decided_attempt_media_json,
+        latest_attempt_media_json,
+        attempts_json,
+    };
+    for m in scenario.all_media() {
+        fake.set_media(&m.id, m.content.clone());
+    }
+    scenario
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resubmitted_images_shape() {
+        let (one, two) = (resubmitted_images(1), resubmitted_images(2));
+        for (a, b) in one.iter().zip(&two) {
+            assert_eq!(a.context, b.context);
+            assert_ne!(a.id, b.id);
+            assert_ne!(a.content, b.content);
+        }
+        for m in one.iter().chain(&two) {
+            assert_eq!(m.id.len(), 36);
+            assert!((40_000..=100_000).contains(&m.size()), "{}", m.size());
+            let MediaContent::Bytes { data, .. } = &m.content else {
+                panic!("images are in memory");
+            };
+            assert_eq!(&data[..3], &[0xFF, 0xD8, 0xFF]);
+        }
+        let demo = demo_media(1);
+        let mut ids: Vec<&str> = one
+            .iter()
+            .chain(&two)
+            .chain(&demo)
+            .map(|m| m.id.as_str())
+            .collect();
+        ids.push(RESUBMITTED_SESSION_ID);
+        ids.push(RESUBMITTED_DECIDED_ATTEMPT_ID);
+        ids.push(RESUBMITTED_LATEST_ATTEMPT_ID);
+        let n = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), n, "ids are unique");
+        let webhook: Value = serde_json::from_str(&resubmitted_decision_webhook()).unwrap();
+        assert_eq!(webhook["verification"]["id"], RESUBMITTED_SESSION_ID);
+        assert_eq!(
+            webhook["verification"]["attemptId"],
+            RESUBMITTED_DECIDED_ATTEMPT_ID
+        );
+        assert_eq!(webhook["verification"]["status"], "resubmission_requested");
+        assert_eq!(webhook["verification"]["code"], 9103);
+        assert!(RESUBMITTED_LATEST_CREATED > RESUBMITTED_DECISION_TIME);
+        assert!(RESUBMITTED_DECISION_TIME > RESUBMITTED_DECIDED_CREATED);
+    }
 
     #[test]
     fn demo_media_shape() {

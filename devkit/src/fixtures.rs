@@ -185,6 +185,11 @@ pub const DECISION_WEBHOOK: &str = r#"{
   "technicalData": { "ip": "186.153.67.122" }
 }"#;
 
+/// `GET /v1/sessions/{id}/decision` while the session has no decision yet (Veriff: "the
+/// response status is success, but verification is null"). Once decided, that endpoint
+/// answers with the decision webhook's shape (see [`decision_webhook`]).
+pub const PENDING_DECISION: &str = r#"{"status":"success","verification":null}"#;
+
 /// An event webhook (`action: "started"`, code 7001): signed like a decision but with no
 /// `verification` object. The archiver must acknowledge it with 200 and do nothing.
 pub const EVENT_WEBHOOK_STARTED: &str = r#"{"id":"f04bdb47-d3be-4b28-b028-a652feb060b5","attemptId":"e30122d1-740b-4764-853f-470374a7abf4","feature":"selfid","code":7001,"action":"started","vendorData":"cust-8d1c2f","endUserId":null}"#;

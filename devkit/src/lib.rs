@@ -12,9 +12,12 @@
 //!   generated media.
 //! - [`veriff_fake`]: [`FakeVeriff`], a faithful fake of the Veriff API (authentication,
 //!   signatures, error bodies) on loopback, with fault injection and a request log.
-//! - [`demo`]: the demo scenario (a session with documents, faces, NFC data and a video).
+//! - [`demo`]: the demo scenarios (a session with documents, faces, NFC data and a video; a
+//!   session whose decided attempt is not its latest).
 //! - [`s3_server`]: [`LocalS3`], a real S3-compatible server (`s3s-fs`, SigV4 verified) on
-//!   loopback, with fault injection.
+//!   loopback, with fault injection and a request log.
+//! - [`moto`]: [`MotoServer`], a launcher for an external `moto_server` (S3 with Object Lock
+//!   and conditional writes enforced) on loopback.
 //!
 //! Binaries: `veriff-fake` (the fake with the demo scenario), `local-s3` (the S3 server),
 //! `sign-event` (prints a signed Function URL event for a body file). Each has `--help`.
@@ -24,14 +27,19 @@
 pub mod cli;
 pub mod demo;
 pub mod fixtures;
+pub mod moto;
 pub mod runtime_api;
 pub mod s3_server;
 mod server;
 pub mod signing;
 pub mod veriff_fake;
 
-pub use demo::{DemoMedia, DemoMediaKind, DemoScenario, demo_media, demo_scenario};
+pub use demo::{
+    DemoMedia, DemoMediaKind, DemoScenario, ResubmittedScenario, demo_media, demo_scenario,
+    resubmitted_decision_webhook, resubmitted_scenario,
+};
 pub use fixtures::{decision_webhook, deterministic_bytes, deterministic_sha256_hex};
-pub use s3_server::{LocalS3, S3Fault, S3FaultKind, create_bucket_dir};
+pub use moto::MotoServer;
+pub use s3_server::{LocalS3, S3Fault, S3FaultKind, S3Request, create_bucket_dir};
 pub use signing::{function_url_event, hmac_sha256_hex, signed_webhook_event};
 pub use veriff_fake::{FakeConfig, FakeVeriff, Fault, FaultKind, MediaContent, RecordedRequest};

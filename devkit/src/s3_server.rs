@@ -9,6 +9,10 @@
 //! [`S3Fault`]s can be injected to test retries: an injected error is answered with an S3
 //! XML error body after the request body has been read, so clients always see the
 //! response rather than a broken pipe.
+//!
+//! Every request is logged as an [`S3Request`] ([`LocalS3::requests`]);
+//! [`LocalS3::object_writes`] picks the ones that create an object (`PutObject` and
+//! `CompleteMultipartUpload`), e.g. to prove that nothing was written to an existing key.
 
 use std::future::Future;
 use std::io;
@@ -66,6 +70,79 @@ pub enum S3FaultKind {
     Latency(Duration),
 }
 
+/// One request received by [`LocalS3`] (see [`LocalS3::requests`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct S3Request {
+    /// HTTP method, e.g. `PUT`.
+    pub method: String,
+    /// URI path as sent (not percent-decoded), e.g. `/bucket/some/key.json`.
+    pub path: String,
+    /// Raw query string without `?`; empty if none (e.g. `uploadId=...`, `uploads`).
+    pub query: String,
+    /// The `If-None-Match` header, if sent.
+    pub if_none_match: Option<String>,
+    /// The `If-Match` header, if sent.
+    pub if_match: Option<String>,
+    /// The `x-amz-copy-source` header (`CopyObject`, `UploadPartCopy`), if sent.
+    pub copy_source: Option<String>,
+    /// Status code answered; 0 while unanswered (or if the connection broke first).
+    pub status: u16,
+}
+
+impl S3Request {
+    /// Whether the query string has parameter `name` (with or without a value).
+    #[must_use]
+    pub fn has_query_param(&self, name: &str) -> bool {
+        self.query_param(name).is_some()
+    }
+
+    /// The raw (not decoded) value of query parameter `name`; `Some("")` if it has none.
+    #[must_use]
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query
+            .split('&')
+            .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    }
+
+    /// The bucket of a path-style request (`/bucket/...`); `None` for `/`.
+    #[must_use]
+    pub fn bucket(&self) -> Option<&str> {
+        let rest = self.path.strip_prefix('/')?;
+        let bucket = rest.split('/').next().unwrap_or_default();
+        (!bucket.is_empty()).then_some(bucket)
+    }
+
+    /// The object key of a path-style request, as sent (not percent-decoded); `None` for
+    /// bucket-level requests.
+    #[must_use]
+    pub fn key(&self) -> Option<&str> {
+        let rest = self.path.strip_prefix('/')?;
+        let (_, key) = rest.split_once('/')?;
+        (!key.is_empty()).then_some(key)
+    }
+
+    /// Whether the request creates an object: a `PutObject` (PUT on a key without
+    /// `uploadId`, without `x-amz-copy-source` and without a sub-resource such as `?tagging`,
+    /// `?acl`, `?retention` or `?legal-hold`) or a `CompleteMultipartUpload` (POST with
+    /// `uploadId`). Whether it succeeded is in [`S3Request::status`].
+    #[must_use]
+    pub fn is_object_write(&self) -> bool {
+        match self.method.as_str() {
+            "PUT" => {
+                self.key().is_some()
+                    && self.copy_source.is_none()
+                    && !["uploadId", "tagging", "acl", "retention", "legal-hold"]
+                        .iter()
+                        .any(|p| self.has_query_param(p))
+            }
+            "POST" => self.has_query_param("uploadId"),
+            _ => false,
+        }
+    }
+}
+
 /// A running S3-compatible server. See the [module docs](self).
 #[derive(Debug)]
 pub struct LocalS3 {
@@ -77,12 +154,22 @@ pub struct LocalS3 {
 struct S3State {
     faults: Mutex<Vec<S3Fault>>,
     requests: AtomicUsize,
+    log: Mutex<RequestLog>,
     error_ids: AtomicU64,
     /// Serialises conditional writes. s3s-fs checks `If-None-Match` / `If-Match` and then
     /// writes the data and its checksum metadata in separate steps, so two racing
-    /// conditional PUTs could both pass and leave one's bytes with the other's checksum.
-    /// AWS S3 makes a conditional write atomic (one wins, the other gets 412): so does this.
+    /// conditional PUTs (or `CompleteMultipartUpload`s) could both pass and leave one's bytes
+    /// with the other's checksum. AWS S3 makes a conditional write atomic (one wins, the
+    /// other gets 412): so does this.
     conditional_writes: tokio::sync::Mutex<()>,
+}
+
+/// The request log; `generation` changes on every reset, so a request that was logged
+/// before a reset does not set the status of an entry logged after it.
+#[derive(Debug, Default)]
+struct RequestLog {
+    generation: u64,
+    entries: Vec<S3Request>,
 }
 
 impl S3State {
@@ -90,6 +177,43 @@ impl S3State {
         self.faults
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn log(&self) -> MutexGuard<'_, RequestLog> {
+        self.log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Logs `request`; returns its slot for [`S3State::set_status`].
+    fn record<B>(&self, request: &Request<B>) -> (u64, usize) {
+        let header = |name: &str| {
+            request
+                .headers()
+                .get(name)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        };
+        let entry = S3Request {
+            method: request.method().as_str().to_owned(),
+            path: request.uri().path().to_owned(),
+            query: request.uri().query().unwrap_or_default().to_owned(),
+            if_none_match: header("if-none-match"),
+            if_match: header("if-match"),
+            copy_source: header("x-amz-copy-source"),
+            status: 0,
+        };
+        let mut log = self.log();
+        log.entries.push(entry);
+        (log.generation, log.entries.len() - 1)
+    }
+
+    fn set_status(&self, (generation, index): (u64, usize), status: u16) {
+        let mut log = self.log();
+        if log.generation == generation
+            && let Some(entry) = log.entries.get_mut(index)
+        {
+            entry.status = status;
+        }
     }
 
     fn take_fault(&self, method: &str) -> Option<S3FaultKind> {
@@ -199,10 +323,38 @@ impl LocalS3 {
         self.state.faults().clear();
     }
 
-    /// Number of HTTP requests received so far (faulted ones included).
+    /// Number of HTTP requests received since the start (faulted ones included; not
+    /// affected by [`LocalS3::reset_requests`]).
     #[must_use]
     pub fn request_count(&self) -> usize {
         self.state.requests.load(Ordering::SeqCst)
+    }
+
+    /// Every request received since the start or the last [`LocalS3::reset_requests`], in
+    /// arrival order (faulted and rejected ones included).
+    #[must_use]
+    pub fn requests(&self) -> Vec<S3Request> {
+        self.state.log().entries.clone()
+    }
+
+    /// The logged requests that create an object (`PutObject`, `CompleteMultipartUpload`;
+    /// see [`S3Request::is_object_write`]), whatever their outcome.
+    #[must_use]
+    pub fn object_writes(&self) -> Vec<S3Request> {
+        self.state
+            .log()
+            .entries
+            .iter()
+            .filter(|r| r.is_object_write())
+            .cloned()
+            .collect()
+    }
+
+    /// Clears the request log ([`LocalS3::request_count`] keeps counting).
+    pub fn reset_requests(&self) {
+        let mut log = self.state.log();
+        log.generation += 1;
+        log.entries.clear();
     }
 
     /// Stops accepting, closes all connections and waits for that.
@@ -230,6 +382,7 @@ impl hyper::service::Service<Request<Incoming>> for FaultService {
         let state = Arc::clone(&self.state);
         Box::pin(async move {
             state.requests.fetch_add(1, Ordering::SeqCst);
+            let slot = state.record(&req);
             match state.take_fault(req.method().as_str()) {
                 None => {}
                 Some(S3FaultKind::Latency(delay)) => tokio::time::sleep(delay).await,
@@ -238,10 +391,14 @@ impl hyper::service::Service<Request<Incoming>> for FaultService {
                     // Read the request body so the client gets this answer, not a reset.
                     let _ = req.into_body().collect().await;
                     let id = state.error_ids.fetch_add(1, Ordering::SeqCst);
-                    return Ok(error_response(code, &resource, id));
+                    let response = error_response(code, &resource, id);
+                    state.set_status(slot, response.status().as_u16());
+                    return Ok(response);
                 }
             }
-            let conditional = req.method() == hyper::Method::PUT
+            // PUT: PutObject; POST: CompleteMultipartUpload (both honour the headers).
+            let conditional = (req.method() == hyper::Method::PUT
+                || req.method() == hyper::Method::POST)
                 && (req.headers().contains_key("if-none-match")
                     || req.headers().contains_key("if-match"));
             let _serialised = if conditional {
@@ -249,7 +406,11 @@ impl hyper::service::Service<Request<Incoming>> for FaultService {
             } else {
                 None
             };
-            inner.call(req.map(s3s::Body::from)).await
+            let result = inner.call(req.map(s3s::Body::from)).await;
+            if let Ok(response) = &result {
+                state.set_status(slot, response.status().as_u16());
+            }
+            result
         })
     }
 }
@@ -330,6 +491,45 @@ mod tests {
             Some(S3FaultKind::Status(503))
         ));
         assert!(state.take_fault("PUT").is_none());
+    }
+
+    fn request(method: &str, path: &str, query: &str) -> S3Request {
+        S3Request {
+            method: method.into(),
+            path: path.into(),
+            query: query.into(),
+            if_none_match: None,
+            if_match: None,
+            copy_source: None,
+            status: 0,
+        }
+    }
+
+    #[test]
+    fn request_classification() {
+        let put = request("PUT", "/b/a/k.json", "x-id=PutObject");
+        assert!(put.is_object_write());
+        assert_eq!(put.bucket(), Some("b"));
+        assert_eq!(put.key(), Some("a/k.json"));
+        assert_eq!(put.query_param("x-id"), Some("PutObject"));
+        let complete = request("POST", "/b/k", "uploadId=abc&x-id=CompleteMultipartUpload");
+        assert!(complete.is_object_write());
+        assert_eq!(complete.query_param("uploadId"), Some("abc"));
+        let create = request("POST", "/b/k", "uploads&x-id=CreateMultipartUpload");
+        assert!(create.has_query_param("uploads"));
+        assert!(!create.is_object_write());
+        assert!(!request("PUT", "/b/k", "partNumber=1&uploadId=abc").is_object_write());
+        assert!(!request("PUT", "/b", "").is_object_write(), "CreateBucket");
+        assert!(!request("PUT", "/b/", "").is_object_write());
+        assert!(!request("PUT", "/b", "object-lock").is_object_write());
+        assert!(!request("PUT", "/b/k", "retention").is_object_write());
+        assert!(!request("GET", "/b/k", "").is_object_write());
+        assert!(!request("DELETE", "/b/k", "").is_object_write());
+        let mut copy = request("PUT", "/b/k", "");
+        copy.copy_source = Some("/b/other".into());
+        assert!(!copy.is_object_write());
+        assert_eq!(request("GET", "/", "").bucket(), None);
+        assert_eq!(request("GET", "/", "").key(), None);
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! A faithful fake of the Veriff public API, served over HTTP on loopback.
 //!
-//! [`FakeVeriff`] implements the four endpoints the archiver calls
+//! [`FakeVeriff`] implements the endpoints the archiver calls
 //! (`GET /v1/sessions/{id}/media`, `GET /v1/attempts/{id}/media`,
-//! `GET /v1/sessions/{id}/attempts`, `GET /v1/media/{id}`) with Veriff's authentication
-//! rules and error bodies (see `CONTRACT.md` section 2):
+//! `GET /v1/sessions/{id}/attempts`, `GET /v1/media/{id}`) and the decision-polling
+//! endpoint `GET /v1/sessions/{id}/decision`, with Veriff's authentication rules and error
+//! bodies (see `CONTRACT.md` section 2):
 //!
 //! 1. `X-AUTH-CLIENT` must equal the API key (missing: 401 code `1801`, other: `1803`).
 //! 2. `X-HMAC-SIGNATURE` must be 64 hex characters (else 401 `1812`) and, for GET, the
@@ -198,6 +199,9 @@ pub enum FaultKind {
     /// The correct body with an `X-HMAC-SIGNATURE` computed over different bytes (also on
     /// responses that would otherwise be unsigned, i.e. media downloads).
     WrongSignature,
+    /// The normal answer (status and body) without any `X-HMAC-SIGNATURE` header, also on
+    /// metadata responses, which Veriff always signs.
+    Unsigned,
     /// Replace the body with these bytes (garbage, oversized JSON...), correctly signed
     /// (media: signed only when [`FakeConfig::sign_media`]).
     Body(Bytes),
@@ -234,6 +238,7 @@ struct FakeState {
     session_media: HashMap<String, Bytes>,
     attempt_media: HashMap<String, Bytes>,
     session_attempts: HashMap<String, Bytes>,
+    session_decisions: HashMap<String, Bytes>,
     media: HashMap<String, MediaContent>,
     faults: Vec<Fault>,
     latency: Duration,
@@ -333,6 +338,17 @@ impl FakeVeriff {
             .insert(session_id.to_owned(), body);
     }
 
+    /// Serves `body` verbatim for `GET /v1/sessions/{session_id}/decision`, e.g. a decision
+    /// webhook body (`{"status":"success","verification":{...},...}`) or
+    /// [`PENDING_DECISION`](crate::fixtures::PENDING_DECISION) while no decision exists.
+    pub fn set_session_decision(&self, session_id: &str, body: impl Into<String>) {
+        let body = Bytes::from(body.into());
+        self.shared
+            .state()
+            .session_decisions
+            .insert(session_id.to_owned(), body);
+    }
+
     /// Serves `content` for `GET /v1/media/{media_id}`.
     pub fn set_media(&self, media_id: &str, content: MediaContent) {
         self.shared
@@ -341,12 +357,14 @@ impl FakeVeriff {
             .insert(media_id.to_owned(), content);
     }
 
-    /// Removes every registered session, attempt and media (faults and the request log stay).
+    /// Removes every registered session, attempt, decision and media (faults and the request
+    /// log stay).
     pub fn clear_resources(&self) {
         let mut state = self.shared.state();
         state.session_media.clear();
         state.attempt_media.clear();
         state.session_attempts.clear();
+        state.session_decisions.clear();
         state.media.clear();
     }
 
@@ -401,6 +419,7 @@ impl FakeVeriff {
 enum Route<'a> {
     SessionMedia(&'a str),
     SessionAttempts(&'a str),
+    SessionDecision(&'a str),
     AttemptMedia(&'a str),
     Media(&'a str),
 }
@@ -412,6 +431,7 @@ impl<'a> Route<'a> {
         let route = match segments.as_slice() {
             ["sessions", id, "media"] => Route::SessionMedia(id),
             ["sessions", id, "attempts"] => Route::SessionAttempts(id),
+            ["sessions", id, "decision"] => Route::SessionDecision(id),
             ["attempts", id, "media"] => Route::AttemptMedia(id),
             ["media", id] => Route::Media(id),
             _ => return None,
@@ -423,6 +443,7 @@ impl<'a> Route<'a> {
         match self {
             Route::SessionMedia(id)
             | Route::SessionAttempts(id)
+            | Route::SessionDecision(id)
             | Route::AttemptMedia(id)
             | Route::Media(id) => id,
         }
@@ -631,6 +652,7 @@ fn route_plan(shared: &Shared, method: &Method, route: Option<Route<'_>>) -> Pla
     match route {
         Route::SessionMedia(id) => json(&state.session_media, id),
         Route::SessionAttempts(id) => json(&state.session_attempts, id),
+        Route::SessionDecision(id) => json(&state.session_decisions, id),
         Route::AttemptMedia(id) => json(&state.attempt_media, id),
         Route::Media(id) => state.media.get(id).map_or_else(Plan::not_found, |c| {
             Plan::media(c, shared.config.sign_media)
@@ -728,6 +750,11 @@ async fn decide(
         Some(FaultKind::WrongSignature) => {
             let mut plan = route_plan(shared, method, route);
             plan.signature = Signature::Wrong;
+            plan
+        }
+        Some(FaultKind::Unsigned) => {
+            let mut plan = route_plan(shared, method, route);
+            plan.signature = Signature::Unsigned;
             plan
         }
         Some(FaultKind::Body(bytes)) => {
@@ -842,6 +869,10 @@ mod tests {
             Some(Route::SessionAttempts("abc"))
         );
         assert_eq!(
+            Route::parse("/v1/sessions/abc/decision"),
+            Some(Route::SessionDecision("abc"))
+        );
+        assert_eq!(
             Route::parse("/v1/attempts/x-1/media"),
             Some(Route::AttemptMedia("x-1"))
         );
@@ -853,6 +884,8 @@ mod tests {
             "/v1/sessions/a/media/",
             "/v2/media/m",
             "/v1/media/m/x",
+            "/v1/sessions//decision",
+            "/v1/attempts/a/decision",
             "/",
         ] {
             assert_eq!(Route::parse(bad), None, "{bad}");

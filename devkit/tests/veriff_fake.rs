@@ -5,8 +5,9 @@ use std::time::{Duration, Instant};
 use archiver_devkit::fixtures::{self, ATTEMPT_STANDARD, NO_MEDIA_UPLOADED, STANDARD_VERIFICATION};
 use archiver_devkit::signing::sha256_hex;
 use archiver_devkit::{
-    DemoMediaKind, FakeConfig, FakeVeriff, Fault, FaultKind, MediaContent, RecordedRequest,
-    demo_scenario, deterministic_bytes, deterministic_sha256_hex, hmac_sha256_hex,
+    DemoMedia, DemoMediaKind, FakeConfig, FakeVeriff, Fault, FaultKind, MediaContent,
+    RecordedRequest, decision_webhook, demo_scenario, deterministic_bytes,
+    deterministic_sha256_hex, hmac_sha256_hex, resubmitted_decision_webhook, resubmitted_scenario,
 };
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -611,4 +612,219 @@ async fn shutdown_closes_connections() {
             .await
             .is_err()
     );
+}
+
+#[tokio::test]
+async fn unsigned_fault() {
+    let fake = start(false).await;
+    fake.set_session_media(SESSION, STANDARD_VERIFICATION);
+    fake.set_attempt_media("att-1", ATTEMPT_STANDARD);
+    let path = format!("/v1/sessions/{SESSION}/media");
+
+    fake.inject(Fault::new(path.clone(), FaultKind::Unsigned, 1));
+    let resp = get(&fake, &path, SESSION, SECRET).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-auth-client"], KEY);
+    assert_eq!(signature_of(&resp), None);
+    assert_eq!(
+        &resp.bytes().await.unwrap()[..],
+        STANDARD_VERIFICATION.as_bytes()
+    );
+
+    // Used up: signed again. Other paths were never affected.
+    let resp = get(&fake, &path, SESSION, SECRET).await;
+    let sig = signature_of(&resp).unwrap();
+    assert_eq!(
+        sig,
+        hmac_sha256_hex(SECRET.as_bytes(), &resp.bytes().await.unwrap())
+    );
+
+    // Any path, also error answers.
+    fake.inject(Fault::new("*", FaultKind::Unsigned, 2));
+    let resp = get(&fake, "/v1/attempts/att-1/media", "att-1", SECRET).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(signature_of(&resp), None);
+    let resp = get(&fake, "/v1/attempts/none/media", "none", SECRET).await;
+    assert_eq!(resp.status(), 404);
+    assert_eq!(signature_of(&resp), None);
+    assert_eq!(error_code(&resp.bytes().await.unwrap()), "1101");
+    fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn decision_endpoint() {
+    let fake = start(false).await;
+    let decided = decision_webhook(
+        SESSION,
+        "e30122d1-740b-4764-853f-470374a7abf4",
+        "approved",
+        "2025-03-04T10:21:07.412Z",
+    );
+    fake.set_session_decision(SESSION, decided.clone());
+    fake.set_session_decision("pending-session", fixtures::PENDING_DECISION);
+
+    let path = format!("/v1/sessions/{SESSION}/decision");
+    let resp = get(&fake, &path, SESSION, SECRET).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    let sig = signature_of(&resp).unwrap();
+    let body = resp.bytes().await.unwrap();
+    assert_eq!(&body[..], decided.as_bytes());
+    assert_eq!(sig, hmac_sha256_hex(SECRET.as_bytes(), &body));
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["status"], "success");
+    assert_eq!(v["verification"]["status"], "approved");
+
+    let resp = get(
+        &fake,
+        "/v1/sessions/pending-session/decision",
+        "pending-session",
+        OLD_SECRET,
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let sig = signature_of(&resp).unwrap();
+    let body = resp.bytes().await.unwrap();
+    assert_eq!(sig, hmac_sha256_hex(SECRET.as_bytes(), &body));
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["status"], "success");
+    assert!(v["verification"].is_null());
+
+    // Signed over another id: 1818. Unknown session: 404.
+    let resp = get(&fake, &path, "pending-session", SECRET).await;
+    assert_eq!(resp.status(), 401);
+    assert_eq!(error_code(&resp.bytes().await.unwrap()), "1818");
+    let resp = get(&fake, "/v1/sessions/other/decision", "other", SECRET).await;
+    assert_eq!(resp.status(), 404);
+    assert_eq!(error_code(&resp.bytes().await.unwrap()), "1101");
+
+    // Faults apply like on any endpoint; clear_resources forgets decisions.
+    fake.inject(Fault::new(path.clone(), FaultKind::Status(503), 1));
+    assert_eq!(get(&fake, &path, SESSION, SECRET).await.status(), 503);
+    assert_eq!(get(&fake, &path, SESSION, SECRET).await.status(), 200);
+    fake.clear_resources();
+    assert_eq!(get(&fake, &path, SESSION, SECRET).await.status(), 404);
+    assert_eq!(fake.count(&path), 5);
+    fake.shutdown().await;
+}
+
+/// GETs `path` (signed over `id`) and parses the JSON body, checking its signature.
+async fn get_json(fake: &FakeVeriff, path: &str, id: &str) -> Value {
+    let resp = get(fake, path, id, SECRET).await;
+    assert_eq!(resp.status(), 200, "{path}");
+    let sig = signature_of(&resp).unwrap();
+    let body = resp.bytes().await.unwrap();
+    assert_eq!(sig, hmac_sha256_hex(SECRET.as_bytes(), &body));
+    serde_json::from_slice(&body).unwrap()
+}
+
+fn listed_ids(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect()
+}
+
+fn media_ids(media: &[DemoMedia]) -> Vec<&str> {
+    media.iter().map(|m| m.id.as_str()).collect()
+}
+
+#[tokio::test]
+async fn resubmitted_scenario_is_consistent() {
+    let fake = start(false).await;
+    let demo = demo_scenario(&fake, 1000);
+    let sc = resubmitted_scenario(&fake);
+    let session = sc.session_id.as_str();
+    let (decided, latest) = (
+        sc.decided_attempt_id.as_str(),
+        sc.latest_attempt_id.as_str(),
+    );
+    assert_ne!(session, demo.session_id);
+    assert_ne!(decided, latest);
+
+    // The session listing is attempt 2's: its images and an NFC document.
+    let listed = get_json(&fake, &format!("/v1/sessions/{session}/media"), session).await;
+    assert_eq!(listed.to_string(), sc.session_media_json);
+    assert_eq!(listed_ids(&listed["images"]), media_ids(&sc.latest_media));
+    assert_eq!(listed["videos"], Value::Array(vec![]));
+    assert_eq!(listed_ids(&listed["nfcDocuments"]), [sc.nfc.id.as_str()]);
+    assert_eq!(listed["nfcDocuments"][0]["context"], "document-nfc");
+    assert_eq!(sc.nfc.kind, DemoMediaKind::Nfc);
+
+    // Each attempt listing is that attempt's images, without nfcDocuments.
+    let one = get_json(&fake, &format!("/v1/attempts/{decided}/media"), decided).await;
+    assert_eq!(listed_ids(&one["images"]), media_ids(&sc.decided_media));
+    assert!(one.get("nfcDocuments").is_none());
+    let two = get_json(&fake, &format!("/v1/attempts/{latest}/media"), latest).await;
+    assert_eq!(listed_ids(&two["images"]), media_ids(&sc.latest_media));
+    assert!(two.get("nfcDocuments").is_none());
+    assert_eq!(two["images"], listed["images"]);
+    for media in [&sc.decided_media, &sc.latest_media] {
+        let contexts: Vec<&str> = media.iter().map(|m| m.context.as_str()).collect();
+        assert_eq!(contexts, ["document-front", "document-back", "face"]);
+    }
+    for (a, b) in sc.decided_media.iter().zip(&sc.latest_media) {
+        assert_ne!(a.id, b.id);
+        assert_ne!(a.content.sha256_hex(), b.content.sha256_hex());
+    }
+
+    // Both attempts, attempt 2 created after the decision of attempt 1.
+    let attempts = get_json(&fake, &format!("/v1/sessions/{session}/attempts"), session).await;
+    let list = attempts["verifications"].as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    let find = |id: &str| list.iter().find(|a| a["id"] == id).unwrap();
+    assert_eq!(find(decided)["status"], "resubmission_requested");
+    assert_eq!(find(latest)["status"], "submitted");
+    let created = |id: &str| find(id)["createdTime"].as_str().unwrap().to_owned();
+    assert!(created(latest) > created(decided));
+
+    // The decision is about attempt 1, and the decision endpoint serves it.
+    assert_eq!(sc.decision_webhook, resubmitted_decision_webhook());
+    let decision: Value = serde_json::from_str(&sc.decision_webhook).unwrap();
+    assert_eq!(decision["verification"]["id"], session);
+    assert_eq!(decision["verification"]["attemptId"], decided);
+    assert_eq!(decision["verification"]["status"], "resubmission_requested");
+    let time = decision["verification"]["decisionTime"].as_str().unwrap();
+    assert!(created(decided).as_str() < time && time < created(latest).as_str());
+    let polled = get_json(&fake, &format!("/v1/sessions/{session}/decision"), session).await;
+    assert_eq!(polled, decision);
+
+    // Every file is served with its listed size; the demo is still there.
+    assert_eq!(sc.all_media().count(), 7);
+    for m in sc.all_media() {
+        let resp = get(&fake, &format!("/v1/media/{}", m.id), &m.id, SECRET).await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["content-type"], m.mimetype());
+        let data = resp.bytes().await.unwrap();
+        assert_eq!(sha256_hex(&data), m.content.sha256_hex());
+        if m.kind == DemoMediaKind::Image {
+            assert!((40_000..=100_000).contains(&data.len()), "{}", data.len());
+            assert_eq!(&data[..3], &[0xFF, 0xD8, 0xFF]);
+        }
+        let listing = if sc.decided_media.iter().any(|d| d.id == m.id) {
+            &one
+        } else {
+            &listed
+        };
+        let obj = listing
+            .as_object()
+            .unwrap()
+            .values()
+            .filter_map(Value::as_array)
+            .flatten()
+            .find(|o| o["id"] == m.id.as_str())
+            .unwrap();
+        assert_eq!(obj["size"], m.size());
+        assert_eq!(obj["sessionId"], session);
+    }
+    let resp = get(
+        &fake,
+        &format!("/v1/sessions/{}/media", demo.session_id),
+        &demo.session_id,
+        SECRET,
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    fake.shutdown().await;
 }

@@ -1,8 +1,10 @@
 //! HTTP client for the four Veriff endpoints this function uses.
 //!
 //! Every request carries `X-AUTH-CLIENT` and `X-HMAC-SIGNATURE` (HMAC-SHA256 of the path id
-//! with the current shared secret). A response signature, when present, is verified over
-//! the raw body with any configured secret. 429, 408, 5xx, timeouts and connection errors
+//! with the current shared secret). A response signature is verified over the raw body with
+//! any configured secret. Metadata responses (media listings, attempts) must carry one,
+//! as Veriff documents, unless `VERIFF_REQUIRE_RESPONSE_SIGNATURE=false`; a download is
+//! checked when it carries one (Veriff does not say that downloads are signed). 429, 408, 5xx, timeouts and connection errors
 //! are retried by [`crate::retry`]; other statuses fail at once. The client is built once
 //! per container and shared by all invocations.
 
@@ -15,12 +17,12 @@ use reqwest::{Response, StatusCode};
 use sha2::Sha256;
 use tokio::time::Instant;
 
-use crate::config::{Config, MediaSource, Secret};
+use crate::config::{Config, Secret};
 use crate::error::Error;
 use crate::layout::is_safe_segment;
-use crate::manifest::SourceRecord;
+use crate::media::{AttemptInfo, MediaList, parse_attempts};
 use crate::retry::{self, Failure, RetryPolicy, parse_retry_after};
-use crate::veriff::media::MediaList;
+use crate::select::Listing;
 use crate::webhook::{SIGNATURE_HEADERS, hmac_hex};
 
 /// Largest metadata document accepted.
@@ -35,6 +37,7 @@ pub struct VeriffClient {
     secrets: Vec<Secret>,
     request_timeout: Duration,
     retry: RetryPolicy,
+    require_signature: bool,
 }
 
 impl std::fmt::Debug for VeriffClient {
@@ -70,6 +73,7 @@ impl VeriffClient {
                 base_delay: Duration::from_millis(200),
                 max_delay: Duration::from_secs(5),
             },
+            require_signature: config.require_response_signature,
         })
     }
 
@@ -101,21 +105,58 @@ impl VeriffClient {
             ))
     }
 
-    /// Fetches and verifies the media metadata of the decision's session or attempt.
-    pub async fn media_list(
+    /// The request line of a listing, as the manifest records it.
+    pub fn listing_endpoint(listing: Listing, id: &str) -> String {
+        match listing {
+            Listing::Session => format!("GET /v1/sessions/{id}/media"),
+            Listing::Attempt => format!("GET /v1/attempts/{id}/media"),
+        }
+    }
+
+    /// Fetches and verifies one media listing: the session's (`id` is the session id) or
+    /// the attempt's (`id` is the attempt id).
+    pub async fn media_listing(
         &self,
-        source: MediaSource,
-        session_id: &str,
-        attempt_id: &str,
+        listing: Listing,
+        id: &str,
         deadline: Instant,
-    ) -> Result<(MediaList, SourceRecord), Error> {
-        let (collection, id, what) = match source {
-            MediaSource::Session => ("sessions", session_id, "session media metadata"),
-            MediaSource::Attempt => ("attempts", attempt_id, "attempt media metadata"),
+    ) -> Result<MediaList, Error> {
+        let (collection, what) = match listing {
+            Listing::Session => ("sessions", "session media metadata"),
+            Listing::Attempt => ("attempts", "attempt media metadata"),
         };
-        let body = retry::run(self.retry, deadline, |_| async {
+        let body = self
+            .get_signed_json(collection, id, "/media", what, deadline)
+            .await?;
+        MediaList::parse(&body).map_err(|e| Error::Upstream(format!("{what}: {e}")))
+    }
+
+    /// Fetches and verifies `GET /v1/sessions/{id}/attempts`.
+    pub async fn attempts(
+        &self,
+        session_id: &str,
+        deadline: Instant,
+    ) -> Result<Vec<AttemptInfo>, Error> {
+        let what = "session attempts";
+        let body = self
+            .get_signed_json("sessions", session_id, "/attempts", what, deadline)
+            .await?;
+        parse_attempts(&body).map_err(|e| Error::Upstream(format!("{what}: {e}")))
+    }
+
+    /// A JSON GET with retries, a size limit and the response signature checked (and
+    /// required, unless configured otherwise).
+    async fn get_signed_json(
+        &self,
+        collection: &str,
+        id: &str,
+        tail: &str,
+        what: &str,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, Error> {
+        retry::run(self.retry, deadline, |_| async {
             let request = self
-                .signed_get(collection, id, "/media")
+                .signed_get(collection, id, tail)
                 .map_err(Failure::permanent)?
                 .header("Accept", "application/json")
                 .timeout(self.request_timeout);
@@ -126,18 +167,15 @@ impl VeriffClient {
             let response = check_status(what, response).await?;
             let mut signature = BodySignature::from_headers(response.headers(), &self.secrets)
                 .map_err(Failure::permanent)?;
+            if self.require_signature {
+                signature.require(what).map_err(Failure::permanent)?;
+            }
             let body = read_limited(what, response, MAX_METADATA_BYTES).await?;
             signature.update(&body);
             signature.verify(what).map_err(Failure::permanent)?;
             Ok(body)
         })
-        .await?;
-        let list = MediaList::parse(&body).map_err(|e| Error::Upstream(format!("{what}: {e}")))?;
-        let record = SourceRecord {
-            kind: source.as_str().into(),
-            endpoint: format!("GET /v1/{collection}/{id}/media"),
-        };
-        Ok((list, record))
+        .await
     }
 
     /// Opens `GET /v1/media/{id}` for streaming: one attempt, whose failure says whether
@@ -225,6 +263,17 @@ impl BodySignature {
             expected: Some(expected),
             macs,
         })
+    }
+
+    /// Fails when the response carried no signature at all.
+    pub fn require(&self, what: &str) -> Result<(), Error> {
+        if self.expected.is_none() {
+            return Err(Error::Integrity(format!(
+                "{what}: response carries no X-HMAC-SIGNATURE (set \
+                 VERIFF_REQUIRE_RESPONSE_SIGNATURE=false only if Veriff stopped signing)"
+            )));
+        }
+        Ok(())
     }
 
     /// Feeds body bytes.

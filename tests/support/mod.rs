@@ -17,7 +17,7 @@ use aws_sdk_s3::types::ChecksumMode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
-use veriff_archiver::{App, Config};
+use veriff_archiver::{App, Config, layout};
 
 /// API key of the test integration.
 pub const API_KEY: &str = "local-test-api-key";
@@ -186,6 +186,16 @@ impl Harness {
         Reply { status, body }
     }
 
+    /// Serves `document` as the media listing of the demo session and of its attempt (the
+    /// same ids, so combined mode archives from the session listing).
+    pub fn set_listing(&self, document: impl Into<String>) {
+        let document = document.into();
+        self.fake
+            .set_session_media(archiver_devkit::fixtures::DEMO_SESSION_ID, document.clone());
+        self.fake
+            .set_attempt_media(archiver_devkit::fixtures::DEMO_ATTEMPT_ID, document);
+    }
+
     /// How many `GET /v1/media/...` requests the fake has seen.
     pub fn media_downloads(&self) -> usize {
         self.fake
@@ -238,24 +248,61 @@ impl Bucket {
         )
     }
 
-    /// The manifest of an attempt, if written.
-    pub async fn manifest(&self, session_id: &str, attempt_id: &str) -> Option<Value> {
-        let key = format!("{PREFIX}{session_id}/{attempt_id}/manifest.json");
-        if !self.keys().await.contains(&key) {
-            return None;
+    /// Every manifest of an attempt folder (v2 per-decision manifests and a legacy v1
+    /// `manifest.json`), sorted by key, i.e. by decision time. Each v2 manifest is
+    /// validated against `schema/manifest-v2.schema.json`.
+    pub async fn manifests(&self, session_id: &str, attempt_id: &str) -> Vec<(String, Value)> {
+        let folder = format!("{PREFIX}{session_id}/{attempt_id}/");
+        let mut manifests = Vec::new();
+        for key in self.keys().await {
+            if layout::parse_manifest_key(&folder, &key).is_none() {
+                continue;
+            }
+            let manifest: Value =
+                serde_json::from_slice(&self.object(&key).await.0).expect("manifest JSON");
+            if manifest["schemaVersion"] == 2 {
+                assert_valid_manifest(&manifest);
+            }
+            manifests.push((key, manifest));
         }
-        Some(serde_json::from_slice(&self.object(&key).await.0).expect("manifest JSON"))
+        manifests
     }
 
-    /// Asserts that every file the manifest lists is stored with the listed size and hash,
-    /// inside the attempt folder, and that the folder holds nothing else.
+    /// The manifest of an attempt's latest decision, if any was written.
+    pub async fn manifest(&self, session_id: &str, attempt_id: &str) -> Option<Value> {
+        self.manifests(session_id, attempt_id)
+            .await
+            .pop()
+            .map(|(_, m)| m)
+    }
+
+    /// HeadObject with checksum mode: size, version id, ETag and SHA-256 checksum.
+    pub async fn head(&self, key: &str) -> (u64, Option<String>, Option<String>, Option<String>) {
+        let out = self
+            .client
+            .head_object()
+            .bucket(BUCKET)
+            .key(key)
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("head {key}: {e:?}"));
+        (
+            out.content_length().unwrap_or(0) as u64,
+            out.version_id().map(str::to_string),
+            out.e_tag().map(str::to_string),
+            out.checksum_sha256().map(str::to_string),
+        )
+    }
+
+    /// Asserts that every file the manifest lists is stored with the listed size, hash,
+    /// content type and S3 record (version, ETag, and checksum where S3 returns one),
+    /// inside the attempt folder, and that the folder holds nothing that no manifest of
+    /// the folder lists.
     pub async fn assert_manifest_consistent(&self, manifest: &Value) {
-        let folder = format!(
-            "{PREFIX}{}/{}/",
-            manifest["sessionId"].as_str().unwrap(),
-            manifest["attemptId"].as_str().unwrap()
-        );
-        let mut listed = vec![format!("{folder}manifest.json")];
+        let session_id = manifest["sessionId"].as_str().unwrap();
+        let attempt_id = manifest["attemptId"].as_str().unwrap();
+        let folder = format!("{PREFIX}{session_id}/{attempt_id}/");
         for file in manifest["files"].as_array().expect("files") {
             let key = file["key"].as_str().unwrap();
             assert!(key.starts_with(&folder), "{key} outside {folder}");
@@ -275,9 +322,35 @@ impl Bucket {
                 file["contentType"].as_str(),
                 "{key} content type"
             );
-            listed.push(key.to_string());
+            if manifest["schemaVersion"] == 2 {
+                let (_, version, etag, checksum) = self.head(key).await;
+                assert_eq!(
+                    version.as_deref(),
+                    file["versionId"].as_str(),
+                    "{key} version"
+                );
+                assert_eq!(etag.as_deref(), file["etag"].as_str(), "{key} ETag");
+                if let Some(checksum) = checksum {
+                    assert_eq!(
+                        Some(checksum.as_str()),
+                        file["s3Checksum"]["value"].as_str(),
+                        "{key} S3 checksum"
+                    );
+                }
+            }
+        }
+        let mut listed: Vec<String> = Vec::new();
+        for (key, m) in self.manifests(session_id, attempt_id).await {
+            listed.push(key);
+            for file in m["files"].as_array().into_iter().flatten() {
+                listed.push(file["key"].as_str().unwrap().to_string());
+            }
+            if let Some(key) = m["decisionPayload"]["key"].as_str() {
+                listed.push(key.to_string());
+            }
         }
         listed.sort();
+        listed.dedup();
         let stored: Vec<String> = self
             .keys()
             .await
@@ -286,7 +359,7 @@ impl Bucket {
             .collect();
         assert_eq!(
             stored, listed,
-            "the folder holds exactly the manifest's files"
+            "the folder holds exactly the manifests and the files they list"
         );
     }
 
@@ -373,4 +446,29 @@ pub fn serve_metadata(
 /// A decision webhook body for this session and attempt.
 pub fn decision(session_id: &str, attempt_id: &str, status: &str) -> String {
     archiver_devkit::decision_webhook(session_id, attempt_id, status, "2025-03-04T10:21:07.412Z")
+}
+
+/// Asserts that `manifest` is valid against `schema/manifest-v2.schema.json`.
+pub fn assert_valid_manifest(manifest: &Value) {
+    static SCHEMA: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    let validator = SCHEMA.get_or_init(|| {
+        let schema: Value =
+            serde_json::from_str(include_str!("../../schema/manifest-v2.schema.json"))
+                .expect("schema JSON");
+        jsonschema::validator_for(&schema).expect("a valid JSON Schema")
+    });
+    let errors: Vec<String> = validator
+        .iter_errors(manifest)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "manifest violates the v2 schema: {errors:#?}\n{manifest:#}"
+    );
+}
+
+/// Base64 of the SHA-256 of `bytes`: S3's full-object checksum.
+pub fn base64_sha256(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
 }

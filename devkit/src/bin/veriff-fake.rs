@@ -1,14 +1,14 @@
-//! `veriff-fake`: serves the Veriff API fake with the built-in demo scenario on loopback.
+//! `veriff-fake`: serves the Veriff API fake with the built-in demo scenarios on loopback.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use archiver_devkit::{FakeConfig, FakeVeriff, demo_scenario};
+use archiver_devkit::{FakeConfig, FakeVeriff, demo_scenario, resubmitted_scenario};
 
 const HELP: &str = "\
-veriff-fake: a local fake of the Veriff API (dev-only), loaded with the demo scenario
+veriff-fake: a local fake of the Veriff API (dev-only), loaded with the demo scenarios
 
 USAGE:
     veriff-fake --api-key KEY --secret SECRET [--secret SECRET2]... [OPTIONS]
@@ -25,6 +25,9 @@ OPTIONS:
     -h, --help           print this help
 
 Demo session: f04bdb47-d3be-4b28-b028-a652feb060b5 (attempt e30122d1-740b-4764-853f-470374a7abf4).
+Resubmitted session: 3c9e1f52-8a47-4d0b-9b6e-5f21c4d7a803 (decided attempt
+a7d4e2b9-61c3-4f85-8e0a-2b9c7d415f66, resubmission_requested; latest attempt
+5b18c6fe-0d92-4a73-a4c1-e8f3097b2d1c, with different images and an NFC document).
 Prints `veriff-fake listening on http://127.0.0.1:PORT` and serves until SIGTERM or Ctrl-C.
 ";
 
@@ -124,6 +127,7 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let scenario = demo_scenario(&fake, video_len);
+    let resubmitted = resubmitted_scenario(&fake);
     let base_url = fake.base_url();
     if let Some(path) = &options.addr_file
         && let Err(err) = archiver_devkit::cli::write_atomically(path, &base_url)
@@ -137,6 +141,14 @@ async fn main() -> ExitCode {
         scenario.session_id,
         scenario.attempt_id,
         scenario.media.len()
+    );
+    eprintln!(
+        "resubmitted session {} (decided attempt {}: {} media files; latest attempt {}: {} media files + NFC)",
+        resubmitted.session_id,
+        resubmitted.decided_attempt_id,
+        resubmitted.decided_media.len(),
+        resubmitted.latest_attempt_id,
+        resubmitted.latest_media.len()
     );
     archiver_devkit::cli::wait_for_termination().await;
     fake.shutdown().await;
@@ -176,6 +188,19 @@ mod tests {
         assert_eq!(o.latency, Duration::from_millis(5));
         assert_eq!(o.video_mib, 2);
         assert_eq!(o.addr_file, Some(PathBuf::from("/tmp/x")));
+    }
+
+    #[test]
+    fn help_names_the_scenario_ids() {
+        for id in [
+            archiver_devkit::fixtures::DEMO_SESSION_ID,
+            archiver_devkit::fixtures::DEMO_ATTEMPT_ID,
+            archiver_devkit::demo::RESUBMITTED_SESSION_ID,
+            archiver_devkit::demo::RESUBMITTED_DECIDED_ATTEMPT_ID,
+            archiver_devkit::demo::RESUBMITTED_LATEST_ATTEMPT_ID,
+        ] {
+            assert!(HELP.contains(id), "{id}");
+        }
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //! Unknown fields are ignored, documented fields may be missing, `null` or of the wrong
 //! type: such an item is kept with the field absent so that selection can record why it
 //! was skipped, instead of failing the whole decision. The `url` field is deliberately not
-//! parsed at all: downloads go by id to the configured base URL. No I/O here.
+//! parsed at all: downloads go by id to the configured base URL. Also the attempts
+//! listing of a session, and which attempt is the newest. No I/O here.
+
+use std::collections::BTreeSet;
 
 use serde_json::Value;
 
@@ -75,6 +78,78 @@ impl MediaList {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The ids of the images and videos (not NFC documents), order aside: what identifies
+    /// the attempt a listing belongs to.
+    pub fn image_and_video_ids(&self) -> BTreeSet<&str> {
+        self.images
+            .iter()
+            .chain(&self.videos)
+            .filter_map(|item| item.id.as_deref())
+            .collect()
+    }
+
+    /// Whether `other` lists the same attempt: the same image and video ids, order aside.
+    pub fn same_attempt_as(&self, other: &MediaList) -> bool {
+        self.image_and_video_ids() == other.image_and_video_ids()
+    }
+}
+
+/// One attempt of a session, from `GET /v1/sessions/{id}/attempts`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptInfo {
+    /// Attempt id, when it is a string.
+    pub id: Option<String>,
+    /// The attempt's status as Veriff gives it (`approved`, `declined`, `submitted`...).
+    pub status: Option<String>,
+    /// `createdTime`, as sent.
+    pub created_time: Option<String>,
+}
+
+/// Parses the attempts listing `{"status":"success","verifications":[...]}`.
+pub fn parse_attempts(body: &[u8]) -> Result<Vec<AttemptInfo>, String> {
+    let doc: Value = serde_json::from_slice(body)
+        .map_err(|e| format!("attempts listing is not JSON ({})", e.classify_name()))?;
+    let obj = doc
+        .as_object()
+        .ok_or("attempts listing is not a JSON object")?;
+    match obj.get("status") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) if s == "success" => {}
+        Some(_) => return Err("attempts listing status is not \"success\"".into()),
+    }
+    let array = match obj.get("verifications") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(a)) => a,
+        Some(_) => return Err("attempts listing field verifications is not an array".into()),
+    };
+    Ok(array
+        .iter()
+        .map(|entry| {
+            let text = |k: &str| entry.get(k).and_then(Value::as_str).map(str::to_string);
+            AttemptInfo {
+                id: text("id"),
+                status: text("status"),
+                created_time: text("createdTime"),
+            }
+        })
+        .collect())
+}
+
+/// The newest attempt with an id: the latest `createdTime`; among attempts whose times are
+/// equal or unreadable, the one listed last (Veriff lists attempts oldest first).
+pub fn newest_attempt(attempts: &[AttemptInfo]) -> Option<&AttemptInfo> {
+    let time = |a: &AttemptInfo| {
+        a.created_time
+            .as_deref()
+            .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
+    };
+    attempts
+        .iter()
+        .filter(|a| a.id.is_some())
+        .enumerate()
+        .max_by(|(i, a), (j, b)| time(a).cmp(&time(b)).then(i.cmp(j)))
+        .map(|(_, a)| a)
 }
 
 trait ClassifyName {
@@ -143,6 +218,41 @@ mod tests {
             (item.id.as_deref(), item.context.as_deref(), item.size),
             (None, None, None)
         );
+    }
+
+    #[test]
+    fn listings_of_the_same_attempt_match_in_any_order() {
+        let a = MediaList::parse(
+            br#"{"images":[{"id":"i1"},{"id":"i2"}],"videos":[{"id":"v1"}],"nfcDocuments":[{"id":"n1"}]}"#,
+        )
+        .unwrap();
+        let b = MediaList::parse(br#"{"images":[{"id":"i2"},{"id":"i1"}],"videos":[{"id":"v1"}]}"#)
+            .unwrap();
+        assert!(a.same_attempt_as(&b), "order and NFC documents aside");
+        let c = MediaList::parse(br#"{"images":[{"id":"i1"}],"videos":[{"id":"v1"}]}"#).unwrap();
+        assert!(!a.same_attempt_as(&c));
+        let d = MediaList::parse(br#"{"images":[{"id":"i1"},{"id":"i2"}]}"#).unwrap();
+        assert!(!a.same_attempt_as(&d), "a missing video differs");
+        assert!(MediaList::default().same_attempt_as(&MediaList::default()));
+    }
+
+    #[test]
+    fn the_newest_attempt_is_the_latest_created() {
+        let body = br#"{"status":"success","verifications":[
+            {"id":"a2","status":"submitted","createdTime":"2025-03-04T10:30:00.000Z"},
+            {"id":"a1","status":"resubmission_requested","createdTime":"2025-03-04T10:15:55.000Z"},
+            {"status":"approved","createdTime":"2030-01-01T00:00:00.000Z"},
+            {"id":"a0","createdTime":"never"}]}"#;
+        let attempts = parse_attempts(body).unwrap();
+        assert_eq!(attempts.len(), 4);
+        assert_eq!(newest_attempt(&attempts).unwrap().id.as_deref(), Some("a2"));
+        // Equal or unreadable times: the last listed wins.
+        let tie = parse_attempts(br#"{"verifications":[{"id":"x"},{"id":"y"}]}"#).unwrap();
+        assert_eq!(newest_attempt(&tie).unwrap().id.as_deref(), Some("y"));
+        assert_eq!(newest_attempt(&[]), None);
+        assert!(parse_attempts(br#"{"status":"fail"}"#).is_err());
+        assert!(parse_attempts(br#"{"verifications":{}}"#).is_err());
+        assert!(parse_attempts(b"[").is_err());
     }
 
     #[test]
