@@ -21,6 +21,11 @@ sam validate --lint --template-file template.yaml
 sam validate --template-file template.yaml --region us-east-1
 cfn-lint template.yaml
 
+step "Object Lock and conditional writes on moto_server (the archive tests that need it)"
+ensure_moto
+cargo test --locked --test evidence -- --ignored
+cargo test --locked -p archiver-devkit --test moto -- --ignored
+
 build_bootstrap
 
 step "Release bootstrap under the Lambda Runtime Interface Emulator (events/ files)"

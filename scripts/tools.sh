@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Sourced by the project's scripts: repo-root paths, progress output, and the project-local
 # Python venv (.venv/, git-ignored) holding aws-sam-cli (sam + the Lambda Runtime Interface
-# Emulator), cargo-lambda (with zig) and cfn-lint, at the versions in requirements-dev.txt.
+# Emulator), cargo-lambda (with zig) and cfn-lint, at the versions in requirements-dev.txt;
+# and a second venv (.venv-moto/) with moto_server, from requirements-moto.txt.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
@@ -24,6 +25,19 @@ ensure_python_tools() {
   export PATH="$VENV/bin:$PATH"
   RIE="$("$VENV/bin/python" -c 'import samcli, os; print(os.path.join(os.path.dirname(samcli.__file__), "local", "rapid", "aws-lambda-rie-x86_64"))')"
   export RIE
+}
+
+# ensure_moto: creates .venv-moto with moto_server when missing or outdated, and exports
+# MOTO_SERVER (the path the tests' MotoServer launcher starts).
+ensure_moto() {
+  local venv="$ROOT/.venv-moto" stamp="$ROOT/.venv-moto/.requirements-moto.txt"
+  if [ ! -x "$venv/bin/moto_server" ] || ! cmp -s "$ROOT/scripts/requirements-moto.txt" "$stamp"; then
+    step "Installing moto_server into .venv-moto (about 30 seconds, once)"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/scripts/requirements-moto.txt"
+    cp "$ROOT/scripts/requirements-moto.txt" "$stamp"
+  fi
+  export MOTO_SERVER="$venv/bin/moto_server"
 }
 
 # build_bootstrap: the release bootstrap, built the way AWS SAM builds it (sam build runs

@@ -30,7 +30,7 @@ use crate::manifest::{
 use crate::media::newest_attempt;
 use crate::retry::{self, Failure};
 use crate::select::{Chosen, DecidedListing, Listing, SelectOptions, decided_listing, select};
-use crate::store::{Created, PendingUploads, Store};
+use crate::store::{Created, PendingUploads, Store, same_checksum};
 use crate::veriff::VeriffClient;
 use crate::webhook::{Decision, VerifiedSignature};
 
@@ -403,7 +403,7 @@ impl Archiver {
             return Ok(None);
         };
         let checksum_differs = match (&earlier.stored.s3_checksum, &head.stored.s3_checksum) {
-            (Some(recorded), Some(found)) => recorded.value != found.value,
+            (Some(recorded), Some(found)) => !same_checksum(&recorded.value, &found.value),
             _ => false,
         };
         if head.size != earlier.size || checksum_differs {
@@ -490,7 +490,7 @@ impl Archiver {
                         .stored
                         .s3_checksum
                         .as_ref()
-                        .is_some_and(|c| c.value == would_be.value) =>
+                        .is_some_and(|c| same_checksum(&c.value, &would_be.value)) =>
             {
                 tracing::info!(key, "object already stored with the same content; adopted");
                 Ok(StoredObject {

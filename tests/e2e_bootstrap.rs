@@ -13,7 +13,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use archiver_devkit::fixtures::{DEMO_ATTEMPT_ID, DEMO_SESSION_ID};
-use archiver_devkit::{FakeConfig, FakeVeriff, LocalS3, demo_scenario};
+use archiver_devkit::{
+    FakeConfig, FakeVeriff, LocalS3, demo_scenario, resubmitted_scenario, signed_webhook_event,
+};
 use serde_json::Value;
 use support::*;
 
@@ -72,6 +74,7 @@ fn start_emulator(veriff_url: &str, s3_endpoint: &str) -> Emulator {
         .env("ARCHIVE_BUCKET", BUCKET)
         .env("ARCHIVE_PREFIX", PREFIX)
         .env("ARCHIVE_VIDEOS", "true")
+        .env("ARCHIVE_DECISION_PAYLOAD", "true")
         .stdin(Stdio::null())
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
@@ -139,6 +142,7 @@ async fn release_bootstrap_archives_under_the_runtime_interface_emulator() {
     let view = Bucket {
         client: client.clone(),
         root: root.path().to_path_buf(),
+        validate_checksums: true,
     };
 
     // Rejected and ignored events write nothing, call nothing, and the runtime keeps serving.
@@ -178,6 +182,17 @@ async fn release_bootstrap_archives_under_the_runtime_interface_emulator() {
         .find(|f| f["kind"] == "video")
         .unwrap();
     assert_eq!(video["size"], video_len);
+    assert_eq!(video["s3Checksum"]["type"], "COMPOSITE");
+    // Combined mode, the default: both listings read, and they show the same attempt.
+    assert_eq!(manifest["mediaSource"]["mode"], "combined");
+    assert_eq!(manifest["mediaSource"]["listingsMatched"], true);
+    // The webhook body is kept next to the manifest, byte for byte.
+    let payload_key = manifest["decisionPayload"]["key"].as_str().unwrap();
+    let approved: Value = serde_json::from_str(&event("decision-approved.json")).unwrap();
+    assert_eq!(
+        view.object(payload_key).await.0,
+        approved["body"].as_str().unwrap().as_bytes()
+    );
 
     // The base64 copy of the same decision is a duplicate: nothing downloaded again.
     fake.reset_requests();
@@ -189,17 +204,52 @@ async fn release_bootstrap_archives_under_the_runtime_interface_emulator() {
     );
     assert!(fake.requests().is_empty());
 
-    // A later decision of the same attempt replaces the manifest.
+    // A later decision of the same attempt gets its own manifest, reusing every file.
     let (status, body) = invoke(&http, &emulator, &event("decision-declined.json")).await;
+    assert_eq!(
+        (status, body["status"].as_str(), body["reused"].as_u64()),
+        (200, Some("archived"), Some(7)),
+        "{body}"
+    );
+    assert!(
+        fake.requests()
+            .iter()
+            .all(|r| !r.path.starts_with("/v1/media/")),
+        "no media downloaded again"
+    );
+    let manifests = view.manifests(DEMO_SESSION_ID, DEMO_ATTEMPT_ID).await;
+    assert_eq!(manifests.len(), 2);
+    assert_eq!(manifests[1].1["decision"]["status"], "declined");
+    for (_, manifest) in &manifests {
+        view.assert_manifest_consistent(manifest).await;
+    }
+
+    // A session whose latest attempt is not the decided one: the decided attempt's files,
+    // from the attempt listing; the later attempt's NFC document skipped.
+    let scenario = resubmitted_scenario(&fake);
+    let resubmitted =
+        signed_webhook_event(scenario.decision_webhook.as_bytes(), SECRET, API_KEY, false);
+    let (status, body) = invoke(&http, &emulator, &resubmitted.to_string()).await;
     assert_eq!(
         (status, body["status"].as_str()),
         (200, Some("archived")),
         "{body}"
     );
     let manifest = view
-        .manifest(DEMO_SESSION_ID, DEMO_ATTEMPT_ID)
+        .manifest(&scenario.session_id, &scenario.decided_attempt_id)
         .await
-        .unwrap();
-    assert_eq!(manifest["decision"]["status"], "declined");
+        .expect("manifest in the decided attempt's folder");
     view.assert_manifest_consistent(&manifest).await;
+    assert_eq!(manifest["mediaSource"]["listingsMatched"], false);
+    assert_eq!(
+        manifest["files"].as_array().unwrap().len(),
+        scenario.decided_media.len()
+    );
+    assert!(
+        manifest["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["reason"] == "later_attempt")
+    );
 }

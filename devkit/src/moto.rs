@@ -28,7 +28,7 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How to install `moto_server`, quoted in the error when it cannot be found.
 pub const INSTALL_HINT: &str = "install it with `pip install 'moto[server]'` (scripts/test.sh \
-    installs it into the workspace's .venv), or set MOTO_SERVER to its path";
+    installs it into the workspace's .venv-moto), or set MOTO_SERVER to its path";
 
 /// Name of the executable.
 const EXECUTABLE: &str = "moto_server";
@@ -68,7 +68,7 @@ impl MotoServer {
     }
 
     /// The executable [`MotoServer::start`] runs: `$MOTO_SERVER` if set, else
-    /// `<workspace root>/.venv/bin/moto_server` if it exists, else `moto_server` on `PATH`.
+    /// `<workspace root>/.venv-moto/bin/moto_server` if it exists, else `moto_server` on `PATH`.
     ///
     /// # Errors
     /// None of these exists (`NotFound`, with [`INSTALL_HINT`] in the message).
@@ -261,7 +261,7 @@ fn locate(
             path.display()
         )));
     }
-    let venv = workspace.join(".venv").join("bin").join(EXECUTABLE);
+    let venv = workspace.join(".venv-moto").join("bin").join(EXECUTABLE);
     if venv.is_file() {
         return Ok(venv);
     }
@@ -345,8 +345,8 @@ mod tests {
             locate(None, &workspace, path_var.clone()).unwrap(),
             bin.join(EXECUTABLE)
         );
-        // The workspace's .venv wins over PATH.
-        let venv = workspace.join(".venv/bin").join(EXECUTABLE);
+        // The workspace's .venv-moto wins over PATH.
+        let venv = workspace.join(".venv-moto/bin").join(EXECUTABLE);
         touch(&venv);
         assert_eq!(locate(None, &workspace, path_var.clone()).unwrap(), venv);
         // MOTO_SERVER wins over both; an empty value counts as unset.
