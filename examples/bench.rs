@@ -10,7 +10,8 @@
 //!
 //! 1. End-to-end time of one decision (`App::handle` with a signed Function URL event) with
 //!    1, 4, 16 and 64 images of 500 KB, at 0 and 30 ms of latency per Veriff request, with
-//!    `COPY_CONCURRENCY` 4 and 1: median of 5 runs, each a fresh session.
+//!    `COPY_CONCURRENCY` 4 and 1: median of 5 runs, each a fresh session; and 1 image at
+//!    30 ms with both media listings (combined mode) against one (`MEDIA_SOURCE=session`).
 //! 2. Throughput archiving one 256 MiB video (8 MiB parts) next to a raw loopback baseline:
 //!    the same GET streamed into a plain sequential aws-sdk-s3 multipart upload.
 //! 3. Peak resident memory (`VmHWM`) of the release `bootstrap` archiving a 16 MiB and a
@@ -343,6 +344,10 @@ impl Env {
         });
         self.fake
             .set_session_media(&session_id, document.to_string());
+        // The decided attempt's own listing: the same media, so combined mode (the default)
+        // archives from the session listing, as for a session decided on its latest attempt.
+        self.fake
+            .set_attempt_media(&attempt_id, document.to_string());
         let body = decision_webhook(&session_id, &attempt_id, "approved", DECISION_TIME);
         let event = signed_webhook_event(body.as_bytes(), SECRET, API_KEY, false);
         (event, session_id, attempt_id)
@@ -498,9 +503,44 @@ async fn bench_images(env: &Env, p: &Params) -> Res<Vec<Table>> {
             }
         }
     }
+
+    // The cost of reading both media listings (combined mode, the default) against one
+    // (MEDIA_SOURCE=session, the single listing that schema v1 archives read): 1 image at
+    // 30 ms, concurrency 4, runs interleaved so that drift hits both alike.
+    let mut listing_cost = None;
+    if p.latencies_ms.contains(&30) {
+        env.fake.set_latency(Duration::from_millis(30));
+        let single = env.app(&[("COPY_CONCURRENCY", "4"), ("MEDIA_SOURCE", "session")])?;
+        let (mut both_samples, mut one_samples) = (Vec::new(), Vec::new());
+        for _ in 0..(2 * p.runs).max(1) {
+            for (app, samples) in [(&apps[0], &mut both_samples), (&single, &mut one_samples)] {
+                let (event, session_id, _) = env.decision("listing", &images[..1]);
+                samples.push(handle(app, &event, 1).await?);
+                env.purge(&format!("{PREFIX}{session_id}/")).await?;
+            }
+        }
+        listing_cost = Some((stats(&both_samples).0, stats(&one_samples).0));
+    }
     env.fake.set_latency(Duration::ZERO);
 
     let mut targets = Table::targets("1. Decision end to end: targets");
+    if let Some((both, one)) = listing_cost {
+        targets.info(
+            "1 image, 30 ms: both listings (combined, the default)",
+            ms(both),
+        );
+        targets.info(
+            "1 image, 30 ms: one listing (MEDIA_SOURCE=session)",
+            ms(one),
+        );
+        let r = both.as_secs_f64() / one.as_secs_f64();
+        targets.check(
+            "both listings / one listing, 1 image, 30 ms",
+            format!("{r:.2}x"),
+            "<= 1.10x",
+            r <= 1.10,
+        );
+    }
     let big = if p.image_counts.contains(&16) {
         16
     } else {

@@ -13,6 +13,7 @@ stopped on exit, on error and on Ctrl-C.
 
 import argparse
 import json
+import re
 import os
 import signal
 import socket
@@ -38,6 +39,8 @@ DEFAULT_EVENTS = [
     "bad-signature.json",
     "decision-approved.json",
     "decision-approved-base64.json",
+    "decision-declined.json",
+    "decision-later-attempt.json",
 ]
 
 
@@ -171,7 +174,7 @@ def main() -> int:
         print(f"\n==> s3://{BUCKET}/ holds {len(objects)} objects")
         for obj in objects:
             print(f"    {obj['Size']:>10,}  {obj['Key']}")
-        manifests = [o["Key"] for o in objects if o["Key"].endswith("/manifest.json")]
+        manifests = [o["Key"] for o in objects if re.search(r"/manifest(-[0-9TZ]+-[0-9a-f]{16}(-r[0-9]+)?)?\.json$", o["Key"])]
         for key in manifests:
             manifest = json.loads(client.get_object(Bucket=BUCKET, Key=key)["Body"].read())
             print(f"\n==> {key}")

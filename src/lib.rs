@@ -8,27 +8,32 @@
 //! ```text
 //! Function URL event ─► event ─► webhook::authenticate ─► webhook::classify ─┬─► ignored (200)
 //!                                                                            └─► decision
-//! decision ─► archive: manifest exists? ─► veriff (list media) ─► select ─► copy each,
-//!             concurrently: veriff (download) ──stream──► store (S3) ─► manifest, last ─► 200
+//! decision ─► archive: decided attempt (given, or the newest) ─► read its folder back:
+//!             this decision's manifest there? ─► already archived (200, nothing fetched)
+//!          ─► veriff: session and attempt listings, at once ─► select::decided_listing ─►
+//!             select ─► each file: reuse (stored by an earlier decision) or copy:
+//!             veriff (download) ──stream──► store (conditional create) ─► manifest, last ─► 200
 //! any failure before the manifest ─► non-200, no manifest (Veriff redelivers; a retry finishes)
 //! ```
 //!
 //! - [`config`]: environment → validated [`config::Config`] (cold start).
 //! - [`event`]: Lambda HTTP envelopes ↔ raw headers, body bytes, responses.
 //! - [`webhook`]: constant-time HMAC check over raw bytes; decision vs other webhooks.
-//! - [`veriff`]: the Veriff API: signed requests, response signatures, typed metadata, downloads.
+//! - [`media`]: the media model (listings, items, attempts), parsed leniently.
+//! - [`veriff`]: the Veriff API: signed requests, response signatures, downloads.
 //! - [`retry`]: backoff with jitter and `Retry-After`, bounded by the deadline.
-//! - [`select`]: which media to keep, and why the rest was skipped.
-//! - [`layout`]: S3 keys; the only place that turns ids into paths.
-//! - [`manifest`]: the manifest document (schema v1).
-//! - [`store`]: S3 writes: put or multipart, checksums, conditional manifest write.
-//! - [`archive`]: orchestration of one decision, idempotency, concurrency.
+//! - [`select`]: which listing shows the decided attempt, which media to keep, and why the
+//!   rest was skipped.
+//! - [`layout`]: S3 keys; the only place that turns ids into paths and names manifests.
+//! - [`manifest`]: the manifest document (schema v2; v1 still parses).
+//! - [`store`]: S3 access: list, read, head, and conditional creates (never an overwrite).
+//! - [`archive`]: orchestration of one decision: idempotency, reuse, concurrency.
 //! - [`handler`]: one event in, one HTTP answer out, one log line per stage.
 //! - [`error`]: one error type, mapped to an HTTP status in one place.
 //! - [`s3`], [`telemetry`]: client and logging set-up for `main`.
 //!
-//! Pure modules (`config`, `event`, `webhook`, `select`, `layout`, `manifest`) do no I/O and
-//! are unit-tested without servers; I/O lives in `veriff`, `store` and `s3`.
+//! Pure modules (`config`, `event`, `webhook`, `media`, `select`, `layout`, `manifest`) do no
+//! I/O and are unit-tested without servers; I/O lives in `veriff`, `store` and `s3`.
 
 pub mod archive;
 pub mod config;

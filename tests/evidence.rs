@@ -4,7 +4,7 @@
 //!
 //! Every case runs against s3s-fs. The core cases run again against moto_server, which
 //! enforces S3 Object Lock and conditional writes like AWS: those are `#[ignore]`d here
-//! because they need `moto_server` (installed into `.venv/` by scripts/test.sh, which runs
+//! because they need `moto_server` (installed into `.venv-moto/` by scripts/test.sh, which runs
 //! them with `-- --ignored`).
 
 mod support;
