@@ -461,8 +461,14 @@ impl Archiver {
         {
             Created::Stored(stored) => stored,
             Created::Exists { would_be } => {
-                self.adopt_existing(key, &would_be, body.bytes.len() as u64)
-                    .await?
+                self.adopt_existing(
+                    key,
+                    &would_be,
+                    body.bytes.len() as u64,
+                    &hex::encode(digest),
+                )
+                .await?
+                .0
             }
         };
         Ok(PayloadRecord {
@@ -475,33 +481,41 @@ impl Archiver {
     }
 
     /// An object already holds `key` (an earlier failed run, or a concurrent delivery):
-    /// adopt it if it is byte for byte what would have been written, else fail.
+    /// adopt it if it is byte for byte what would have been written, else fail. S3's
+    /// checksum decides when S3 returns one; otherwise the object is read back and hashed
+    /// (an S3-compatible server may keep no checksum, or a torn write may have lost it).
     async fn adopt_existing(
         &self,
         key: &str,
         would_be: &crate::manifest::S3Checksum,
         size: u64,
-    ) -> Result<StoredObject, Error> {
-        let head = self.store.head(key, None).await?;
-        match head {
-            Some(head)
-                if head.size == size
-                    && head
-                        .stored
-                        .s3_checksum
-                        .as_ref()
-                        .is_some_and(|c| same_checksum(&c.value, &would_be.value)) =>
-            {
-                tracing::info!(key, "object already stored with the same content; adopted");
-                Ok(StoredObject {
-                    s3_checksum: Some(would_be.clone()),
-                    ..head.stored
-                })
-            }
-            _ => Err(Error::Conflict(format!(
-                "{key} is already stored, and S3 does not confirm it holds the same bytes"
-            ))),
+        sha256_hex: &str,
+    ) -> Result<(StoredObject, Option<String>), Error> {
+        let conflict = || {
+            Error::Conflict(format!(
+                "{key} is already stored with other content; it is left as it is"
+            ))
+        };
+        let Some(head) = self.store.head(key, None).await? else {
+            return Err(Error::Conflict(format!(
+                "{key} was reported to exist, and then was not found"
+            )));
+        };
+        if head.size != size {
+            return Err(conflict());
         }
+        let same = match &head.stored.s3_checksum {
+            Some(stored) => same_checksum(&stored.value, &would_be.value),
+            None => {
+                let version = head.stored.version_id.as_deref();
+                self.store.sha256_of(key, version).await?.as_deref() == Some(sha256_hex)
+            }
+        };
+        if !same {
+            return Err(conflict());
+        }
+        tracing::info!(key, "object already stored with the same content; adopted");
+        Ok((head.stored, head.content_type))
     }
 
     /// Copies one file, retrying the whole download-and-upload on transient failures.
@@ -604,12 +618,18 @@ impl Archiver {
             return Err(failure);
         }
         let (size, created) = writer.finish().await.map_err(storage_failure)?;
-        let stored = match created {
-            Created::Stored(stored) => stored,
-            Created::Exists { would_be } => self
-                .adopt_existing(&job.key, &would_be, size)
-                .await
-                .map_err(storage_failure)?,
+        let sha256 = hex::encode(hasher.finalize());
+        // An adopted object keeps the Content-Type it was stored with (none, after a torn
+        // write on some S3-compatible servers): the manifest records what is stored.
+        let (stored, content_type) = match created {
+            Created::Stored(stored) => (stored, job.content_type.clone()),
+            Created::Exists { would_be } => {
+                let (stored, content_type) = self
+                    .adopt_existing(&job.key, &would_be, size, &sha256)
+                    .await
+                    .map_err(storage_failure)?;
+                (stored, content_type.unwrap_or_default())
+            }
         };
         Ok(FileRecord {
             key: job.key.clone(),
@@ -617,9 +637,9 @@ impl Archiver {
             kind: chosen.kind,
             context: chosen.context.clone(),
             mimetype: chosen.mimetype.clone(),
-            content_type: job.content_type.clone(),
+            content_type,
             size,
-            sha256: hex::encode(hasher.finalize()),
+            sha256,
             listing: Some(listing),
             stored,
         })

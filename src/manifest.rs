@@ -132,7 +132,7 @@ pub struct FileRecord {
     pub context: String,
     /// Mimetype as Veriff listed it.
     pub mimetype: Option<String>,
-    /// Content-Type stored on the object.
+    /// Content-Type stored on the object (empty when S3 keeps none).
     pub content_type: String,
     /// Bytes stored.
     pub size: u64,

@@ -64,6 +64,8 @@ pub struct ListedObject {
 pub struct ObjectHead {
     /// Size in bytes.
     pub size: u64,
+    /// The stored `Content-Type`, if any.
+    pub content_type: Option<String>,
     /// S3's record: version id, ETag and checksum (when S3 returns one).
     pub stored: StoredObject,
 }
@@ -179,6 +181,39 @@ impl Store {
         Ok(Some(bytes))
     }
 
+    /// The lowercase hex SHA-256 of an object's bytes, streamed (`None` when there is no
+    /// such object). For objects whose checksum S3 does not return.
+    pub async fn sha256_of(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Option<String>, Error> {
+        let out = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_version_id(version_id.map(str::to_string))
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+            Err(e) if http_status(&e) == Some(404) => return Ok(None),
+            Err(e) => return Err(storage_error("GetObject", &e)),
+        };
+        let mut body = out.body;
+        let mut hasher = Sha256::new();
+        while let Some(chunk) = body
+            .try_next()
+            .await
+            .map_err(|_| Error::Storage("GetObject: body interrupted".into()))?
+        {
+            hasher.update(&chunk);
+        }
+        Ok(Some(hex::encode(hasher.finalize())))
+    }
+
     /// HeadObject with checksum mode, of the current version or of `version_id`; `None`
     /// when there is no such object (or version).
     pub async fn head(
@@ -211,6 +246,7 @@ impl Store {
         });
         Ok(Some(ObjectHead {
             size: out.content_length().unwrap_or(0).max(0) as u64,
+            content_type: out.content_type().map(str::to_string),
             stored: StoredObject {
                 version_id: out.version_id().map(str::to_string),
                 etag: out.e_tag().map(str::to_string),

@@ -419,6 +419,55 @@ async fn a_stored_file_with_other_bytes_is_never_overwritten() {
 }
 
 #[tokio::test]
+async fn an_object_without_an_s3_checksum_is_read_back_before_it_is_adopted() {
+    let h = Harness::start().await;
+    let scenario = demo_scenario(&h.fake, 1000);
+    let face = scenario.media.iter().find(|m| m.context == "face").unwrap();
+    let archiver_devkit::MediaContent::Bytes { data, .. } = &face.content else {
+        panic!()
+    };
+    let key = format!("{PREFIX}{SESSION}/{ATTEMPT}/face.{}.jpg", face.id);
+    // The same bytes, stored with no SHA-256 checksum (the SDK's default CRC32 only).
+    h.client
+        .put_object()
+        .bucket(BUCKET)
+        .key(&key)
+        .content_type("image/jpeg")
+        .body(data.to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(h.head(&key).await.3, None, "no SHA-256 checksum stored");
+    h.s3().reset_requests();
+    let reply = h
+        .deliver_body(&decision(SESSION, ATTEMPT, "approved"))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    // It was read back once to be hashed.
+    let reads = h
+        .s3()
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with(&format!("face.{}.jpg", face.id)))
+        .count();
+    assert_eq!(reads, 1);
+    let manifest = h.manifest(SESSION, ATTEMPT).await.unwrap();
+    h.assert_manifest_consistent(&manifest).await;
+    let record = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["key"] == key.as_str())
+        .unwrap();
+    assert_eq!(
+        record["s3Checksum"],
+        Value::Null,
+        "S3 keeps none: none recorded"
+    );
+    assert_eq!(record["sha256"], sha256_hex(data));
+}
+
+#[tokio::test]
 async fn files_left_by_a_failed_run_are_adopted_when_they_hold_the_same_bytes() {
     // One copy at a time, so the images are stored before the video fails.
     let h = Harness::with(&[
