@@ -19,6 +19,9 @@
 //! 4. Cold start: `exec` of the `bootstrap` to its first `GET /runtime/invocation/next`, and
 //!    the first (and a second, warm) invocation with a 3-image decision; 20 runs.
 //! 5. Size of the release `bootstrap`.
+//! 6. `veriff-archiver verify`: files checked per second by `Auditor::audit` (the library
+//!    call the command makes) over an archive of many small decisions, at concurrency 32,
+//!    with HeadObject only and with `--deep` (every object downloaded and hashed).
 //!
 //! `--smoke` uses tiny sizes and single runs (for CI, so the benchmark cannot rot); its
 //! numbers mean nothing. Items 3-5 need `--bootstrap PATH` (`scripts/bench.sh` builds it).
@@ -67,7 +70,7 @@ struct Args {
     bootstrap: Option<PathBuf>,
 }
 
-const USAGE: &str = "usage: bench [--smoke] [--only 1-5] [--bootstrap PATH]";
+const USAGE: &str = "usage: bench [--smoke] [--only 1-6] [--bootstrap PATH]";
 
 fn parse_args() -> Res<Args> {
     let mut args = Args {
@@ -82,8 +85,8 @@ fn parse_args() -> Res<Args> {
             "--only" => {
                 let n = it.next().and_then(|v| v.parse::<u8>().ok());
                 match n {
-                    Some(n @ 1..=5) => args.only = Some(n),
-                    _ => return Err(format!("--only takes 1-5\n{USAGE}")),
+                    Some(n @ 1..=6) => args.only = Some(n),
+                    _ => return Err(format!("--only takes 1-6\n{USAGE}")),
                 }
             }
             "--bootstrap" => {
@@ -110,6 +113,11 @@ struct Params {
     throughput_runs: usize,
     memory_videos: [u64; 2],
     cold_runs: usize,
+    /// Item 6: decisions in the audited archive, files per decision, bytes per file.
+    audit_decisions: usize,
+    audit_files: usize,
+    audit_file_size: usize,
+    audit_runs: usize,
 }
 
 impl Params {
@@ -123,6 +131,10 @@ impl Params {
             throughput_runs: 3,
             memory_videos: [16 * MIB, 1024 * MIB],
             cold_runs: 20,
+            audit_decisions: 200,
+            audit_files: 5,
+            audit_file_size: 50_000,
+            audit_runs: 3,
         }
     }
 
@@ -136,6 +148,10 @@ impl Params {
             throughput_runs: 1,
             memory_videos: [16 * MIB, 24 * MIB],
             cold_runs: 3,
+            audit_decisions: 10,
+            audit_files: 5,
+            audit_file_size: 10_000,
+            audit_runs: 1,
         }
     }
 }
@@ -1165,6 +1181,154 @@ fn bench_size(bootstrap: &Path) -> Res<Vec<Table>> {
 }
 
 // ---------------------------------------------------------------------------------------
+// 6. verify: files checked per second
+
+/// Where item 6 builds its archive: apart from what the other items leave under `PREFIX`.
+const AUDIT_PREFIX: &str = "audit/";
+
+async fn bench_audit(env: &Env, p: &Params) -> Res<Vec<Table>> {
+    use futures_util::StreamExt as _;
+    use veriff_archiver::audit::{AuditOptions, Auditor};
+
+    // The archive: `audit_decisions` sessions of `audit_files` images each, written by the
+    // function (4 decisions in flight).
+    let images: Vec<MediaEntry> = (0..p.audit_files)
+        .map(|i| MediaEntry {
+            id: format!("bench-audit-image-{i}"),
+            kind: "image",
+            context: format!("img-{i}"),
+            size: p.audit_file_size as u64,
+            mimetype: "image/jpeg",
+        })
+        .collect();
+    for (i, m) in images.iter().enumerate() {
+        let data = deterministic_bytes(0xA0D + i as u64, p.audit_file_size);
+        env.fake
+            .set_media(&m.id, MediaContent::bytes(data, "image/jpeg"));
+    }
+    env.fake.set_latency(Duration::ZERO);
+    let app = env.app(&[("ARCHIVE_PREFIX", AUDIT_PREFIX)])?;
+    let started = Instant::now();
+    let events: Vec<Value> = (0..p.audit_decisions)
+        .map(|_| env.decision("audit", &images).0)
+        .collect();
+    let built: Vec<Res<Duration>> = futures_util::stream::iter(&events)
+        .map(|event| handle(&app, event, images.len()))
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    built.into_iter().collect::<Res<Vec<_>>>()?;
+    let build_time = started.elapsed();
+    let files = (p.audit_decisions * p.audit_files) as u64;
+    let bytes = files * p.audit_file_size as u64;
+
+    let auditor = Auditor::new(env.client.clone(), BUCKET);
+    let audit = |deep: bool, concurrency: usize| {
+        let auditor = auditor.clone();
+        async move {
+            let options = AuditOptions {
+                prefix: AUDIT_PREFIX.into(),
+                sessions: Vec::new(),
+                deep,
+                concurrency,
+                public_key: None,
+            };
+            let started = Instant::now();
+            // The first progress call comes once the listing and the manifests are read.
+            let checking = std::sync::OnceLock::new();
+            let report = auditor
+                .audit(&options, &|_, _| {
+                    checking.get_or_init(Instant::now);
+                })
+                .await
+                .map_err(|e| format!("audit: {e}"))?;
+            let elapsed = started.elapsed();
+            let reading = checking
+                .get()
+                .map_or(elapsed, |at| at.duration_since(started));
+            let s = &report.summary;
+            if s.files != files || s.ok != files || s.problems() != 0 {
+                return Err(format!(
+                    "audit: expected {files} files all ok, got {} files, {} ok, {} problems",
+                    s.files,
+                    s.ok,
+                    s.problems()
+                ));
+            }
+            Ok::<_, String>((elapsed, reading))
+        }
+    };
+    // One unmeasured pass: connections open, as on a second run of the command.
+    audit(false, 32).await?;
+
+    let mut table = Table::new(
+        format!(
+            "6. verify (Auditor::audit): {} decisions x {} files of {} KB = {files} files, {:.1} MB; \
+             median of {} run(s)",
+            p.audit_decisions,
+            p.audit_files,
+            p.audit_file_size / 1000,
+            bytes as f64 / 1e6,
+            p.audit_runs
+        ),
+        &[
+            "checks",
+            "concurrency",
+            "median",
+            "min",
+            "max",
+            "files/s",
+            "MB/s",
+            "of which list + manifests",
+        ],
+    );
+    let modes: [(&str, bool, usize, usize); 3] = [
+        ("HeadObject (default)", false, 32, p.audit_runs),
+        (
+            "HeadObject + download + SHA-256 (--deep)",
+            true,
+            32,
+            p.audit_runs,
+        ),
+        ("HeadObject, one at a time", false, 1, 1),
+    ];
+    for (label, deep, concurrency, runs) in modes {
+        let (mut samples, mut reading) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            let (elapsed, read) = audit(deep, concurrency).await?;
+            samples.push(elapsed);
+            reading.push(read);
+        }
+        let (median, min, max) = stats(&samples);
+        table.row(vec![
+            label.into(),
+            concurrency.to_string(),
+            ms(median),
+            ms(min),
+            ms(max),
+            format!("{:.0}", files as f64 / median.as_secs_f64()),
+            if deep {
+                format!("{:.0}", mb_per_s(bytes, median))
+            } else {
+                "-".into()
+            },
+            ms(stats(&reading).0),
+        ]);
+    }
+    table.row(vec![
+        "(archive written by the function, 4 decisions in flight)".into(),
+        "-".into(),
+        ms(build_time),
+        "-".into(),
+        "-".into(),
+        format!("{:.0}", files as f64 / build_time.as_secs_f64()),
+        format!("{:.0}", mb_per_s(bytes, build_time)),
+        "-".into(),
+    ]);
+    Ok(vec![table])
+}
+
+// ---------------------------------------------------------------------------------------
 
 fn machine_line(args: &Args) -> String {
     let cpus = std::thread::available_parallelism().map_or(0, usize::from);
@@ -1209,7 +1373,7 @@ async fn run(args: &Args) -> Res<()> {
     println!("{}", machine_line(args));
     let env = Env::start().await?;
     let mut missing = Vec::new();
-    for item in 1..=5_u8 {
+    for item in 1..=6_u8 {
         if !wanted(item) {
             continue;
         }
@@ -1220,6 +1384,7 @@ async fn run(args: &Args) -> Res<()> {
             (3, Some(b)) => bench_memory(&env, &p, b).await?,
             (4, Some(b)) => bench_cold_start(&env, &p, b).await?,
             (5, Some(b)) => bench_size(b)?,
+            (6, _) => bench_audit(&env, &p).await?,
             _ => {
                 missing.push(item.to_string());
                 continue;

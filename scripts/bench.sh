@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The benchmark (examples/bench.rs): decision time, throughput, peak memory, cold start and
-# binary size, printed as plain-text tables. Everything runs on loopback against the devkit's
-# Veriff fake and S3 server.
+# The benchmark (examples/bench.rs): decision time, throughput, peak memory, cold start,
+# binary size and `verify` speed, printed as plain-text tables. Everything runs on loopback
+# against the devkit's Veriff fake and S3 server.
 #
 #   scripts/bench.sh                 full run, release build (several minutes)
 #   scripts/bench.sh --smoke         tiny sizes, debug build (reuses the test build; < 60 s
 #                                    once built): for CI, so the benchmark cannot rot
-#   scripts/bench.sh --only N        one item (1-5); more arguments go to the example
+#   scripts/bench.sh --only N        one item (1-6); more arguments go to the example
 #   scripts/bench.sh --bootstrap P   use this bootstrap instead of building it with sam build
 #
 # Items 3-5 measure the release bootstrap as `sam build` makes it.
@@ -21,7 +21,7 @@ args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) smoke=1 ;;
-    --only) only="${2:?--only takes 1-5}"; args+=(--only "$2"); shift ;;
+    --only) only="${2:?--only takes 1-6}"; args+=(--only "$2"); shift ;;
     --bootstrap) have_bootstrap=1; args+=(--bootstrap "${2:?--bootstrap takes a path}"); shift ;;
     -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) args+=("$1") ;;
@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
 done
 
 # Items 3, 4 and 5 need the release bootstrap.
-if [ "$have_bootstrap" = 0 ] && { [ -z "$only" ] || [ "$only" -ge 3 ]; }; then
+if [ "$have_bootstrap" = 0 ] && { [ -z "$only" ] || { [ "$only" -ge 3 ] && [ "$only" -le 5 ]; }; }; then
   ensure_python_tools
   build_bootstrap
   # A private copy: a concurrent sam build empties .aws-sam/build while we measure.

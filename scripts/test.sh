@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: the README's test command, and what CI (.ci/run) runs.
-# Needs only the Rust toolchain and Python 3.11 with pip; installs the rest into .venv/.
+# Needs only the Rust toolchain and Python 3.11 with pip; installs the rest into .venv/ and
+# .venv-moto/, and Debian's chromium with apt-get (as root) for the report test.
 set -euo pipefail
 source "$(dirname "$0")/tools.sh"
 cd "$ROOT"
@@ -11,7 +12,8 @@ cargo fmt --all -- --check
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "cargo test (unit, Veriff fake, local S3 server, end-to-end handler)"
+ensure_chromium
+step "cargo test (unit, Veriff fake, local S3 server, end-to-end handler, report in Chromium)"
 cargo test --workspace --locked
 
 ensure_python_tools
@@ -24,9 +26,16 @@ cfn-lint template.yaml
 step "Object Lock and conditional writes on moto_server (the archive tests that need it)"
 ensure_moto
 cargo test --locked --test evidence -- --ignored
+cargo test --locked --test signing -- --ignored
 cargo test --locked -p archiver-devkit --test moto -- --ignored
 
 build_bootstrap
+# The CLI's dependencies must never reach the Lambda binary (only code a binary calls is
+# linked): a stripped bootstrap still names the crates its panics could come from.
+if grep -aqE 'clap_builder|indicatif|clap_lex' "$BOOTSTRAP"; then
+  echo "the bootstrap links CLI-only crates (clap, indicatif)" >&2
+  exit 1
+fi
 
 step "Release bootstrap under the Lambda Runtime Interface Emulator (events/ files)"
 VERIFF_ARCHIVER_BOOTSTRAP="$BOOTSTRAP" VERIFF_ARCHIVER_RIE="$RIE" \

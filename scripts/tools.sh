@@ -40,6 +40,23 @@ ensure_moto() {
   export MOTO_SERVER="$venv/bin/moto_server"
 }
 
+# ensure_chromium: Debian's Chromium, for the tests that load the evidence report in a real
+# headless browser. Installed with apt-get when missing (as root, which CI and the project's
+# machines are); elsewhere install the `chromium` package yourself or set CHROMIUM.
+ensure_chromium() {
+  if [ -z "${CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
+    step "Installing Debian's chromium (headless browser for the report test; once)"
+    if [ "$(id -u)" = 0 ]; then
+      DEBIAN_FRONTEND=noninteractive apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+      sudo DEBIAN_FRONTEND=noninteractive apt-get update -qq
+      sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    fi
+  fi
+  export CHROMIUM="${CHROMIUM:-$(command -v chromium)}"
+}
+
 # build_bootstrap: the release bootstrap, built the way AWS SAM builds it (sam build runs
 # cargo lambda build --release). Sets BOOTSTRAP to the artifact.
 build_bootstrap() {

@@ -12,7 +12,7 @@
 //! Any failure before the manifest write returns an error (a non-200 answer, so Veriff
 //! redelivers), and multipart uploads left behind are aborted.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -30,6 +30,7 @@ use crate::manifest::{
 use crate::media::newest_attempt;
 use crate::retry::{self, Failure};
 use crate::select::{Chosen, DecidedListing, Listing, SelectOptions, decided_listing, select};
+use crate::signing::{ManifestSigner, signature_key};
 use crate::store::{Created, PendingUploads, Store, same_checksum};
 use crate::veriff::VeriffClient;
 use crate::webhook::{Decision, VerifiedSignature};
@@ -65,6 +66,8 @@ pub struct Outcome {
     pub skipped: usize,
     /// Files an earlier decision had stored, reused without a download.
     pub reused: usize,
+    /// Whether a signature document stands beside the manifest (`MANIFEST_SIGNING_KEY_ID`).
+    pub signed: bool,
 }
 
 /// The webhook body as received, with the signature that authenticated it.
@@ -82,6 +85,7 @@ pub struct Archiver {
     config: Arc<Config>,
     veriff: VeriffClient,
     store: Store,
+    signer: Option<ManifestSigner>,
 }
 
 /// One file to store, or to reuse from an earlier decision's manifest.
@@ -95,17 +99,23 @@ struct CopyJob {
 /// What an attempt folder already holds.
 #[derive(Debug, Default)]
 struct Folder {
-    /// Manifests found, newest decision first, each parsed or not.
-    manifests: Vec<(String, ManifestName, Option<Manifest>)>,
+    /// Manifests found, newest decision first, each parsed or not, with their bytes.
+    manifests: Vec<(String, ManifestName, Option<Manifest>, Bytes)>,
+    /// Every key in the folder.
+    keys: HashSet<String>,
 }
 
 impl Folder {
     /// The readable manifest that records this decision, if any.
-    fn recording(&self, decision: &Decision, attempt_id: &str) -> Option<(&str, &Manifest)> {
-        self.manifests.iter().find_map(|(key, _, m)| {
+    fn recording(
+        &self,
+        decision: &Decision,
+        attempt_id: &str,
+    ) -> Option<(&str, &Manifest, &Bytes)> {
+        self.manifests.iter().find_map(|(key, _, m, bytes)| {
             m.as_ref()
                 .filter(|m| m.records(decision, attempt_id))
-                .map(|m| (key.as_str(), m))
+                .map(|m| (key.as_str(), m, bytes))
         })
     }
 
@@ -114,8 +124,8 @@ impl Folder {
         let taken = self
             .manifests
             .iter()
-            .filter(|(_, n, _)| n.decision.as_ref() == Some(name))
-            .map(|(_, n, _)| n.revision)
+            .filter(|(_, n, _, _)| n.decision.as_ref() == Some(name))
+            .map(|(_, n, _, _)| n.revision)
             .max();
         taken.map_or(1, |r| r + 1)
     }
@@ -123,7 +133,7 @@ impl Folder {
     /// Files stored by earlier decisions, by media id (the newest decision's record wins).
     fn earlier_files(&self) -> HashMap<String, FileRecord> {
         let mut files = HashMap::new();
-        for (_, _, manifest) in &self.manifests {
+        for (_, _, manifest, _) in &self.manifests {
             for file in manifest.iter().flat_map(|m| &m.files) {
                 files
                     .entry(file.media_id.clone())
@@ -141,7 +151,14 @@ impl Archiver {
             config,
             veriff,
             store,
+            signer: None,
         }
+    }
+
+    /// Signs every manifest with `signer` (`MANIFEST_SIGNING_KEY_ID`).
+    pub fn with_signer(mut self, signer: Option<ManifestSigner>) -> Self {
+        self.signer = signer;
+        self
     }
 
     /// Archives `decision` (and its webhook body, when configured and given), finishing
@@ -190,14 +207,17 @@ impl Archiver {
         let name = DecisionName::of(decision, attempt_id);
 
         let existing = self.read_folder(&folder).await?;
-        if let Some((key, manifest)) = existing.recording(decision, attempt_id) {
+        if let Some((key, manifest, bytes)) = existing.recording(decision, attempt_id) {
             tracing::info!(
                 session_id,
                 attempt_id,
                 files = manifest.files.len(),
                 "already archived"
             );
-            return Ok(already_archived(manifest, key, attempt_id_source));
+            // A signature the earlier delivery could not write (KMS down) is written now.
+            let signed = existing.keys.contains(&signature_key(key))
+                || self.sign_existing(key, bytes).await?;
+            return Ok(already_archived(manifest, key, attempt_id_source, signed));
         }
         let revision = existing.free_revision(&name);
         if revision > 1 {
@@ -270,11 +290,14 @@ impl Archiver {
             decision_payload,
             SystemTime::now(),
         );
+        let manifest_bytes = Bytes::from(manifest.to_bytes());
+        // Signed before anything is written: a KMS failure leaves no manifest behind.
+        let signature = self.signature_for(&manifest_key, &manifest_bytes).await?;
         let created = self
             .store
             .create(
                 &manifest_key,
-                Bytes::from(manifest.to_bytes()),
+                manifest_bytes.clone(),
                 "application/json",
                 &[],
             )
@@ -284,6 +307,13 @@ impl Archiver {
                 .after_lost_race(&manifest_key, decision, attempt_id, attempt_id_source)
                 .await;
         }
+        let signed = match signature {
+            Some(document) => {
+                self.store_signature(&manifest_key, document).await?;
+                true
+            }
+            None => false,
+        };
         tracing::info!(
             session_id,
             attempt_id,
@@ -303,7 +333,45 @@ impl Archiver {
             bytes: manifest.total_bytes(),
             skipped: manifest.skipped.len(),
             reused,
+            signed,
         })
+    }
+
+    /// The signature document of the manifest bytes at `key`, when signing is configured.
+    async fn signature_for(&self, key: &str, manifest: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        match &self.signer {
+            Some(signer) => Ok(Some(signer.sign(key, manifest).await?)),
+            None if self.config.manifest_signing_key_id.is_some() => Err(Error::Signing(
+                "MANIFEST_SIGNING_KEY_ID is set but no KMS signer was built".into(),
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores a signature document beside the manifest at `key` (conditional create: one
+    /// already there, from a concurrent delivery, is kept).
+    async fn store_signature(&self, key: &str, document: Vec<u8>) -> Result<(), Error> {
+        self.store
+            .create(
+                &signature_key(key),
+                Bytes::from(document),
+                "application/json",
+                &[],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Signs an existing manifest that has no signature yet (an earlier delivery failed
+    /// between the two writes). `false` when signing is not configured.
+    async fn sign_existing(&self, key: &str, manifest: &[u8]) -> Result<bool, Error> {
+        match self.signature_for(key, manifest).await? {
+            Some(document) => {
+                self.store_signature(key, document).await?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     /// The session's newest attempt, for a decision that names none.
@@ -331,21 +399,23 @@ impl Archiver {
     /// Lists the folder and reads every manifest in it.
     async fn read_folder(&self, folder: &str) -> Result<Folder, Error> {
         let mut manifests = Vec::new();
+        let mut keys = HashSet::new();
         for object in self.store.list_folder(folder).await? {
+            keys.insert(object.key.clone());
             let Some(name) = layout::parse_manifest_key(folder, &object.key) else {
                 continue;
             };
-            let parsed = match self.store.read(&object.key, MAX_MANIFEST_BYTES).await {
-                Ok(Some(bytes)) => Manifest::parse(&bytes).ok(),
+            let (parsed, bytes) = match self.store.read(&object.key, MAX_MANIFEST_BYTES).await {
+                Ok(Some(bytes)) => (Manifest::parse(&bytes).ok(), bytes),
                 Ok(None) => continue,
-                Err(Error::Storage(_)) if object.size > MAX_MANIFEST_BYTES => None,
+                Err(Error::Storage(_)) if object.size > MAX_MANIFEST_BYTES => (None, Bytes::new()),
                 Err(e) => return Err(e),
             };
-            manifests.push((object.key, name, parsed));
+            manifests.push((object.key, name, parsed, bytes));
         }
         // Newest decision first: per-decision names sort by decision time.
         manifests.sort_by(|a, b| b.0.cmp(&a.0));
-        Ok(Folder { manifests })
+        Ok(Folder { manifests, keys })
     }
 
     /// Reads the listings the configured mode asks for (both at once in combined mode) and
@@ -432,9 +502,16 @@ impl Archiver {
         attempt_id_source: AttemptIdSource,
     ) -> Result<Outcome, Error> {
         let stored = self.store.read(manifest_key, MAX_MANIFEST_BYTES).await?;
-        match stored.map(|bytes| Manifest::parse(&bytes)) {
-            Some(Ok(m)) if m.records(decision, attempt_id) => {
-                Ok(already_archived(&m, manifest_key, attempt_id_source))
+        let parsed = stored.as_ref().map(|bytes| Manifest::parse(bytes));
+        match (parsed, stored.as_ref()) {
+            (Some(Ok(m)), Some(bytes)) if m.records(decision, attempt_id) => {
+                let signed = self.sign_existing(manifest_key, bytes).await?;
+                Ok(already_archived(
+                    &m,
+                    manifest_key,
+                    attempt_id_source,
+                    signed,
+                ))
             }
             _ => Err(Error::Conflict(
                 "another delivery wrote a different manifest under this decision's key".into(),
@@ -647,7 +724,12 @@ impl Archiver {
 }
 
 /// The outcome for a decision a stored manifest already records.
-fn already_archived(manifest: &Manifest, key: &str, source: AttemptIdSource) -> Outcome {
+fn already_archived(
+    manifest: &Manifest,
+    key: &str,
+    source: AttemptIdSource,
+    signed: bool,
+) -> Outcome {
     Outcome {
         kind: OutcomeKind::AlreadyArchived,
         attempt_id: manifest.attempt_id.clone(),
@@ -657,6 +739,7 @@ fn already_archived(manifest: &Manifest, key: &str, source: AttemptIdSource) -> 
         bytes: manifest.total_bytes(),
         skipped: manifest.skipped.len(),
         reused: 0,
+        signed,
     }
 }
 
@@ -759,7 +842,7 @@ mod tests {
         assert_eq!(folder.free_revision(&name), 1);
         let key = name.manifest_key("f/", 1);
         let parsed = layout::parse_manifest_key("f/", &key).unwrap();
-        folder.manifests.push((key, parsed, None));
+        folder.manifests.push((key, parsed, None, Bytes::new()));
         assert_eq!(folder.free_revision(&name), 2);
         assert!(
             folder.recording(&d, "a").is_none(),

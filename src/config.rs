@@ -77,6 +77,8 @@ pub struct Config {
     pub require_response_signature: bool,
     /// Whether the raw webhook body is stored next to its decision's manifest.
     pub archive_decision_payload: bool,
+    /// The KMS key that signs every manifest (`MANIFEST_SIGNING_KEY_ID`); `None`: unsigned.
+    pub manifest_signing_key_id: Option<String>,
     /// Whether videos are archived (first per context).
     pub archive_videos: bool,
     /// How many files are copied at once.
@@ -200,6 +202,9 @@ impl Config {
             60_000,
         )?);
 
+        let manifest_signing_key_id = get("MANIFEST_SIGNING_KEY_ID")
+            .map(|id| parse_key_id(&id))
+            .transpose()?;
         check_part_count(max_file_bytes, part_size)?;
         check_memory(
             copy_concurrency,
@@ -217,6 +222,7 @@ impl Config {
             statuses,
             require_response_signature,
             archive_decision_payload,
+            manifest_signing_key_id,
             archive_videos,
             copy_concurrency,
             max_file_bytes,
@@ -310,6 +316,18 @@ fn parse_base_url(raw: String) -> Result<String, ConfigError> {
         ));
     }
     Ok(raw.trim_end_matches('/').to_string())
+}
+
+/// A KMS key id, ARN or alias: printable ASCII without spaces, at most 2,048 characters.
+fn parse_key_id(raw: &str) -> Result<String, ConfigError> {
+    let ok = raw.len() <= 2048 && raw.bytes().all(|b| b.is_ascii_graphic());
+    if !ok {
+        return Err(err(
+            "MANIFEST_SIGNING_KEY_ID",
+            "is not a KMS key id, key ARN or alias ARN (printable characters, no spaces)",
+        ));
+    }
+    Ok(raw.to_string())
 }
 
 fn parse_secrets(raw: &str) -> Result<Vec<Secret>, ConfigError> {
@@ -437,6 +455,7 @@ mod tests {
         assert_eq!(c.statuses, None);
         assert!(c.require_response_signature);
         assert!(!c.archive_decision_payload);
+        assert_eq!(c.manifest_signing_key_id, None);
         assert!(!c.archive_videos);
         assert_eq!(c.copy_concurrency, 4);
         assert_eq!(c.part_size, 8 * 1024 * 1024);
@@ -467,6 +486,7 @@ mod tests {
             ("VERIFF_SHARED_SECRET", "a,,b"),
             ("VERIFF_REQUIRE_RESPONSE_SIGNATURE", "maybe"),
             ("ARCHIVE_DECISION_PAYLOAD", "2"),
+            ("MANIFEST_SIGNING_KEY_ID", "alias/with space"),
         ] {
             let e = config(&[(var, value)]).unwrap_err();
             assert_eq!(e.var, var, "{e}");

@@ -42,6 +42,9 @@ pub enum Error {
     /// invalid credentials): the copy fails at once, without downloading again.
     #[error("S3 refused the request: {0}")]
     StorageRefused(String),
+    /// The manifest could not be signed (KMS refused or failed, or no signer was built).
+    #[error("manifest signing failed: {0}")]
+    Signing(String),
     /// An object the archive needs to create is already stored with other content, or
     /// another delivery wrote a different manifest under this decision's key.
     #[error("conflict with a stored object: {0}")]
@@ -60,7 +63,10 @@ impl Error {
             Error::MethodNotAllowed(_) => 405,
             Error::BodyTooLarge { .. } => 413,
             Error::Upstream(_) | Error::Integrity(_) => 502,
-            Error::Storage(_) | Error::StorageRefused(_) | Error::Conflict(_) => 503,
+            Error::Storage(_)
+            | Error::StorageRefused(_)
+            | Error::Signing(_)
+            | Error::Conflict(_) => 503,
             Error::Deadline => 504,
         }
     }
@@ -77,6 +83,7 @@ impl Error {
             Error::Integrity(_) => "integrity_check_failed",
             Error::Storage(_) => "storage_unavailable",
             Error::StorageRefused(_) => "storage_refused",
+            Error::Signing(_) => "signing_unavailable",
             Error::Conflict(_) => "conflict",
             Error::Deadline => "deadline_exceeded",
         }
@@ -107,6 +114,7 @@ mod tests {
             (Error::Integrity(s()), 502, "integrity_check_failed"),
             (Error::Storage(s()), 503, "storage_unavailable"),
             (Error::StorageRefused(s()), 503, "storage_refused"),
+            (Error::Signing(s()), 503, "signing_unavailable"),
             (Error::Conflict(s()), 503, "conflict"),
             (Error::Deadline, 504, "deadline_exceeded"),
         ]
@@ -133,11 +141,12 @@ mod tests {
                 | Error::Integrity(_)
                 | Error::Storage(_)
                 | Error::StorageRefused(_)
+                | Error::Signing(_)
                 | Error::Conflict(_)
                 | Error::Deadline => std::mem::discriminant(e),
             })
             .collect::<std::collections::HashSet<_>>();
-        assert_eq!(variants.len(), 11, "each variant appears once");
+        assert_eq!(variants.len(), 12, "each variant appears once");
     }
 
     #[test]

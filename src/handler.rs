@@ -14,6 +14,7 @@ use crate::archive::{Archiver, OutcomeKind, SignedBody};
 use crate::config::Config;
 use crate::error::Error;
 use crate::event::{self, HttpResponse};
+use crate::signing::ManifestSigner;
 use crate::store::Store;
 use crate::veriff::VeriffClient;
 use crate::webhook::{self, DecisionStatus, Webhook};
@@ -26,13 +27,24 @@ pub struct App {
 }
 
 impl App {
-    /// Builds the app from its configuration and an S3 client.
+    /// Builds the app from its configuration and an S3 client, with no manifest signer
+    /// (with `MANIFEST_SIGNING_KEY_ID` set, every archive then fails: use
+    /// [`App::with_signer`]).
     pub fn new(config: Config, s3: aws_sdk_s3::Client) -> Result<App, reqwest::Error> {
+        App::with_signer(config, s3, None)
+    }
+
+    /// Builds the app with the signer of `MANIFEST_SIGNING_KEY_ID`, when configured.
+    pub fn with_signer(
+        config: Config,
+        s3: aws_sdk_s3::Client,
+        signer: Option<ManifestSigner>,
+    ) -> Result<App, reqwest::Error> {
         let config = Arc::new(config);
         let veriff = VeriffClient::new(&config)?;
         let store = Store::new(s3, config.bucket.clone(), config.part_size);
         Ok(App {
-            archiver: Archiver::new(config.clone(), veriff, store),
+            archiver: Archiver::new(config.clone(), veriff, store).with_signer(signer),
             config,
         })
     }
@@ -153,6 +165,7 @@ impl App {
                 "reused": outcome.reused,
                 "bytes": outcome.bytes,
                 "skipped": outcome.skipped,
+                "signed": outcome.signed,
             }),
         ))
     }

@@ -26,8 +26,11 @@
 //!   rest was skipped.
 //! - [`layout`]: S3 keys; the only place that turns ids into paths and names manifests.
 //! - [`manifest`]: the manifest document (schema v2; v1 still parses).
+//! - [`signing`]: signed manifests: the statement KMS signs, and offline verification.
 //! - [`store`]: S3 access: list, read, head, and conditional creates (never an overwrite).
 //! - [`archive`]: orchestration of one decision: idempotency, reuse, concurrency.
+//! - [`audit`]: reading the archive back (verify, report): manifests, signatures, every
+//!   file against its record, orphans and gaps. Never writes.
 //! - [`handler`]: one event in, one HTTP answer out, one log line per stage.
 //! - [`error`]: one error type, mapped to an HTTP status in one place.
 //! - [`s3`], [`telemetry`]: client and logging set-up for `main`.
@@ -36,6 +39,7 @@
 //! I/O and are unit-tested without servers; I/O lives in `veriff`, `store` and `s3`.
 
 pub mod archive;
+pub mod audit;
 pub mod config;
 pub mod error;
 pub mod event;
@@ -46,6 +50,7 @@ pub mod media;
 pub mod retry;
 pub mod s3;
 pub mod select;
+pub mod signing;
 pub mod store;
 pub mod telemetry;
 pub mod veriff;

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use tokio::time::Instant;
+use veriff_archiver::signing::ManifestSigner;
 use veriff_archiver::{App, Config, s3, telemetry};
 
 #[tokio::main]
@@ -15,7 +16,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env().inspect_err(|e| {
         tracing::error!(variable = e.var, error = %e, "invalid configuration; fix the function's environment");
     })?;
-    let app = App::new(config, s3::client_from_env().await)?;
+    let sdk = s3::sdk_config_from_env().await;
+    let signer = config
+        .manifest_signing_key_id
+        .as_ref()
+        .map(|key_id| ManifestSigner::new(s3::kms_client(&sdk), key_id.clone()));
+    let app = App::with_signer(config, s3::client(&sdk), signer)?;
     let app = &app;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = instant_of(event.context.deadline);

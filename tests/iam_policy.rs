@@ -4,8 +4,11 @@
 //! never be able to delete a version, change or bypass an Object Lock retention, or place a
 //! legal hold (README, "What the function is allowed to do"). This test reads every IAM
 //! statement in the template and fails if a forbidden or wildcard action is granted, if the S3
-//! actions granted are not exactly the expected set, or if KMS actions escape the `UseKms`
-//! condition. A second test mutates the template in memory to show that each check can fail.
+//! actions granted are not exactly the expected set, if the SSE-KMS actions escape the `UseKms`
+//! condition, or if `kms:Sign` escapes the `SignManifests` condition or reaches another key
+//! than the manifest signing key. The created signing key's own policy is read too: it names
+//! only this account, and lets only the function's role (by its path) sign. A second test
+//! mutates the template in memory to show that each check can fail.
 //!
 //! There is no YAML parser among the dependencies (serde_yaml is unmaintained and fails
 //! `cargo audit --deny warnings`), so this file carries a small one for the YAML that
@@ -36,9 +39,27 @@ const EXPECTED_S3: &[&str] = &[
     "s3:PutObject",
 ];
 
-/// KMS actions allowed, and only inside `!If [UseKms, <here>, ...]`.
+/// KMS actions for SSE-KMS: allowed only inside `!If [UseKms, <here>, ...]`, on `!Ref KmsKeyArn`.
 const EXPECTED_KMS: &[&str] = &["kms:Decrypt", "kms:GenerateDataKey"];
 const KMS_CONDITION: &str = "UseKms";
+
+/// Manifest signing: `kms:Sign`, allowed only inside `!If [SignManifests, <here>, ...]`, in a
+/// statement of its own, on the signing key only, and only as the function signs.
+const SIGN_ACTION: &str = "kms:Sign";
+const SIGN_CONDITION: &str = "SignManifests";
+/// The signing key: `!If [CreateSigningKey, !GetAtt SigningKey.Arn, !Ref ManifestSigningKey]`.
+const SIGNING_KEY_CONDITION: &str = "CreateSigningKey";
+const SIGNING_KEY_ARN: &str = "SigningKey.Arn";
+const SIGNING_KEY_PARAMETER: &str = "ManifestSigningKey";
+/// `StringEquals` conditions every grant of `kms:Sign` carries: the function's algorithm and
+/// message type, nothing else.
+const SIGN_CONDITIONS: &[(&str, &str)] = &[
+    ("kms:SigningAlgorithm", "ECDSA_SHA_256"),
+    ("kms:MessageType", "RAW"),
+];
+/// The only principal a key policy in the template may name: this account, so that IAM
+/// policies decide (and the key-policy conditions narrow them).
+const ACCOUNT_ROOT: &str = "arn:${AWS::Partition}:iam::${AWS::AccountId}:root";
 
 /// Scalars that look like `service:Name` but are not actions (an SSE algorithm name).
 const NOT_ACTIONS: &[&str] = &["aws:kms"];
@@ -717,6 +738,42 @@ struct Statement {
     not_actions: Vec<Action>,
     resource: Option<Node>,
     condition: Option<Node>,
+    /// `Principal` (or `NotPrincipal`): set in resource policies, absent in the role's.
+    principal: Option<Node>,
+    /// The logical id of the `AWS::KMS::Key` whose `KeyPolicy` holds this statement; `None`
+    /// for every other statement (the function's policies, checked strictly).
+    key_policy: Option<String>,
+}
+
+/// Where the walk is in the template: only a KMS key's `KeyPolicy` is told apart.
+#[derive(Debug, Clone, Copy)]
+enum Place<'n> {
+    Template,
+    Resources,
+    Resource { name: &'n str, kms_key: bool },
+    KeyProperties(&'n str),
+    KeyPolicy(&'n str),
+    Elsewhere,
+}
+
+impl<'n> Place<'n> {
+    /// The place of the value under `key` of a mapping at this place.
+    fn enter(self, key: &'n str, value: &'n Node) -> Place<'n> {
+        match self {
+            Place::Template if key == "Resources" => Place::Resources,
+            Place::Resources => Place::Resource {
+                name: key,
+                kms_key: value.get("Type").and_then(Node::scalar) == Some("AWS::KMS::Key"),
+            },
+            Place::Resource {
+                name,
+                kms_key: true,
+            } if key == "Properties" => Place::KeyProperties(name),
+            Place::KeyProperties(name) if key == "KeyPolicy" => Place::KeyPolicy(name),
+            Place::KeyPolicy(name) => Place::KeyPolicy(name),
+            _ => Place::Elsewhere,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -765,35 +822,41 @@ impl Analysis {
     fn new(root: &Node) -> Analysis {
         let mut a = Analysis::default();
         let conds = declared_conditions(root);
-        a.walk(root, &mut Vec::new(), &conds);
+        a.walk(root, &mut Vec::new(), &conds, Place::Template);
         a.check_policy_forms(root);
         a.cross_check(root);
         a
     }
 
-    fn walk(&mut self, node: &Node, path: &mut Vec<(String, bool)>, conds: &BTreeSet<String>) {
+    fn walk<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &mut Vec<(String, bool)>,
+        conds: &BTreeSet<String>,
+        place: Place<'n>,
+    ) {
         if let Some((c, then, other)) = node.as_if() {
             let name = c.scalar().unwrap_or_default().to_string();
             path.push((name.clone(), true));
-            self.walk(then, path, conds);
+            self.walk(then, path, conds, place);
             path.pop();
             path.push((name, false));
-            self.walk(other, path, conds);
+            self.walk(other, path, conds, place);
             path.pop();
             return;
         }
         match node {
             Node::Map { entries, line, .. } => {
                 if node.get("Action").is_some() || node.get("NotAction").is_some() {
-                    self.statement(node, *line, path, conds);
+                    self.statement(node, *line, path, conds, place);
                 }
-                for (_, v) in entries {
-                    self.walk(v, path, conds);
+                for (k, v) in entries {
+                    self.walk(v, path, conds, place.enter(k, v));
                 }
             }
             Node::Seq { items, .. } => {
                 for item in items {
-                    self.walk(item, path, conds);
+                    self.walk(item, path, conds, place);
                 }
             }
             Node::Scalar { .. } => {}
@@ -806,6 +869,7 @@ impl Analysis {
         line: usize,
         path: &[(String, bool)],
         conds: &BTreeSet<String>,
+        place: Place<'_>,
     ) {
         let sid = node
             .get("Sid")
@@ -823,7 +887,21 @@ impl Analysis {
                 .or_else(|| node.get("NotResource"))
                 .cloned(),
             condition: node.get("Condition").cloned(),
+            principal: node
+                .get("Principal")
+                .or_else(|| node.get("NotPrincipal"))
+                .cloned(),
+            key_policy: match place {
+                Place::KeyPolicy(name) => Some(name.to_string()),
+                _ => None,
+            },
         };
+        if node.get("NotPrincipal").is_some() {
+            self.violations.push(format!(
+                "{}: NotPrincipal grants to every principal but the ones named",
+                describe(&st)
+            ));
+        }
         match node.get("Effect") {
             Some(Node::Scalar {
                 tag: None, text, ..
@@ -1077,10 +1155,15 @@ fn violations(src: &str) -> Vec<String> {
     let mut a = Analysis::new(&root);
     let mut v = std::mem::take(&mut a.violations);
     let mut granted_s3 = BTreeSet::new();
+    let signer = role_path_pattern(&root);
 
     for st in &a.statements {
         if st.effect.as_deref() == Some("Deny") {
             continue; // A Deny only takes permissions away (e.g. the bucket's TLS-only rule).
+        }
+        if let Some(key) = &st.key_policy {
+            check_key_policy(st, key, &signer, &mut v);
+            continue;
         }
         let who = describe(st);
         for na in &st.not_actions {
@@ -1117,9 +1200,24 @@ fn violations(src: &str) -> Vec<String> {
                 .next()
                 .unwrap_or_default()
                 .to_ascii_lowercase();
+            let under = |condition: &str| {
+                act.conditions
+                    .iter()
+                    .any(|(c, then)| c == condition && *then)
+            };
             match service.as_str() {
                 "s3" => {
                     granted_s3.insert(name.clone());
+                }
+                "kms" if name.eq_ignore_ascii_case(SIGN_ACTION) => {
+                    if !under(SIGN_CONDITION) {
+                        v.push(format!(
+                            "KMS action `{name}` at template.yaml line {} in {who} is not inside \
+                             `!If [{SIGN_CONDITION}, <here>, ...]`: without a \
+                             {SIGNING_KEY_PARAMETER} the function signs nothing",
+                            act.line
+                        ));
+                    }
                 }
                 "kms" => {
                     if !EXPECTED_KMS.contains(&name.as_str()) {
@@ -1128,11 +1226,7 @@ fn violations(src: &str) -> Vec<String> {
                             act.line
                         ));
                     }
-                    let under_kms = act
-                        .conditions
-                        .iter()
-                        .any(|(c, then)| c == KMS_CONDITION && *then);
-                    if !under_kms {
+                    if !under(KMS_CONDITION) {
                         v.push(format!(
                             "KMS action `{name}` at template.yaml line {} in {who} is not inside \
                              `!If [{KMS_CONDITION}, <here>, ...]`: without a KmsKeyArn the \
@@ -1143,7 +1237,7 @@ fn violations(src: &str) -> Vec<String> {
                 }
                 _ => v.push(format!(
                     "unexpected action `{name}` at template.yaml line {} in {who}: the \
-                     function only needs S3 (and KMS with a KmsKeyArn)",
+                     function only needs S3 (and KMS with a KmsKeyArn or a signing key)",
                     act.line
                 )),
             }
@@ -1164,7 +1258,8 @@ fn violations(src: &str) -> Vec<String> {
 }
 
 /// Allowed object actions apply to `<bucket>/<prefix>*` only; ListBucket only with an
-/// `s3:prefix` condition on the archive prefix; KMS only on the configured key.
+/// `s3:prefix` condition on the archive prefix; SSE-KMS actions only on the configured key;
+/// `kms:Sign` alone in its statement, only on the signing key, only as the function signs.
 fn check_resources(st: &Statement, v: &mut Vec<String>) {
     let who = describe(st);
     let Some(resource) = &st.resource else {
@@ -1216,10 +1311,14 @@ fn check_resources(st: &Statement, v: &mut Vec<String>) {
             ));
         }
     }
-    if names
+    let kms: Vec<&str> = names
         .iter()
-        .any(|n| n.to_ascii_lowercase().starts_with("kms:"))
-    {
+        .copied()
+        .filter(|n| n.to_ascii_lowercase().starts_with("kms:"))
+        .collect();
+    let signs = kms.iter().any(|n| n.eq_ignore_ascii_case(SIGN_ACTION));
+    let other_kms = kms.iter().any(|n| !n.eq_ignore_ascii_case(SIGN_ACTION));
+    if other_kms {
         let on_key = matches!(resource, Node::Scalar { tag: Some(t), text, .. }
             if t == "!Ref" && text == "KmsKeyArn");
         if !on_key {
@@ -1227,6 +1326,208 @@ fn check_resources(st: &Statement, v: &mut Vec<String>) {
                 "{who}: KMS actions must have Resource: !Ref KmsKeyArn"
             ));
         }
+    }
+    if signs {
+        if names.len() != 1 {
+            v.push(format!(
+                "{who}: kms:Sign must be alone in a statement of its own (found {names:?}), so \
+                 that it has the signing key as its only Resource"
+            ));
+        }
+        if !is_signing_key(resource) {
+            v.push(format!(
+                "{who}: kms:Sign must be on the signing key only: Resource: !If \
+                 [{SIGNING_KEY_CONDITION}, !GetAtt {SIGNING_KEY_ARN}, !Ref \
+                 {SIGNING_KEY_PARAMETER}], found {resource:?}"
+            ));
+        }
+        if !signs_as_the_function(st.condition.as_ref()) {
+            v.push(format!(
+                "{who}: kms:Sign needs Condition StringEquals {SIGN_CONDITIONS:?} (the function \
+                 signs RAW messages with ECDSA_SHA_256 only)"
+            ));
+        }
+    }
+}
+
+/// `!If [CreateSigningKey, !GetAtt SigningKey.Arn, !Ref ManifestSigningKey]`, exactly.
+fn is_signing_key(resource: &Node) -> bool {
+    let Some((c, created, given)) = resource.as_if() else {
+        return false;
+    };
+    let tagged = |node: &Node, tag: &str, text: &str| matches!(node, Node::Scalar { tag: Some(t), text: x, .. } if t == tag && x == text);
+    c.scalar() == Some(SIGNING_KEY_CONDITION)
+        && tagged(created, "!GetAtt", SIGNING_KEY_ARN)
+        && tagged(given, "!Ref", SIGNING_KEY_PARAMETER)
+}
+
+/// The condition block carries `StringEquals` with every entry of [`SIGN_CONDITIONS`].
+fn signs_as_the_function(condition: Option<&Node>) -> bool {
+    let Some(equals) = condition.and_then(|c| c.get("StringEquals")) else {
+        return false;
+    };
+    SIGN_CONDITIONS.iter().all(|(key, value)| {
+        matches!(equals.get(key), Some(Node::Scalar { tag: None, text, .. }) if text == value)
+    })
+}
+
+/// IAM's action patterns: `*` any run of characters, `?` one; case-insensitive.
+fn action_matches(pattern: &str, action: &str) -> bool {
+    fn go(p: &[u8], a: &[u8]) -> bool {
+        match p.split_first() {
+            None => a.is_empty(),
+            Some((b'*', rest)) => (0..=a.len()).any(|i| go(rest, &a[i..])),
+            Some((b'?', rest)) => !a.is_empty() && go(rest, &a[1..]),
+            Some((c, rest)) => a.first().is_some_and(|x| x == c) && go(rest, &a[1..]),
+        }
+    }
+    go(
+        pattern.to_ascii_lowercase().as_bytes(),
+        action.to_ascii_lowercase().as_bytes(),
+    )
+}
+
+/// The `aws:PrincipalArn` pattern of the function's role, from the function's `RolePath`
+/// (alone, or in the then-branch of `!If [SignManifests | CreateSigningKey, ...]`): a `!Sub`
+/// path with `${AWS::StackName}` in it, so that no other stack's roles match.
+fn role_path_pattern(root: &Node) -> Result<String, String> {
+    let functions: Vec<&Node> = match root.get("Resources") {
+        Some(Node::Map { entries, .. }) => entries
+            .iter()
+            .map(|(_, r)| r)
+            .filter(|r| r.get("Type").and_then(Node::scalar) == Some("AWS::Serverless::Function"))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let [function] = functions.as_slice() else {
+        return Err(format!(
+            "expected one AWS::Serverless::Function, found {}",
+            functions.len()
+        ));
+    };
+    let Some(path) = function.get("Properties").and_then(|p| p.get("RolePath")) else {
+        return Err("the function has no RolePath".into());
+    };
+    let path = match path.as_if() {
+        Some((c, then, _))
+            if matches!(c.scalar(), Some(SIGN_CONDITION | SIGNING_KEY_CONDITION)) =>
+        {
+            then
+        }
+        Some(_) => {
+            return Err(format!(
+                "RolePath at line {} depends on another condition than {SIGN_CONDITION}",
+                path.line()
+            ));
+        }
+        None => path,
+    };
+    match path {
+        Node::Scalar {
+            tag: Some(t), text, ..
+        } if t == "!Sub"
+            && text.starts_with('/')
+            && text.ends_with('/')
+            && text.contains("${AWS::StackName}") =>
+        {
+            Ok(format!(
+                "arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role{text}*"
+            ))
+        }
+        other => Err(format!(
+            "RolePath at line {} must be !Sub \"/<...>/${{AWS::StackName}}/\", found {other:?}",
+            other.line()
+        )),
+    }
+}
+
+/// A statement of a KMS key's policy in the template: this account only (IAM policies decide),
+/// KMS actions only, and `kms:Sign` only in one statement of its own, limited to roles under
+/// the function role's path and to the function's algorithm and message type.
+fn check_key_policy(
+    st: &Statement,
+    key: &str,
+    signer: &Result<String, String>,
+    v: &mut Vec<String>,
+) {
+    let who = format!("the key policy of {key}, {}", describe(st));
+    let account_only = st.principal.as_ref().is_some_and(|p| match p {
+        Node::Map { entries, .. } => {
+            entries.len() == 1
+                && entries[0].0 == "AWS"
+                && matches!(&entries[0].1, Node::Scalar { tag: Some(t), text, .. }
+                    if t == "!Sub" && text == ACCOUNT_ROOT)
+        }
+        _ => false,
+    });
+    if !account_only {
+        v.push(format!(
+            "{who}: Principal must be {{AWS: !Sub \"{ACCOUNT_ROOT}\"}} (this account, so that \
+             IAM policies decide), found {:?}",
+            st.principal
+        ));
+    }
+    for na in &st.not_actions {
+        v.push(format!(
+            "{who}: NotAction `{}` grants every KMS action it does not name",
+            na.name
+        ));
+    }
+    if st.actions.is_empty() && st.not_actions.is_empty() {
+        v.push(format!(
+            "{who}: Allow statement with no action this test can read"
+        ));
+    }
+    for act in &st.actions {
+        if !act.name.to_ascii_lowercase().starts_with("kms:") {
+            v.push(format!(
+                "{who}: `{}` at line {} is not a KMS action",
+                act.name, act.line
+            ));
+        }
+    }
+    let signing: Vec<&str> = st
+        .actions
+        .iter()
+        .map(|a| a.name.as_str())
+        .filter(|n| action_matches(n, SIGN_ACTION))
+        .collect();
+    if signing.is_empty() {
+        return;
+    }
+    if st.actions.len() != 1 || !st.actions[0].name.eq_ignore_ascii_case(SIGN_ACTION) {
+        v.push(format!(
+            "{who}: grants kms:Sign (through {signing:?}) beside other actions; only one \
+             statement may, with Action: kms:Sign alone and the function's conditions"
+        ));
+    }
+    match signer {
+        Err(e) => v.push(format!(
+            "{who}: grants kms:Sign, but the function role's path cannot be read: {e}"
+        )),
+        Ok(pattern) => {
+            let limited = st
+                .condition
+                .as_ref()
+                .and_then(|c| c.get("ArnLike"))
+                .and_then(|c| c.get("aws:PrincipalArn"))
+                .is_some_and(|p| {
+                    matches!(p, Node::Scalar { tag: Some(t), text, .. }
+                        if t == "!Sub" && text == pattern)
+                });
+            if !limited {
+                v.push(format!(
+                    "{who}: kms:Sign needs Condition ArnLike aws:PrincipalArn !Sub \
+                     \"{pattern}\" (the function role's path), found {:?}",
+                    st.condition
+                ));
+            }
+        }
+    }
+    if !signs_as_the_function(st.condition.as_ref()) {
+        v.push(format!(
+            "{who}: kms:Sign needs Condition StringEquals {SIGN_CONDITIONS:?}"
+        ));
     }
 }
 
@@ -1250,30 +1551,74 @@ fn function_policy_is_least_privilege() {
     let allowed: BTreeSet<&str> = a
         .statements
         .iter()
-        .filter(|s| s.effect.as_deref() == Some("Allow"))
+        .filter(|s| s.effect.as_deref() == Some("Allow") && s.key_policy.is_none())
         .flat_map(|s| s.actions.iter().map(|x| x.name.as_str()))
         .collect();
     let mut expected: BTreeSet<&str> = EXPECTED_S3.iter().copied().collect();
     expected.extend(EXPECTED_KMS.iter().copied());
+    expected.insert(SIGN_ACTION);
     assert_eq!(
         allowed, expected,
-        "the actions granted (Allow) in template.yaml are not the expected S3 + KMS set"
+        "the actions granted (Allow) to the function in template.yaml are not the expected S3 \
+         + KMS set"
     );
     let sids: BTreeSet<&str> = a.statements.iter().map(|s| s.sid.as_str()).collect();
     for sid in [
         "ArchiveObjects",
         "ListArchivePrefix",
         "ArchiveKey",
+        "ManifestSigning",
         "DenyInsecureTransport",
+        "KeyAdministration",
+        "OnlyTheFunctionSigns",
     ] {
         assert!(
             sids.contains(sid),
             "statement {sid} was not found; found {sids:?}"
         );
     }
-    for st in &a.statements {
+    // The signing key's policy: read, and exactly one statement lets anyone sign.
+    let key_statements: Vec<&Statement> = a
+        .statements
+        .iter()
+        .filter(|s| s.key_policy.as_deref() == Some("SigningKey"))
+        .collect();
+    let signers: Vec<&str> = key_statements
+        .iter()
+        .filter(|s| {
+            s.actions
+                .iter()
+                .any(|x| action_matches(&x.name, SIGN_ACTION))
+        })
+        .map(|s| s.sid.as_str())
+        .collect();
+    assert_eq!(
+        signers,
+        ["OnlyTheFunctionSigns"],
+        "in the key policy of SigningKey, exactly one statement may grant kms:Sign"
+    );
+    assert!(
+        key_statements
+            .iter()
+            .any(|s| s.actions.iter().any(|x| x.name == "kms:Put*")),
+        "the account administers the signing key (kms:Put* covers PutKeyPolicy, which \
+         CloudFormation's lockout check asks for)"
+    );
+    assert_eq!(
+        role_path_pattern(&root).as_deref(),
+        Ok("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/veriff-archiver/${AWS::StackName}/*")
+    );
+    for st in a.statements.iter().filter(|s| s.key_policy.is_none()) {
         for act in &st.actions {
-            if act.name.starts_with("kms:") {
+            if act.name == SIGN_ACTION {
+                assert_eq!(
+                    act.conditions,
+                    vec![(SIGN_CONDITION.to_string(), true)],
+                    "{} at line {} must sit in the then-branch of !If [{SIGN_CONDITION}, ...]",
+                    act.name,
+                    act.line
+                );
+            } else if act.name.starts_with("kms:") {
                 assert_eq!(
                     act.conditions,
                     vec![(KMS_CONDITION.to_string(), true)],
@@ -1321,6 +1666,25 @@ fn replace_line(src: &str, needle: &str, lines: &[&str]) -> String {
     format!("{}{}{}", &src[..range.start], new, &src[range.end..])
 }
 
+/// Replaces the first line `needle` after the unique line `anchor` by `lines` (for lines that
+/// occur more than once in the template).
+fn replace_after(src: &str, anchor: &str, needle: &str, lines: &[&str]) -> String {
+    let (_, anchor_range) = find_line(src, anchor);
+    let mut offset = anchor_range.end;
+    for line in src[anchor_range.end..].split_inclusive('\n') {
+        if line.trim() == needle {
+            let indent = line.len() - line.trim_start_matches(' ').len();
+            let pad = " ".repeat(indent);
+            let new: String = lines.iter().map(|l| format!("{pad}{l}\n")).collect();
+            return format!("{}{}{}", &src[..offset], new, &src[offset + line.len()..]);
+        }
+        offset += line.len();
+    }
+    panic!(
+        "the mutation anchor {needle:?} does not follow {anchor:?} in template.yaml; update this test"
+    );
+}
+
 fn insert_after(src: &str, needle: &str, lines: &[&str]) -> String {
     let mut all = vec![needle];
     all.extend_from_slice(lines);
@@ -1343,6 +1707,14 @@ fn checker_rejects_widened_policies() {
 
     let obj = "- Sid: ArchiveObjects";
     let list = "Action: s3:ListBucket";
+    let signing = "- Sid: ManifestSigning";
+    let signing_key =
+        "Resource: !If [CreateSigningKey, !GetAtt SigningKey.Arn, !Ref ManifestSigningKey]";
+    let administration = "- Sid: KeyAdministration";
+    let key_signing = "- Sid: OnlyTheFunctionSigns";
+    let account = r#"AWS: !Sub "arn:${AWS::Partition}:iam::${AWS::AccountId}:root""#;
+    let principal_arn = r#"aws:PrincipalArn: !Sub "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/veriff-archiver/${AWS::StackName}/*""#;
+    let role_path = r#"- !Sub "/veriff-archiver/${AWS::StackName}/""#;
     let cases: Vec<(&str, String, &str)> = vec![
         (
             "DeleteObject added to the object actions",
@@ -1501,6 +1873,115 @@ fn checker_rejects_widened_policies() {
             ),
             "needs Condition StringLike s3:prefix",
         ),
+        // Manifest signing: the function's statement.
+        (
+            "kms:Sign on every key",
+            replace_line(&src, signing_key, &["Resource: \"*\""]),
+            "kms:Sign must be on the signing key only",
+        ),
+        (
+            "kms:Sign on the SSE-KMS key instead of the signing key",
+            replace_line(&src, signing_key, &["Resource: !Ref KmsKeyArn"]),
+            "kms:Sign must be on the signing key only",
+        ),
+        (
+            "kms:* beside kms:Sign",
+            replace_after(
+                &src,
+                signing,
+                "Action: kms:Sign",
+                &["Action: [kms:Sign, \"kms:*\"]"],
+            ),
+            "wildcard action `kms:*`",
+        ),
+        (
+            "kms:Sign added to the SSE-KMS statement",
+            insert_after(&src, "- kms:Decrypt", &["- kms:Sign"]),
+            "is not inside `!If [SignManifests",
+        ),
+        (
+            "kms:Sign added to the object actions",
+            insert_after(&src, "- s3:PutObject", &["- kms:Sign"]),
+            "is not inside `!If [SignManifests",
+        ),
+        (
+            "kms:Decrypt added to the signing statement",
+            replace_after(
+                &src,
+                signing,
+                "Action: kms:Sign",
+                &["Action: [kms:Sign, kms:Decrypt]"],
+            ),
+            "is not inside `!If [UseKms",
+        ),
+        (
+            "kms:Sign without the message type condition",
+            replace_after(&src, signing, "kms:MessageType: RAW", &[]),
+            "kms:Sign needs Condition StringEquals",
+        ),
+        (
+            "kms:Sign with another algorithm",
+            replace_after(
+                &src,
+                signing,
+                "kms:SigningAlgorithm: ECDSA_SHA_256",
+                &["kms:SigningAlgorithm: ECDSA_SHA_384"],
+            ),
+            "kms:Sign needs Condition StringEquals",
+        ),
+        // Manifest signing: the created key's policy.
+        (
+            "the key policy lets anyone sign",
+            replace_after(&src, key_signing, account, &["AWS: \"*\""]),
+            "Principal must be",
+        ),
+        (
+            "the key policy lets every role of the account sign",
+            replace_after(
+                &src,
+                key_signing,
+                principal_arn,
+                &[
+                    r#"aws:PrincipalArn: !Sub "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/*""#,
+                ],
+            ),
+            "kms:Sign needs Condition ArnLike aws:PrincipalArn",
+        ),
+        (
+            "the key policy's signing statement without its algorithm condition",
+            replace_after(
+                &src,
+                key_signing,
+                "kms:SigningAlgorithm: ECDSA_SHA_256",
+                &[],
+            ),
+            "kms:Sign needs Condition StringEquals",
+        ),
+        (
+            "key administrators may sign",
+            insert_after(&src, "- kms:Get*", &["- kms:Sign"]),
+            "grants kms:Sign",
+        ),
+        (
+            "kms:* for the account (the default key policy)",
+            replace_line(&src, "- kms:Create*", &["- \"kms:*\""]),
+            "grants kms:Sign",
+        ),
+        (
+            "NotAction in the key policy",
+            replace_after(&src, administration, "Action:", &["NotAction:"]),
+            "NotAction",
+        ),
+        (
+            "a role path shared by every stack",
+            replace_line(&src, role_path, &[r#"- !Sub "/veriff-archiver/""#]),
+            "the function role's path cannot be read",
+        ),
+        (
+            "a role path the key policy does not name",
+            replace_line(&src, role_path, &[r#"- !Sub "/other/${AWS::StackName}/""#]),
+            "kms:Sign needs Condition ArnLike aws:PrincipalArn",
+        ),
     ];
 
     for (what, mutated, expect) in &cases {
@@ -1597,4 +2078,95 @@ fn object_lock_is_only_set_on_the_created_bucket() {
             == Some("Enabled"),
         "Object Lock requires versioning"
     );
+}
+
+#[test]
+fn signing_is_optional_and_the_created_key_is_retained() {
+    let root = parse(&template()).expect("template.yaml parses");
+    let param = root
+        .get("Parameters")
+        .and_then(|p| p.get(SIGNING_KEY_PARAMETER))
+        .expect("parameter ManifestSigningKey");
+    assert_eq!(
+        param.get("Default").and_then(Node::scalar),
+        Some(""),
+        "signing is off by default"
+    );
+    let pattern = param
+        .get("AllowedPattern")
+        .and_then(Node::scalar)
+        .expect("ManifestSigningKey has an AllowedPattern");
+    assert!(
+        pattern.starts_with("^$|^create$|^arn:"),
+        "ManifestSigningKey: empty, create or a key ARN, found {pattern:?}"
+    );
+
+    let conditions = root.get("Conditions").expect("Conditions");
+    let text = |name: &str| {
+        format!(
+            "{:?}",
+            conditions
+                .get(name)
+                .unwrap_or_else(|| panic!("condition {name}"))
+        )
+    };
+    let sign = text(SIGN_CONDITION);
+    assert!(
+        sign.contains("!Not") && sign.contains(SIGNING_KEY_PARAMETER),
+        "SignManifests must be ManifestSigningKey != \"\": {sign}"
+    );
+    let create = text(SIGNING_KEY_CONDITION);
+    assert!(
+        create.contains("!Equals") && create.contains("\"create\""),
+        "CreateSigningKey must be ManifestSigningKey == create: {create}"
+    );
+
+    let key = root
+        .get("Resources")
+        .and_then(|r| r.get("SigningKey"))
+        .expect("resource SigningKey");
+    let field = |node: &Node, name: &str| node.get(name).and_then(Node::scalar).map(str::to_string);
+    assert_eq!(field(key, "Type").as_deref(), Some("AWS::KMS::Key"));
+    assert_eq!(
+        field(key, "Condition").as_deref(),
+        Some(SIGNING_KEY_CONDITION),
+        "the key exists only with ManifestSigningKey=create"
+    );
+    for policy in ["DeletionPolicy", "UpdateReplacePolicy"] {
+        assert_eq!(
+            field(key, policy).as_deref(),
+            Some("Retain"),
+            "{policy}: signatures must stay checkable after the stack is gone"
+        );
+    }
+    let props = key.get("Properties").expect("SigningKey Properties");
+    assert_eq!(field(props, "KeySpec").as_deref(), Some("ECC_NIST_P256"));
+    assert_eq!(field(props, "KeyUsage").as_deref(), Some("SIGN_VERIFY"));
+
+    // The function signs with that key: MANIFEST_SIGNING_KEY_ID only when signing.
+    let function = root
+        .get("Resources")
+        .and_then(|r| r.get("ArchiverFunction"))
+        .expect("resource ArchiverFunction");
+    let id = function
+        .get("Properties")
+        .and_then(|p| p.get("Environment"))
+        .and_then(|e| e.get("Variables"))
+        .and_then(|v| v.get("MANIFEST_SIGNING_KEY_ID"))
+        .expect("MANIFEST_SIGNING_KEY_ID in the function's environment");
+    let (c, then, other) = id.as_if().expect("MANIFEST_SIGNING_KEY_ID must be an !If");
+    assert_eq!(c.scalar(), Some(SIGN_CONDITION));
+    assert!(
+        is_signing_key(then) && other.is_no_value(),
+        "MANIFEST_SIGNING_KEY_ID: the signing key when signing, unset otherwise: {id:?}"
+    );
+
+    let output = root
+        .get("Outputs")
+        .and_then(|o| o.get("SigningKeyArn"))
+        .expect("output SigningKeyArn");
+    assert_eq!(field(output, "Condition").as_deref(), Some(SIGN_CONDITION));
+    assert!(is_signing_key(
+        output.get("Value").expect("SigningKeyArn Value")
+    ));
 }

@@ -104,6 +104,28 @@ impl Harness {
         .await
     }
 
+    /// Starts everything with these overrides and a manifest signer.
+    pub async fn with_signer(
+        overrides: &[(&str, &str)],
+        signer: Option<veriff_archiver::signing::ManifestSigner>,
+    ) -> Harness {
+        let mut h = Harness::with(overrides).await;
+        h.reconfigure(overrides, signer);
+        h
+    }
+
+    /// Rebuilds the function (a new container) with these overrides and signer, over the
+    /// same servers and archive.
+    pub fn reconfigure(
+        &mut self,
+        overrides: &[(&str, &str)],
+        signer: Option<veriff_archiver::signing::ManifestSigner>,
+    ) {
+        self.config = config_for(&self.fake.base_url(), overrides);
+        self.app =
+            App::with_signer(self.config.clone(), self.bucket.client.clone(), signer).expect("app");
+    }
+
     /// Starts everything with a custom fake configuration.
     pub async fn with_fake(fake_config: FakeConfig, overrides: &[(&str, &str)]) -> Harness {
         let root = tempfile::tempdir().expect("temp dir");
@@ -453,14 +475,21 @@ impl Bucket {
                 listed.push(key.to_string());
             }
         }
-        listed.sort();
-        listed.dedup();
         let stored: Vec<String> = self
             .keys()
             .await
             .into_iter()
             .filter(|k| k.starts_with(&folder))
             .collect();
+        // A manifest's signature document, when manifests are signed, sits beside it.
+        let signatures: Vec<String> = listed
+            .iter()
+            .map(|k| veriff_archiver::signing::signature_key(k))
+            .filter(|k| stored.contains(k))
+            .collect();
+        listed.extend(signatures);
+        listed.sort();
+        listed.dedup();
         assert_eq!(
             stored, listed,
             "the folder holds exactly the manifests and the files they list"

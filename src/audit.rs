@@ -1,0 +1,732 @@
+//! Reading the archive back to prove it: every manifest parses (v1 or v2) and its signature
+//! holds, every file it lists is still stored as recorded, and nothing is stored that no
+//! manifest lists. The read side of `veriff-archiver verify` and `report`; it never writes.
+//!
+//! A file is checked without a download: `HeadObject` with checksum mode (of the recorded
+//! version, when one is recorded) must show the recorded size, ETag and S3 checksum. With
+//! `deep`, the object is also downloaded and its SHA-256 recomputed, which catches a change
+//! that kept S3's metadata. Objects listed by several manifests (a re-decided attempt) are
+//! checked once. Listing is paginated, and checks run concurrently up to `concurrency`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aws_sdk_s3::Client;
+use futures_util::StreamExt;
+use p256::ecdsa::VerifyingKey;
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::layout::{self, is_safe_segment};
+use crate::manifest::{FileRecord, Manifest, S3Checksum};
+use crate::select::Skipped;
+use crate::signing::{self, signature_key};
+use crate::store::{Store, same_checksum};
+use crate::webhook::Decision;
+
+/// Largest manifest or signature document read.
+const MAX_DOCUMENT_BYTES: u64 = 16 * 1024 * 1024;
+
+/// What to audit, and how.
+#[derive(Debug, Clone)]
+pub struct AuditOptions {
+    /// The archive prefix (empty or ending in `/`).
+    pub prefix: String,
+    /// Only these sessions; empty: every session under the prefix.
+    pub sessions: Vec<String>,
+    /// Also download every object and recompute its SHA-256.
+    pub deep: bool,
+    /// Checks in flight at once.
+    pub concurrency: usize,
+    /// The manifest signing key's public half. When given, every manifest must carry a
+    /// valid signature; when not, signatures are not checked.
+    pub public_key: Option<VerifyingKey>,
+}
+
+/// The result of an audit: counts, problems by class, and every session in detail.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditReport {
+    /// The bucket audited.
+    pub bucket: String,
+    /// The prefix audited.
+    pub prefix: String,
+    /// Whether objects were downloaded and hashed.
+    pub deep: bool,
+    /// Whether manifest signatures were checked (a public key was given).
+    pub signatures_checked: bool,
+    /// Counts.
+    pub summary: Summary,
+    /// Every problem, by class.
+    pub problems: Problems,
+    /// Every session, attempt, manifest and file, in key order.
+    pub sessions: Vec<SessionAudit>,
+}
+
+/// The counts of an audit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// Sessions with at least one object.
+    pub sessions: u64,
+    /// Attempt folders.
+    pub attempts: u64,
+    /// Manifests found (readable or not).
+    pub manifests: u64,
+    /// Distinct stored files the manifests list (media and decision bodies).
+    pub files: u64,
+    /// Their recorded bytes.
+    pub bytes: u64,
+    /// Files found exactly as recorded.
+    pub ok: u64,
+    /// Files a manifest lists that are gone.
+    pub missing: u64,
+    /// Files that differ from their record.
+    pub altered: u64,
+    /// Manifests that do not parse.
+    pub unreadable: u64,
+    /// Manifests without a signature, when signatures are checked.
+    pub unsigned: u64,
+    /// Manifests whose signature does not verify.
+    pub bad_signature: u64,
+    /// Objects no manifest lists.
+    pub orphans: u64,
+    /// Attempt folders holding files but no manifest.
+    pub gaps: u64,
+}
+
+impl Summary {
+    /// How many problems of any class were found.
+    pub fn problems(&self) -> u64 {
+        self.missing
+            + self.altered
+            + self.unreadable
+            + self.unsigned
+            + self.bad_signature
+            + self.orphans
+            + self.gaps
+    }
+}
+
+/// Every problem found, by class.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Problems {
+    /// Files a manifest lists that are gone.
+    pub missing: Vec<Problem>,
+    /// Files that differ from their record.
+    pub altered: Vec<Problem>,
+    /// Manifests that do not parse.
+    pub unreadable: Vec<Problem>,
+    /// Manifests without a signature.
+    pub unsigned: Vec<Problem>,
+    /// Manifests whose signature does not verify.
+    pub bad_signature: Vec<Problem>,
+    /// Objects no manifest lists.
+    pub orphans: Vec<Problem>,
+    /// Attempt folders with files but no manifest.
+    pub gaps: Vec<Problem>,
+}
+
+impl Problems {
+    /// Moves every problem of `other` to the end of this one's lists.
+    fn append(&mut self, mut other: Problems) {
+        self.missing.append(&mut other.missing);
+        self.altered.append(&mut other.altered);
+        self.unreadable.append(&mut other.unreadable);
+        self.unsigned.append(&mut other.unsigned);
+        self.bad_signature.append(&mut other.bad_signature);
+        self.orphans.append(&mut other.orphans);
+        self.gaps.append(&mut other.gaps);
+    }
+}
+
+/// One problem: the key, what was expected and what was found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Problem {
+    /// The object (or folder, for a gap).
+    pub key: String,
+    /// What the record says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    /// What is there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub found: Option<String>,
+    /// The manifest that lists it, for file problems.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
+}
+
+/// One session.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionAudit {
+    /// Session id.
+    pub session_id: String,
+    /// Its attempt folders.
+    pub attempts: Vec<AttemptAudit>,
+}
+
+/// One attempt folder.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttemptAudit {
+    /// Attempt id.
+    pub attempt_id: String,
+    /// The folder's key prefix.
+    pub folder: String,
+    /// Its manifests, oldest decision first.
+    pub manifests: Vec<ManifestAudit>,
+}
+
+/// How a manifest's signature checked out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignatureCheck {
+    /// A signature document verifies with the public key.
+    Valid,
+    /// A signature document does not verify.
+    Invalid,
+    /// No signature document (a problem only when signatures are checked).
+    Unsigned,
+    /// A signature document is there, but no public key was given.
+    NotChecked,
+}
+
+/// One manifest.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestAudit {
+    /// Its key.
+    pub key: String,
+    /// Whether it parsed.
+    pub readable: bool,
+    /// Schema version (1 or 2), when readable.
+    pub schema_version: Option<u32>,
+    /// The decision's non-personal fields, when readable.
+    pub decision: Option<Decision>,
+    /// When it was written.
+    pub archived_at: Option<String>,
+    /// Its signature.
+    pub signature: SignatureCheck,
+    /// The files it lists, each with this run's result.
+    pub files: Vec<FileAudit>,
+    /// The stored webhook body, when kept.
+    pub decision_payload: Option<FileAudit>,
+    /// The items it lists as not stored.
+    pub skipped: Vec<Skipped>,
+}
+
+/// One file a manifest lists, with this run's result.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileAudit {
+    /// Its key.
+    pub key: String,
+    /// Veriff media id (empty for a decision body).
+    pub media_id: String,
+    /// `image`, `video`, `nfc`, or `decision` for a webhook body.
+    pub kind: String,
+    /// Media context.
+    pub context: String,
+    /// Content-Type as recorded.
+    pub content_type: String,
+    /// Recorded size.
+    pub size: u64,
+    /// Recorded SHA-256.
+    pub sha256: String,
+    /// Recorded version id.
+    pub version_id: Option<String>,
+    /// Recorded ETag.
+    pub etag: Option<String>,
+    /// Recorded S3 checksum.
+    pub s3_checksum: Option<S3Checksum>,
+    /// This run's result.
+    pub result: FileResult,
+    /// What differed, when it did.
+    pub detail: Option<String>,
+}
+
+/// The result of checking one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileResult {
+    /// Stored exactly as recorded.
+    Ok,
+    /// Gone.
+    Missing,
+    /// Stored, but not as recorded.
+    Altered,
+}
+
+/// Reads an archive back. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Auditor {
+    store: Store,
+}
+
+/// An object of the listing, sorted into its attempt folder.
+#[derive(Debug, Default)]
+struct FolderObjects {
+    session_id: String,
+    attempt_id: String,
+    keys: BTreeMap<String, u64>,
+}
+
+/// What one file record must match, and which manifest listed it first.
+#[derive(Debug, Clone)]
+struct Expected {
+    key: String,
+    size: u64,
+    sha256: String,
+    version_id: Option<String>,
+    etag: Option<String>,
+    s3_checksum: Option<S3Checksum>,
+    manifest: String,
+}
+
+impl Auditor {
+    /// An auditor of `bucket` through `client`.
+    ///
+    /// The SDK's own validation of response checksums is limited to requests that ask for
+    /// it: with `deep`, bytes that no longer match S3's stored checksum must be hashed and
+    /// reported as altered, not fail the download (and the whole audit) mid-body.
+    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+        let client = Client::from_conf(
+            client
+                .config()
+                .to_builder()
+                .response_checksum_validation(
+                    aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired,
+                )
+                .build(),
+        );
+        Auditor {
+            store: Store::new(client, bucket, 5 * 1024 * 1024),
+        }
+    }
+
+    /// Audits the archive. `progress(done, total)` is called as files are checked.
+    pub async fn audit(
+        &self,
+        options: &AuditOptions,
+        progress: &(dyn Fn(u64, u64) + Send + Sync),
+    ) -> Result<AuditReport, Error> {
+        let mut report = AuditReport {
+            bucket: self.store.bucket().to_string(),
+            prefix: options.prefix.clone(),
+            deep: options.deep,
+            signatures_checked: options.public_key.is_some(),
+            ..AuditReport::default()
+        };
+        let (folders, strays) = self.list(options).await?;
+        for (key, size) in strays {
+            report.problems.orphans.push(Problem {
+                key,
+                expected: None,
+                found: Some(format!("{size} bytes outside any attempt folder")),
+                manifest: None,
+            });
+        }
+
+        // Read every manifest (and signature), and gather the files to check.
+        let mut expected: Vec<Expected> = Vec::new();
+        let mut seen: HashSet<(String, Option<String>)> = HashSet::new();
+        let mut attempts: Vec<AttemptAudit> = Vec::new();
+        // Folders are read concurrently (in order), like the file checks below.
+        let read: Vec<(AttemptAudit, Problems)> = futures_util::stream::iter(&folders)
+            .map(|(folder, objects)| async move {
+                let mut problems = Problems::default();
+                let attempt = self
+                    .read_attempt(folder, objects, options, &mut problems)
+                    .await?;
+                Ok::<_, Error>((attempt, problems))
+            })
+            .buffered(options.concurrency.max(1))
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()?;
+        for ((folder, objects), (attempt, problems)) in folders.iter().zip(read) {
+            report.problems.append(problems);
+            let mut listed: HashSet<String> = HashSet::new();
+            for manifest in &attempt.manifests {
+                listed.insert(manifest.key.clone());
+                listed.insert(signature_key(&manifest.key));
+                for file in manifest.files.iter().chain(&manifest.decision_payload) {
+                    listed.insert(file.key.clone());
+                    if seen.insert((file.key.clone(), file.version_id.clone())) {
+                        expected.push(Expected {
+                            key: file.key.clone(),
+                            size: file.size,
+                            sha256: file.sha256.clone(),
+                            version_id: file.version_id.clone(),
+                            etag: file.etag.clone(),
+                            s3_checksum: file.s3_checksum.clone(),
+                            manifest: manifest.key.clone(),
+                        });
+                    }
+                }
+            }
+            if attempt.manifests.is_empty() {
+                report.problems.gaps.push(Problem {
+                    key: folder.clone(),
+                    expected: Some("a manifest".into()),
+                    found: Some(format!("{} object(s) and no manifest", objects.keys.len())),
+                    manifest: None,
+                });
+            } else {
+                for (key, size) in &objects.keys {
+                    if !listed.contains(key) {
+                        report.problems.orphans.push(Problem {
+                            key: key.clone(),
+                            expected: None,
+                            found: Some(format!("{size} bytes that no manifest lists")),
+                            manifest: None,
+                        });
+                    }
+                }
+            }
+            attempts.push(attempt);
+        }
+
+        // Check every distinct file, concurrently.
+        let total = expected.len() as u64;
+        let done = AtomicU64::new(0);
+        progress(0, total);
+        let results: Vec<(Expected, FileResult, Option<String>)> =
+            futures_util::stream::iter(expected)
+                .map(|file| {
+                    let done = &done;
+                    async move {
+                        let (result, detail) = self.check(&file, options.deep).await?;
+                        progress(done.fetch_add(1, Ordering::SeqCst) + 1, total);
+                        Ok::<_, Error>((file, result, detail))
+                    }
+                })
+                .buffer_unordered(options.concurrency.max(1))
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect::<Result<_, _>>()?;
+
+        let mut by_key: HashMap<(String, Option<String>), (FileResult, Option<String>)> =
+            HashMap::new();
+        for (file, result, detail) in results {
+            report.summary.files += 1;
+            report.summary.bytes += file.size;
+            let problem = || Problem {
+                key: file.key.clone(),
+                expected: Some(expected_text(&file)),
+                found: detail.clone(),
+                manifest: Some(file.manifest.clone()),
+            };
+            match result {
+                FileResult::Ok => report.summary.ok += 1,
+                FileResult::Missing => report.problems.missing.push(problem()),
+                FileResult::Altered => report.problems.altered.push(problem()),
+            }
+            by_key.insert((file.key, file.version_id), (result, detail));
+        }
+        for attempt in &mut attempts {
+            for manifest in &mut attempt.manifests {
+                for file in manifest
+                    .files
+                    .iter_mut()
+                    .chain(manifest.decision_payload.iter_mut())
+                {
+                    if let Some((result, detail)) =
+                        by_key.get(&(file.key.clone(), file.version_id.clone()))
+                    {
+                        file.result = *result;
+                        file.detail = detail.clone();
+                    }
+                }
+            }
+        }
+
+        // Group attempts into sessions.
+        let mut sessions: BTreeMap<String, Vec<AttemptAudit>> = BTreeMap::new();
+        for (attempt, (_, objects)) in attempts.into_iter().zip(&folders) {
+            sessions
+                .entry(objects.session_id.clone())
+                .or_default()
+                .push(attempt);
+        }
+        let summary = &mut report.summary;
+        summary.sessions = sessions.len() as u64;
+        summary.attempts = sessions.values().map(|a| a.len() as u64).sum();
+        summary.manifests = sessions
+            .values()
+            .flatten()
+            .map(|a| a.manifests.len() as u64)
+            .sum();
+        let problems = &report.problems;
+        summary.missing = problems.missing.len() as u64;
+        summary.altered = problems.altered.len() as u64;
+        summary.unreadable = problems.unreadable.len() as u64;
+        summary.unsigned = problems.unsigned.len() as u64;
+        summary.bad_signature = problems.bad_signature.len() as u64;
+        summary.orphans = problems.orphans.len() as u64;
+        summary.gaps = problems.gaps.len() as u64;
+        report.sessions = sessions
+            .into_iter()
+            .map(|(session_id, attempts)| SessionAudit {
+                session_id,
+                attempts,
+            })
+            .collect();
+        Ok(report)
+    }
+
+    /// Lists the objects to audit, sorted into attempt folders; the rest are strays.
+    async fn list(
+        &self,
+        options: &AuditOptions,
+    ) -> Result<(BTreeMap<String, FolderObjects>, Vec<(String, u64)>), Error> {
+        let prefixes: Vec<String> = if options.sessions.is_empty() {
+            vec![options.prefix.clone()]
+        } else {
+            options
+                .sessions
+                .iter()
+                .map(|s| format!("{}{s}/", options.prefix))
+                .collect()
+        };
+        let mut folders: BTreeMap<String, FolderObjects> = BTreeMap::new();
+        let mut strays = Vec::new();
+        for prefix in prefixes {
+            for object in self.store.list_folder(&prefix).await? {
+                let rest = object.key.strip_prefix(&options.prefix).unwrap_or_default();
+                let parts: Vec<&str> = rest.splitn(3, '/').collect();
+                match parts.as_slice() {
+                    [session, attempt, name]
+                        if is_safe_segment(session)
+                            && is_safe_segment(attempt)
+                            && !name.is_empty()
+                            && !name.contains('/') =>
+                    {
+                        let folder = layout::attempt_folder(&options.prefix, session, attempt);
+                        let entry = folders.entry(folder).or_insert_with(|| FolderObjects {
+                            session_id: session.to_string(),
+                            attempt_id: attempt.to_string(),
+                            keys: BTreeMap::new(),
+                        });
+                        entry.keys.insert(object.key.clone(), object.size);
+                    }
+                    _ => strays.push((object.key, object.size)),
+                }
+            }
+        }
+        Ok((folders, strays))
+    }
+
+    /// Reads the manifests (and signatures) of one attempt folder.
+    async fn read_attempt(
+        &self,
+        folder: &str,
+        objects: &FolderObjects,
+        options: &AuditOptions,
+        problems: &mut Problems,
+    ) -> Result<AttemptAudit, Error> {
+        let mut manifests = Vec::new();
+        // The legacy manifest.json first, then per-decision manifests by decision time.
+        let mut keys: Vec<(bool, &String)> = objects
+            .keys
+            .keys()
+            .filter_map(|k| {
+                layout::parse_manifest_key(folder, k).map(|n| (n.decision.is_some(), k))
+            })
+            .collect();
+        keys.sort();
+        for (_, key) in keys {
+            let bytes = self
+                .store
+                .read(key, MAX_DOCUMENT_BYTES)
+                .await?
+                .unwrap_or_default();
+            let parsed = Manifest::parse(&bytes);
+            let signature = self
+                .check_signature(key, &bytes, &objects.keys, options, problems)
+                .await?;
+            let audit = match parsed {
+                Ok(m) => manifest_audit(key, m, signature),
+                Err(reason) => {
+                    problems.unreadable.push(Problem {
+                        key: key.clone(),
+                        expected: Some("a v1 or v2 manifest".into()),
+                        found: Some(reason),
+                        manifest: None,
+                    });
+                    ManifestAudit {
+                        key: key.clone(),
+                        readable: false,
+                        schema_version: None,
+                        decision: None,
+                        archived_at: None,
+                        signature,
+                        files: Vec::new(),
+                        decision_payload: None,
+                        skipped: Vec::new(),
+                    }
+                }
+            };
+            manifests.push(audit);
+        }
+        Ok(AttemptAudit {
+            attempt_id: objects.attempt_id.clone(),
+            folder: folder.to_string(),
+            manifests,
+        })
+    }
+
+    async fn check_signature(
+        &self,
+        key: &str,
+        manifest: &[u8],
+        keys: &BTreeMap<String, u64>,
+        options: &AuditOptions,
+        problems: &mut Problems,
+    ) -> Result<SignatureCheck, Error> {
+        let sig_key = signature_key(key);
+        let Some(public_key) = &options.public_key else {
+            return Ok(if keys.contains_key(&sig_key) {
+                SignatureCheck::NotChecked
+            } else {
+                SignatureCheck::Unsigned
+            });
+        };
+        if !keys.contains_key(&sig_key) {
+            problems.unsigned.push(Problem {
+                key: key.to_string(),
+                expected: Some(format!("a signature at {sig_key}")),
+                found: Some("none".into()),
+                manifest: None,
+            });
+            return Ok(SignatureCheck::Unsigned);
+        }
+        let document = self
+            .store
+            .read(&sig_key, MAX_DOCUMENT_BYTES)
+            .await?
+            .unwrap_or_default();
+        match signing::verify(&document, key, manifest, public_key) {
+            Ok(_) => Ok(SignatureCheck::Valid),
+            Err(reason) => {
+                problems.bad_signature.push(Problem {
+                    key: key.to_string(),
+                    expected: Some("a signature that verifies with the public key".into()),
+                    found: Some(reason.to_string()),
+                    manifest: None,
+                });
+                Ok(SignatureCheck::Invalid)
+            }
+        }
+    }
+
+    /// Checks one file: HeadObject (of the recorded version), then with `deep` its bytes.
+    async fn check(
+        &self,
+        file: &Expected,
+        deep: bool,
+    ) -> Result<(FileResult, Option<String>), Error> {
+        let version = file.version_id.as_deref();
+        let Some(head) = self.store.head(&file.key, version).await? else {
+            return Ok((FileResult::Missing, Some("no such object".into())));
+        };
+        if head.size != file.size {
+            return Ok((FileResult::Altered, Some(format!("{} bytes", head.size))));
+        }
+        if let (Some(recorded), Some(found)) = (&file.version_id, &head.stored.version_id)
+            && recorded != found
+        {
+            return Ok((FileResult::Altered, Some(format!("version {found}"))));
+        }
+        if let (Some(recorded), Some(found)) = (&file.etag, &head.stored.etag)
+            && recorded != found
+        {
+            return Ok((FileResult::Altered, Some(format!("ETag {found}"))));
+        }
+        if let (Some(recorded), Some(found)) = (&file.s3_checksum, &head.stored.s3_checksum)
+            && !same_checksum(&recorded.value, &found.value)
+        {
+            return Ok((
+                FileResult::Altered,
+                Some(format!("S3 checksum {}", found.value)),
+            ));
+        }
+        if deep {
+            match self.store.sha256_of(&file.key, version).await? {
+                None => return Ok((FileResult::Missing, Some("no such object".into()))),
+                Some(sha256) if sha256 != file.sha256 => {
+                    return Ok((FileResult::Altered, Some(format!("SHA-256 {sha256}"))));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok((FileResult::Ok, None))
+    }
+}
+
+fn expected_text(file: &Expected) -> String {
+    let mut text = format!("{} bytes, SHA-256 {}", file.size, file.sha256);
+    if let Some(version) = &file.version_id {
+        text.push_str(&format!(", version {version}"));
+    }
+    if let Some(etag) = &file.etag {
+        text.push_str(&format!(", ETag {etag}"));
+    }
+    if let Some(checksum) = &file.s3_checksum {
+        text.push_str(&format!(", S3 checksum {}", checksum.value));
+    }
+    text
+}
+
+fn file_audit(record: &FileRecord) -> FileAudit {
+    FileAudit {
+        key: record.key.clone(),
+        media_id: record.media_id.clone(),
+        kind: serde_json::to_value(record.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        context: record.context.clone(),
+        content_type: record.content_type.clone(),
+        size: record.size,
+        sha256: record.sha256.clone(),
+        version_id: record.stored.version_id.clone(),
+        etag: record.stored.etag.clone(),
+        s3_checksum: record.stored.s3_checksum.clone(),
+        result: FileResult::Ok,
+        detail: None,
+    }
+}
+
+fn manifest_audit(key: &str, manifest: Manifest, signature: SignatureCheck) -> ManifestAudit {
+    let decision_payload = manifest.decision_payload.as_ref().map(|p| FileAudit {
+        key: p.key.clone(),
+        media_id: String::new(),
+        kind: "decision".into(),
+        context: "webhook body".into(),
+        content_type: "application/json".into(),
+        size: p.size,
+        sha256: p.sha256.clone(),
+        version_id: p.stored.version_id.clone(),
+        etag: p.stored.etag.clone(),
+        s3_checksum: p.stored.s3_checksum.clone(),
+        result: FileResult::Ok,
+        detail: None,
+    });
+    ManifestAudit {
+        key: key.to_string(),
+        readable: true,
+        schema_version: Some(manifest.schema_version),
+        files: manifest.files.iter().map(file_audit).collect(),
+        decision: Some(manifest.decision),
+        archived_at: Some(manifest.archived_at),
+        signature,
+        decision_payload,
+        skipped: manifest.skipped,
+    }
+}

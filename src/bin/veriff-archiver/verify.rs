@@ -1,0 +1,315 @@
+//! `veriff-archiver verify`: prove the archive complete and unaltered.
+//!
+//! Runs [`Auditor::audit`] over every session under the prefix (or the `--session`s given)
+//! and prints a summary table and every problem, or with `--json` one JSON document: the
+//! [`AuditReport`] with `ok` and `exitCode` added at the top level ([`VerifyDocument`]).
+//!
+//! Exit codes: 0 when everything verifies, 1 when any problem is found, 2 on a usage,
+//! configuration or access error (nothing is printed on stdout then; the reason goes to
+//! stderr).
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::Args;
+use serde::Serialize;
+use veriff_archiver::audit::{AuditOptions, AuditReport, Auditor, Problem};
+use veriff_archiver::layout::is_safe_segment;
+
+use crate::common::{self, ArchiveArgs, Fatal, SigningArgs};
+use crate::output::{Progress, Table, human_bytes, plural};
+
+/// Default of `--concurrency`.
+pub const DEFAULT_CONCURRENCY: u16 = 32;
+
+/// Flags of `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
+    #[command(flatten)]
+    pub signing: SigningArgs,
+    /// Audit only this session (repeat the flag for several); default: every session
+    /// under the prefix.
+    #[arg(long = "session", value_name = "ID")]
+    pub sessions: Vec<String>,
+    /// Also download every object and recompute its SHA-256 (catches a change that kept
+    /// S3's size, ETag and checksum).
+    #[arg(long)]
+    pub deep: bool,
+    /// Print one JSON document on stdout instead of tables (no progress bar).
+    #[arg(long)]
+    pub json: bool,
+    /// Checks in flight at once.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = DEFAULT_CONCURRENCY,
+        value_parser = clap::value_parser!(u16).range(1..=1024)
+    )]
+    pub concurrency: u16,
+}
+
+/// The `--json` document: the audit report, with the verdict at the top level.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyDocument<'a> {
+    /// Whether everything verified (no problem of any class).
+    pub ok: bool,
+    /// The process's exit code: 0 or 1.
+    pub exit_code: u8,
+    /// `bucket`, `prefix`, `deep`, `signaturesChecked`, `summary`, `problems`, `sessions`.
+    #[serde(flatten)]
+    pub report: &'a AuditReport,
+}
+
+impl<'a> VerifyDocument<'a> {
+    /// The document for `report`.
+    pub fn of(report: &'a AuditReport) -> Self {
+        let exit_code = exit_code(report);
+        VerifyDocument {
+            ok: exit_code == 0,
+            exit_code,
+            report,
+        }
+    }
+}
+
+/// 0 when the report holds no problem, 1 otherwise.
+pub fn exit_code(report: &AuditReport) -> u8 {
+    u8::from(report.summary.problems() > 0)
+}
+
+/// Checks `--session` ids (each a safe key segment) and drops repeats, keeping the order.
+pub fn session_ids(ids: &[String]) -> Result<Vec<String>, Fatal> {
+    let mut out: Vec<String> = Vec::new();
+    for id in ids {
+        if !is_safe_segment(id) {
+            return Err(format!(
+                "--session {id:?}: not a session id (1-128 characters of A-Z a-z 0-9 - _, \
+                 starting with a letter or digit)"
+            ));
+        }
+        if !out.contains(id) {
+            out.push(id.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Runs `verify`.
+pub async fn run(args: VerifyArgs) -> Result<ExitCode, Fatal> {
+    let prefix = args.archive.normalised_prefix()?;
+    let sessions = session_ids(&args.sessions)?;
+    let bucket = args.archive.bucket.trim().to_string();
+    if bucket.is_empty() {
+        return Err("--bucket / ARCHIVE_BUCKET is empty".into());
+    }
+    let public_key = args.signing.public_key().await?;
+    let options = AuditOptions {
+        prefix: prefix.clone(),
+        sessions: sessions.clone(),
+        deep: args.deep,
+        concurrency: usize::from(args.concurrency),
+        public_key,
+    };
+    let auditor = Auditor::new(common::s3_client().await, bucket.clone());
+
+    let progress = Progress::new(
+        !args.json && std::io::stderr().is_terminal(),
+        "listing the archive and reading manifests",
+        if args.deep {
+            "files hashed"
+        } else {
+            "files checked"
+        },
+    );
+    let result = auditor
+        .audit(&options, &|done, total| progress.update(done, total))
+        .await;
+    progress.finish();
+    let report = result.map_err(|e| format!("s3://{bucket}/{prefix}: {e}"))?;
+
+    let absent = absent_sessions(&report, &sessions);
+    if !absent.is_empty() {
+        return Err(format!(
+            "nothing archived for session(s) {} under s3://{bucket}/{prefix} \
+             (check the id, --bucket and --prefix)",
+            absent.join(", ")
+        ));
+    }
+
+    let text = if args.json {
+        let mut text = serde_json::to_string_pretty(&VerifyDocument::of(&report))
+            .map_err(|e| format!("JSON output: {e}"))?;
+        text.push('\n');
+        text
+    } else {
+        human(&report, &sessions)
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| format!("writing the result: {e}"))?;
+    Ok(ExitCode::from(exit_code(&report)))
+}
+
+/// Requested sessions with no object at all under the prefix.
+fn absent_sessions(report: &AuditReport, sessions: &[String]) -> Vec<String> {
+    sessions
+        .iter()
+        .filter(|id| {
+            let folder = format!("{}{id}/", report.prefix);
+            !report.sessions.iter().any(|s| &s.session_id == *id)
+                && !report
+                    .problems
+                    .orphans
+                    .iter()
+                    .any(|p| p.key.starts_with(&folder))
+        })
+        .cloned()
+        .collect()
+}
+
+/// The problem classes, in the order of the summary, with what each means.
+fn classes(report: &AuditReport) -> [(&'static str, &'static str, &[Problem]); 7] {
+    let p = &report.problems;
+    [
+        (
+            "missing",
+            "files a manifest lists that are gone",
+            &p.missing,
+        ),
+        ("altered", "files that differ from their record", &p.altered),
+        ("unreadable", "manifests that do not parse", &p.unreadable),
+        ("unsigned", "manifests without a signature", &p.unsigned),
+        (
+            "bad signature",
+            "manifests whose signature does not verify",
+            &p.bad_signature,
+        ),
+        ("orphans", "objects that no manifest lists", &p.orphans),
+        (
+            "gaps",
+            "attempt folders with files but no manifest",
+            &p.gaps,
+        ),
+    ]
+}
+
+/// The output for people: what was checked, the summary table, every problem by class,
+/// and the verdict.
+pub fn human(report: &AuditReport, sessions: &[String]) -> String {
+    let s = &report.summary;
+    let mut out = String::new();
+    let scope = if sessions.is_empty() {
+        "every session".to_string()
+    } else {
+        format!("session {}", sessions.join(", "))
+    };
+    out.push_str(&format!(
+        "veriff-archiver verify: s3://{}/{} ({scope})\n",
+        report.bucket, report.prefix
+    ));
+    out.push_str(if report.deep {
+        "files: HeadObject (size, version, ETag, S3 checksum), then downloaded and SHA-256 \
+         recomputed (--deep)\n"
+    } else {
+        "files: HeadObject (size, version, ETag, S3 checksum), no download (--deep also \
+         hashes every object)\n"
+    });
+    out.push_str(if report.signatures_checked {
+        "signatures: checked with the public key\n"
+    } else {
+        "signatures: not checked (no --public-key or --signing-key-id)\n"
+    });
+
+    let mut table = Table::new();
+    let n = |v: u64| v.to_string();
+    table.row(["sessions".into(), n(s.sessions)]);
+    table.row(["attempts".into(), n(s.attempts)]);
+    table.row(["manifests".into(), n(s.manifests)]);
+    table.row(["files".into(), n(s.files)]);
+    table.row([
+        "bytes".into(),
+        format!("{} ({})", s.bytes, human_bytes(s.bytes)),
+    ]);
+    table.row(["", ""]);
+    table.row(["ok".into(), n(s.ok)]);
+    table.row(["missing".into(), n(s.missing)]);
+    table.row(["altered".into(), n(s.altered)]);
+    table.row(["unreadable".into(), n(s.unreadable)]);
+    let signature_count = |v: u64| {
+        if report.signatures_checked {
+            n(v)
+        } else {
+            "not checked".into()
+        }
+    };
+    table.row(["unsigned".into(), signature_count(s.unsigned)]);
+    table.row(["bad signature".into(), signature_count(s.bad_signature)]);
+    table.row(["orphans".into(), n(s.orphans)]);
+    table.row(["gaps".into(), n(s.gaps)]);
+    table.row(["", ""]);
+    table.row([
+        "signatures".to_string(),
+        if report.signatures_checked {
+            "checked"
+        } else {
+            "not checked"
+        }
+        .to_string(),
+    ]);
+    table.row([
+        "deep".to_string(),
+        if report.deep { "yes" } else { "no" }.to_string(),
+    ]);
+    out.push_str("\nSummary\n");
+    out.push_str(&table.render("  "));
+
+    let total = s.problems();
+    if total > 0 {
+        out.push_str(&format!("\nProblems: {total}, by class\n"));
+        for (class, meaning, problems) in classes(report) {
+            if problems.is_empty() {
+                continue;
+            }
+            out.push_str(&format!("\n{class} ({}): {meaning}\n", problems.len()));
+            for problem in problems {
+                out.push_str(&format!("  {}\n", problem.key));
+                let details = [
+                    ("listed by", &problem.manifest),
+                    ("expected", &problem.expected),
+                    ("found", &problem.found),
+                ];
+                for (label, value) in details {
+                    if let Some(value) = value {
+                        out.push_str(&format!("      {label:<9}  {value}\n"));
+                    }
+                }
+            }
+        }
+    }
+
+    out.push('\n');
+    if total == 0 {
+        out.push_str(&format!(
+            "OK: {} and {} verified, no problem found\n",
+            plural(s.manifests, "manifest", "manifests"),
+            plural(s.files, "file", "files")
+        ));
+    } else {
+        let counts: Vec<String> = classes(report)
+            .iter()
+            .filter(|(_, _, p)| !p.is_empty())
+            .map(|(class, _, p)| format!("{} {class}", p.len()))
+            .collect();
+        out.push_str(&format!(
+            "FAILED: {} ({})\n",
+            plural(total, "problem", "problems"),
+            counts.join(", ")
+        ));
+    }
+    out
+}
