@@ -22,9 +22,18 @@
 //! 6. `veriff-archiver verify`: files checked per second by `Auditor::audit` (the library
 //!    call the command makes) over an archive of many small decisions, at concurrency 32,
 //!    with HeadObject only and with `--deep` (every object downloaded and hashed).
+//! 7. `veriff-archiver backfill`: the CLI binary, run as a subprocess on 10,000 decided
+//!    sessions (1-2 images of 4 KB each) at 30 ms per Veriff request, `--concurrency 32`,
+//!    `--rate 10000` (so the latency, not the cap, bounds it): sessions per second and peak
+//!    RSS (`VmHWM` polled), then the same command again (everything already archived).
+//!    `--backfill-sessions N` changes the count. s3s-fs walks the whole bucket for every
+//!    ListObjectsV2 (one per session), so at thousands of sessions the local S3 server, not
+//!    the CLI, bounds the throughput (quadratic in the archive's size).
 //!
 //! `--smoke` uses tiny sizes and single runs (for CI, so the benchmark cannot rot); its
 //! numbers mean nothing. Items 3-5 need `--bootstrap PATH` (`scripts/bench.sh` builds it).
+//! Item 7 runs the `veriff-archiver` binary next to this example (`target/<profile>/`), or
+//! `--cli PATH` (`scripts/bench.sh` builds it with `cargo build --bin veriff-archiver`).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -68,15 +77,21 @@ struct Args {
     smoke: bool,
     only: Option<u8>,
     bootstrap: Option<PathBuf>,
+    cli: Option<PathBuf>,
+    /// Item 7's session count, instead of the mode's.
+    backfill_sessions: Option<usize>,
 }
 
-const USAGE: &str = "usage: bench [--smoke] [--only 1-6] [--bootstrap PATH]";
+const USAGE: &str =
+    "usage: bench [--smoke] [--only 1-7] [--bootstrap PATH] [--cli PATH] [--backfill-sessions N]";
 
 fn parse_args() -> Res<Args> {
     let mut args = Args {
         smoke: false,
         only: None,
         bootstrap: None,
+        cli: None,
+        backfill_sessions: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -85,8 +100,8 @@ fn parse_args() -> Res<Args> {
             "--only" => {
                 let n = it.next().and_then(|v| v.parse::<u8>().ok());
                 match n {
-                    Some(n @ 1..=6) => args.only = Some(n),
-                    _ => return Err(format!("--only takes 1-6\n{USAGE}")),
+                    Some(n @ 1..=7) => args.only = Some(n),
+                    _ => return Err(format!("--only takes 1-7\n{USAGE}")),
                 }
             }
             "--bootstrap" => {
@@ -95,6 +110,20 @@ fn parse_args() -> Res<Args> {
                     return Err(format!("--bootstrap {}: not a file", path.display()));
                 }
                 args.bootstrap = Some(path);
+            }
+            "--cli" => {
+                let path = PathBuf::from(it.next().ok_or(USAGE)?);
+                if !path.is_file() {
+                    return Err(format!("--cli {}: not a file", path.display()));
+                }
+                args.cli = Some(path);
+            }
+            "--backfill-sessions" => {
+                let n = it.next().and_then(|v| v.parse::<usize>().ok());
+                match n {
+                    Some(n @ 1..) => args.backfill_sessions = Some(n),
+                    _ => return Err(format!("--backfill-sessions takes a count\n{USAGE}")),
+                }
             }
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
@@ -118,6 +147,8 @@ struct Params {
     audit_files: usize,
     audit_file_size: usize,
     audit_runs: usize,
+    /// Item 7: sessions backfilled.
+    backfill_sessions: usize,
 }
 
 impl Params {
@@ -135,6 +166,7 @@ impl Params {
             audit_files: 5,
             audit_file_size: 50_000,
             audit_runs: 3,
+            backfill_sessions: 10_000,
         }
     }
 
@@ -152,6 +184,7 @@ impl Params {
             audit_files: 5,
             audit_file_size: 10_000,
             audit_runs: 1,
+            backfill_sessions: 50,
         }
     }
 }
@@ -1329,6 +1362,188 @@ async fn bench_audit(env: &Env, p: &Params) -> Res<Vec<Table>> {
 }
 
 // ---------------------------------------------------------------------------------------
+// 7. backfill: sessions per second and peak memory of the CLI
+
+/// Where item 7 archives: apart from the other items.
+const BACKFILL_PREFIX: &str = "backfill/";
+/// Veriff latency of item 7.
+const BACKFILL_LATENCY: Duration = Duration::from_millis(30);
+/// Size of each image of item 7.
+const BACKFILL_IMAGE: usize = 4_000;
+
+/// The `veriff-archiver` binary built with this example's profile (`target/<profile>/`).
+fn sibling_cli() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let path = exe.parent()?.parent()?.join("veriff-archiver");
+    path.is_file().then_some(path)
+}
+
+/// One backfill run: wall time, peak RSS (KiB), Veriff requests made, the JSON report.
+async fn run_backfill(
+    env: &Env,
+    cli: &Path,
+    sessions: &Path,
+) -> Res<(Duration, u64, usize, Value)> {
+    let out_path = env.root.path().join("backfill.json");
+    let err_path = env.root.path().join("backfill.log");
+    let out = File::create(&out_path).map_err(|e| format!("output file: {e}"))?;
+    let err = File::create(&err_path).map_err(|e| format!("log file: {e}"))?;
+    let requests_before = env.fake.requests().len();
+    let started = Instant::now();
+    let mut child = Command::new(cli)
+        .arg("backfill")
+        .arg("--sessions")
+        .arg(sessions)
+        .args(["--concurrency", "32", "--rate", "10000", "--json"])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY)
+        .env("AWS_ENDPOINT_URL_S3", env.s3.endpoint())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(env.function_env(&[("ARCHIVE_PREFIX", BACKFILL_PREFIX)]))
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| format!("spawn {}: {e}", cli.display()))?;
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    let status = loop {
+        if let Ok(text) = std::fs::read_to_string(&status_path) {
+            let hwm = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+            peak = peak.max(hwm.unwrap_or(0));
+        }
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => tokio::time::sleep(Duration::from_millis(25)).await,
+            Err(e) => return Err(format!("wait: {e}")),
+        }
+    };
+    let elapsed = started.elapsed();
+    let text = std::fs::read_to_string(&out_path).unwrap_or_default();
+    let report: Value = serde_json::from_str(&text).map_err(|e| {
+        let log = std::fs::read_to_string(&err_path).unwrap_or_default();
+        format!("backfill ({status}) printed no JSON report ({e}): {log}")
+    })?;
+    if !status.success() || report["summary"]["failed"] != 0 {
+        return Err(format!("backfill exited with {status}: {report}"));
+    }
+    Ok((
+        elapsed,
+        peak,
+        env.fake.requests().len() - requests_before,
+        report,
+    ))
+}
+
+async fn bench_backfill(env: &Env, p: &Params, cli: &Path) -> Res<Vec<Table>> {
+    let n = p.backfill_sessions;
+    // The sessions: each decided on its only attempt, with 1 or 2 images of 4 KB.
+    let mut ids = String::new();
+    let mut files = 0;
+    for i in 0..n {
+        let session_id = format!("backfill-{i:06}-s");
+        let attempt_id = format!("backfill-{i:06}-a");
+        let images: Vec<Value> = (0..1 + i % 2)
+            .map(|j| {
+                let id = format!("backfill-{i:06}-m{j}");
+                let data = deterministic_bytes((i * 2 + j) as u64, BACKFILL_IMAGE);
+                env.fake
+                    .set_media(&id, MediaContent::bytes(data, "image/jpeg"));
+                json!({
+                    "id": id, "name": format!("face-{j}"), "context": format!("face-{j}"),
+                    "timestamp": null, "size": BACKFILL_IMAGE, "mimetype": "image/jpeg",
+                    "url": format!("https://example.com/v1/media/{id}"), "sessionId": session_id,
+                })
+            })
+            .collect();
+        files += images.len();
+        let document =
+            json!({ "status": "success", "images": images, "videos": [], "nfcDocuments": [] })
+                .to_string();
+        env.fake.set_session_media(&session_id, document.clone());
+        env.fake.set_attempt_media(&attempt_id, document);
+        env.fake.set_session_decision(
+            &session_id,
+            decision_webhook(&session_id, &attempt_id, "approved", DECISION_TIME),
+        );
+        ids.push_str(&session_id);
+        ids.push('\n');
+    }
+    let list = env.root.path().join("backfill-sessions.txt");
+    std::fs::write(&list, ids).map_err(|e| format!("session list: {e}"))?;
+    env.fake.set_latency(BACKFILL_LATENCY);
+
+    let (first, first_peak, requests, report) = run_backfill(env, cli, &list).await?;
+    if report["summary"]["archived"] != n {
+        return Err(format!(
+            "backfill archived {} of {n}",
+            report["summary"]["archived"]
+        ));
+    }
+    let (again, again_peak, again_requests, report) = run_backfill(env, cli, &list).await?;
+    if report["summary"]["alreadyArchived"] != n {
+        return Err(format!(
+            "rerun: {} of {n} already archived",
+            report["summary"]["alreadyArchived"]
+        ));
+    }
+    env.fake.set_latency(Duration::ZERO);
+
+    let per_session = requests as f64 / n as f64;
+    let rate = |d: Duration| format!("{:.0}", n as f64 / d.as_secs_f64());
+    let mut table = Table::new(
+        format!(
+            "7. backfill (the veriff-archiver binary, {} build): {n} sessions, {files} images of \
+             4 KB, {} ms per Veriff request, --concurrency 32 --rate 10000",
+            if cli.to_string_lossy().contains("/release/") {
+                "release"
+            } else {
+                "debug"
+            },
+            BACKFILL_LATENCY.as_millis()
+        ),
+        &[
+            "run",
+            "time",
+            "sessions/s",
+            "Veriff requests",
+            "peak RSS (VmHWM)",
+        ],
+    );
+    table.row(vec![
+        "first run (everything archived)".into(),
+        ms(first),
+        rate(first),
+        format!("{requests} ({per_session:.1}/session)"),
+        mib(first_peak),
+    ]);
+    table.row(vec![
+        "same command again (all already archived)".into(),
+        ms(again),
+        rate(again),
+        format!(
+            "{again_requests} ({:.1}/session)",
+            again_requests as f64 / n as f64
+        ),
+        mib(again_peak),
+    ]);
+    table.row(vec![
+        format!("at the default --rate 10: {per_session:.1} requests/session"),
+        format!("~{:.0} min", n as f64 * per_session / 10.0 / 60.0),
+        format!("{:.1}", 10.0 / per_session),
+        "-".into(),
+        "-".into(),
+    ]);
+    Ok(vec![table])
+}
+
+// ---------------------------------------------------------------------------------------
 
 fn machine_line(args: &Args) -> String {
     let cpus = std::thread::available_parallelism().map_or(0, usize::from);
@@ -1364,16 +1579,20 @@ fn machine_line(args: &Args) -> String {
 }
 
 async fn run(args: &Args) -> Res<()> {
-    let p = if args.smoke {
+    let mut p = if args.smoke {
         Params::smoke()
     } else {
         Params::full()
     };
+    if let Some(n) = args.backfill_sessions {
+        p.backfill_sessions = n;
+    }
     let wanted = |n: u8| args.only.is_none_or(|o| o == n);
     println!("{}", machine_line(args));
     let env = Env::start().await?;
     let mut missing = Vec::new();
-    for item in 1..=6_u8 {
+    let cli = args.cli.clone().or_else(sibling_cli);
+    for item in 1..=7_u8 {
         if !wanted(item) {
             continue;
         }
@@ -1385,6 +1604,21 @@ async fn run(args: &Args) -> Res<()> {
             (4, Some(b)) => bench_cold_start(&env, &p, b).await?,
             (5, Some(b)) => bench_size(b)?,
             (6, _) => bench_audit(&env, &p).await?,
+            (7, _) => match &cli {
+                Some(cli) => bench_backfill(&env, &p, cli).await?,
+                None => {
+                    println!(
+                        "\nitem 7 skipped: no veriff-archiver binary next to this example; build \
+                         it with `cargo build{} --bin veriff-archiver` or give --cli PATH",
+                        if cfg!(debug_assertions) {
+                            ""
+                        } else {
+                            " --release"
+                        }
+                    );
+                    continue;
+                }
+            },
             _ => {
                 missing.push(item.to_string());
                 continue;

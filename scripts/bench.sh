@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # The benchmark (examples/bench.rs): decision time, throughput, peak memory, cold start,
-# binary size and `verify` speed, printed as plain-text tables. Everything runs on loopback
-# against the devkit's Veriff fake and S3 server.
+# binary size, `verify` speed, `backfill` speed and memory, printed as plain-text tables.
+# Everything runs on loopback against the devkit's Veriff fake and S3 server.
 #
 #   scripts/bench.sh                 full run, release build (several minutes)
 #   scripts/bench.sh --smoke         tiny sizes, debug build (reuses the test build; < 60 s
 #                                    once built): for CI, so the benchmark cannot rot
-#   scripts/bench.sh --only N        one item (1-6); more arguments go to the example
+#   scripts/bench.sh --only N        one item (1-7); more arguments go to the example
 #   scripts/bench.sh --bootstrap P   use this bootstrap instead of building it with sam build
 #
-# Items 3-5 measure the release bootstrap as `sam build` makes it.
+# Items 3-5 measure the release bootstrap as `sam build` makes it; item 7 the veriff-archiver
+# CLI, built here with the example's profile.
 set -euo pipefail
 source "$(dirname "$0")/tools.sh"
 cd "$ROOT"
@@ -21,9 +22,9 @@ args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) smoke=1 ;;
-    --only) only="${2:?--only takes 1-6}"; args+=(--only "$2"); shift ;;
+    --only) only="${2:?--only takes 1-7}"; args+=(--only "$2"); shift ;;
     --bootstrap) have_bootstrap=1; args+=(--bootstrap "${2:?--bootstrap takes a path}"); shift ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) args+=("$1") ;;
   esac
   shift
@@ -39,6 +40,15 @@ if [ "$have_bootstrap" = 0 ] && { [ -z "$only" ] || { [ "$only" -ge 3 ] && [ "$o
   cp "$BOOTSTRAP" "$bench_dir/bootstrap"
   args+=(--bootstrap "$bench_dir/bootstrap")
   echo "    bootstrap: $BOOTSTRAP ($(stat -c %s "$BOOTSTRAP") bytes), measured from a copy"
+fi
+
+# Item 7 runs the veriff-archiver binary next to the example (target/<profile>/).
+if [ -z "$only" ] || [ "$only" = 7 ]; then
+  if [ "$smoke" = 1 ]; then
+    cargo build --locked --bin veriff-archiver
+  else
+    cargo build --release --locked --bin veriff-archiver
+  fi
 fi
 
 if [ "$smoke" = 1 ]; then

@@ -13,6 +13,7 @@
 //! redelivers), and multipart uploads left behind are aborted.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -25,7 +26,8 @@ use crate::config::{Config, MediaSource};
 use crate::error::Error;
 use crate::layout::{self, DecisionName, ManifestName};
 use crate::manifest::{
-    AttemptIdSource, FileRecord, Manifest, ManifestInput, PayloadRecord, SourceRecord, StoredObject,
+    AttemptIdSource, DecisionSource, FileRecord, Manifest, ManifestInput, PayloadRecord,
+    SourceRecord, StoredObject,
 };
 use crate::media::newest_attempt;
 use crate::retry::{self, Failure};
@@ -77,6 +79,32 @@ pub struct SignedBody<'a> {
     pub bytes: &'a [u8],
     /// The signature that matched them.
     pub signature: &'a VerifiedSignature,
+}
+
+/// Where a decision comes from, and its signed webhook body when it came by webhook.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    /// The source, as the manifest records it.
+    pub source: DecisionSource,
+    /// The webhook body (kept with `ARCHIVE_DECISION_PAYLOAD`); `None` for other sources.
+    pub body: Option<SignedBody<'a>>,
+}
+
+/// What archiving a decision would do (see [`Archiver::plan`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The decided attempt.
+    pub attempt_id: String,
+    /// A manifest already records the decision: nothing would be done.
+    pub already_archived: bool,
+    /// Files that would be listed.
+    pub files: usize,
+    /// Their announced bytes (files without an announced size count 0).
+    pub bytes: u64,
+    /// Of those, files an earlier decision stored, reused without a download.
+    pub reusable: usize,
+    /// Items that would be listed as skipped.
+    pub skipped: usize,
 }
 
 /// Archives decisions. Built once per container; cheap to share.
@@ -169,16 +197,36 @@ impl Archiver {
         body: Option<SignedBody<'_>>,
         deadline: Instant,
     ) -> Result<Outcome, Error> {
+        let origin = Origin {
+            source: DecisionSource::Webhook,
+            body,
+        };
+        self.archive_from(decision, origin, deadline, std::future::pending())
+            .await
+    }
+
+    /// Archives a decision from any source, through the same path as a webhook's. When
+    /// `cancel` completes first (Ctrl-C in the CLI), the work stops, open multipart uploads
+    /// are aborted, no manifest is written, and the answer is [`Error::Cancelled`].
+    pub async fn archive_from(
+        &self,
+        decision: &Decision,
+        origin: Origin<'_>,
+        deadline: Instant,
+        cancel: impl Future<Output = ()>,
+    ) -> Result<Outcome, Error> {
         let work_deadline = deadline
             .checked_sub(self.config.deadline_margin)
             .unwrap_or_else(Instant::now);
         let pending = PendingUploads::default();
-        let result = tokio::time::timeout_at(
+        let work = tokio::time::timeout_at(
             work_deadline,
-            self.archive_until(decision, body, work_deadline, &pending),
-        )
-        .await
-        .unwrap_or(Err(Error::Deadline));
+            self.archive_until(decision, origin, work_deadline, &pending),
+        );
+        let result = tokio::select! {
+            result = work => result.unwrap_or(Err(Error::Deadline)),
+            () = cancel => Err(Error::Cancelled),
+        };
         if !pending.is_empty() {
             // Cancelled copies left multipart uploads open: abort them with the time left.
             let _ = tokio::time::timeout_at(deadline, self.store.abort_pending(&pending)).await;
@@ -186,13 +234,58 @@ impl Archiver {
         result
     }
 
+    /// What archiving `decision` would do, without writing anything (`backfill --dry-run`):
+    /// the decided attempt, whether a manifest already records the decision, and the files
+    /// it would store (their announced bytes) or reuse.
+    pub async fn plan(&self, decision: &Decision, deadline: Instant) -> Result<Plan, Error> {
+        let session_id = decision.session_id.as_str();
+        let attempt_id = match &decision.attempt_id {
+            Some(id) => id.clone(),
+            None => self.resolve_attempt(session_id, deadline).await?,
+        };
+        let folder = layout::attempt_folder(&self.config.prefix, session_id, &attempt_id);
+        let existing = self.read_folder(&folder).await?;
+        if let Some((_, manifest, _)) = existing.recording(decision, &attempt_id) {
+            return Ok(Plan {
+                attempt_id,
+                already_archived: true,
+                files: manifest.files.len(),
+                bytes: manifest.total_bytes(),
+                reusable: manifest.files.len(),
+                skipped: manifest.skipped.len(),
+            });
+        }
+        let (decided, _) = self.list_media(session_id, &attempt_id, deadline).await?;
+        let selection = select(
+            &decided.media,
+            SelectOptions {
+                videos: self.config.archive_videos,
+                max_file_bytes: self.config.max_file_bytes,
+            },
+        );
+        let earlier = existing.earlier_files();
+        Ok(Plan {
+            already_archived: false,
+            files: selection.chosen.len(),
+            bytes: selection.chosen.iter().filter_map(|c| c.size).sum(),
+            reusable: selection
+                .chosen
+                .iter()
+                .filter(|c| earlier.contains_key(&c.media_id))
+                .count(),
+            skipped: selection.skipped.len() + decided.later_attempt.len(),
+            attempt_id,
+        })
+    }
+
     async fn archive_until(
         &self,
         decision: &Decision,
-        body: Option<SignedBody<'_>>,
+        origin: Origin<'_>,
         deadline: Instant,
         pending: &PendingUploads,
     ) -> Result<Outcome, Error> {
+        let body = origin.body;
         let started = Instant::now();
         let session_id = decision.session_id.as_str();
         let (attempt_id, attempt_id_source) = match &decision.attempt_id {
@@ -284,6 +377,7 @@ impl Archiver {
                 attempt_id,
                 attempt_id_source,
                 media_source,
+                decision_source: origin.source,
             },
             files,
             skipped,

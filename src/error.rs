@@ -49,6 +49,10 @@ pub enum Error {
     /// another delivery wrote a different manifest under this decision's key.
     #[error("conflict with a stored object: {0}")]
     Conflict(String),
+    /// The operator stopped the job (Ctrl-C in `veriff-archiver backfill`) before the
+    /// archive was complete; open uploads were aborted and no manifest written.
+    #[error("stopped before the archive was complete")]
+    Cancelled,
     /// The invocation's deadline arrived before the archive was complete.
     #[error("deadline reached before the archive was complete")]
     Deadline,
@@ -67,6 +71,7 @@ impl Error {
             | Error::StorageRefused(_)
             | Error::Signing(_)
             | Error::Conflict(_) => 503,
+            Error::Cancelled => 503,
             Error::Deadline => 504,
         }
     }
@@ -85,6 +90,7 @@ impl Error {
             Error::StorageRefused(_) => "storage_refused",
             Error::Signing(_) => "signing_unavailable",
             Error::Conflict(_) => "conflict",
+            Error::Cancelled => "cancelled",
             Error::Deadline => "deadline_exceeded",
         }
     }
@@ -116,6 +122,7 @@ mod tests {
             (Error::StorageRefused(s()), 503, "storage_refused"),
             (Error::Signing(s()), 503, "signing_unavailable"),
             (Error::Conflict(s()), 503, "conflict"),
+            (Error::Cancelled, 503, "cancelled"),
             (Error::Deadline, 504, "deadline_exceeded"),
         ]
     }
@@ -143,10 +150,11 @@ mod tests {
                 | Error::StorageRefused(_)
                 | Error::Signing(_)
                 | Error::Conflict(_)
+                | Error::Cancelled
                 | Error::Deadline => std::mem::discriminant(e),
             })
             .collect::<std::collections::HashSet<_>>();
-        assert_eq!(variants.len(), 12, "each variant appears once");
+        assert_eq!(variants.len(), 13, "each variant appears once");
     }
 
     #[test]

@@ -49,6 +49,22 @@ pub struct Manifest {
     /// The stored webhook body, when `ARCHIVE_DECISION_PAYLOAD` is on (v2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision_payload: Option<PayloadRecord>,
+    /// Where the decision came from (v2; absent in manifests written before backfill).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_source: Option<DecisionSource>,
+}
+
+/// Where an archived decision came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionSource {
+    /// Veriff's decision webhook.
+    Webhook,
+    /// `GET /v1/sessions/{id}/decision` (`veriff-archiver backfill`).
+    DecisionEndpoint,
+    /// An earlier attempt of `GET /v1/sessions/{id}/attempts` (`backfill --all-attempts`):
+    /// only its status is known, as the listing gives it.
+    AttemptsListing,
 }
 
 /// Where the decided attempt's id came from.
@@ -174,6 +190,8 @@ pub struct ManifestInput<'a> {
     pub attempt_id_source: AttemptIdSource,
     /// The listings read.
     pub media_source: SourceRecord,
+    /// Where the decision came from.
+    pub decision_source: DecisionSource,
 }
 
 impl Manifest {
@@ -200,6 +218,7 @@ impl Manifest {
             files,
             skipped,
             decision_payload,
+            decision_source: Some(input.decision_source),
         }
     }
 
@@ -285,6 +304,7 @@ mod tests {
                     ],
                     endpoint: None,
                 },
+                decision_source: DecisionSource::Webhook,
             },
             vec![FileRecord {
                 key: "s1/a1/face.m1.jpg".into(),
@@ -349,6 +369,7 @@ mod tests {
         assert_eq!(file["s3Checksum"]["algorithm"], "SHA256");
         assert_eq!(v["skipped"][0]["reason"], "lower_ranked");
         assert!(v.get("decisionPayload").is_none());
+        assert_eq!(v["decisionSource"], "webhook");
         assert_eq!(m.total_bytes(), 3);
         assert_eq!(Manifest::parse(&m.to_bytes()).unwrap(), m);
     }

@@ -151,18 +151,8 @@ impl Store {
 
     /// Reads a whole object of at most `max_bytes`; `None` when there is none.
     pub async fn read(&self, key: &str, max_bytes: u64) -> Result<Option<Bytes>, Error> {
-        let out = match self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
-            Err(e) if http_status(&e) == Some(404) => return Ok(None),
-            Err(e) => return Err(storage_error("GetObject", &e)),
+        let Some(out) = self.get(key, None).await? else {
+            return Ok(None);
         };
         if out
             .content_length()
@@ -188,19 +178,8 @@ impl Store {
         key: &str,
         version_id: Option<&str>,
     ) -> Result<Option<String>, Error> {
-        let out = match self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .set_version_id(version_id.map(str::to_string))
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
-            Err(e) if http_status(&e) == Some(404) => return Ok(None),
-            Err(e) => return Err(storage_error("GetObject", &e)),
+        let Some(out) = self.get(key, version_id).await? else {
+            return Ok(None);
         };
         let mut body = out.body;
         let mut hasher = Sha256::new();
@@ -212,6 +191,28 @@ impl Store {
             hasher.update(&chunk);
         }
         Ok(Some(hex::encode(hasher.finalize())))
+    }
+
+    /// GetObject (of `version_id`, when given); `None` when there is no such object.
+    async fn get(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Option<aws_sdk_s3::operation::get_object::GetObjectOutput>, Error> {
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_version_id(version_id.map(str::to_string))
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(out)),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            Err(e) if http_status(&e) == Some(404) => Ok(None),
+            Err(e) => Err(storage_error("GetObject", &e)),
+        }
     }
 
     /// HeadObject with checksum mode, of the current version or of `version_id`; `None`

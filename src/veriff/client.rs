@@ -8,6 +8,7 @@
 //! are retried by [`crate::retry`]; other statuses fail at once. The client is built once
 //! per container and shared by all invocations.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -23,6 +24,8 @@ use crate::layout::is_safe_segment;
 use crate::media::{AttemptInfo, MediaList, parse_attempts};
 use crate::retry::{self, Failure, RetryPolicy, parse_retry_after};
 use crate::select::Listing;
+use crate::veriff::RateLimiter;
+use crate::webhook::{Decision, Webhook, classify};
 use crate::webhook::{SIGNATURE_HEADERS, hmac_hex};
 
 /// Largest metadata document accepted.
@@ -38,6 +41,7 @@ pub struct VeriffClient {
     request_timeout: Duration,
     retry: RetryPolicy,
     require_signature: bool,
+    limiter: Option<Arc<RateLimiter>>,
 }
 
 impl std::fmt::Debug for VeriffClient {
@@ -74,7 +78,45 @@ impl VeriffClient {
                 max_delay: Duration::from_secs(5),
             },
             require_signature: config.require_response_signature,
+            limiter: None,
         })
+    }
+
+    /// Caps every request of this client (and its clones) with `limiter`.
+    pub fn with_rate_limit(mut self, limiter: Arc<RateLimiter>) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+
+    /// Waits for the rate limit, if there is one.
+    async fn pace(&self) {
+        if let Some(limiter) = &self.limiter {
+            limiter.acquire().await;
+        }
+    }
+
+    /// `GET /v1/sessions/{id}/decision`, Veriff's answer for polling when webhook delivery
+    /// fails: the session's decision, or `None` while it has none (`verification` null or
+    /// without a status). Only the non-personal fields are kept, as for a webhook.
+    pub async fn decision(
+        &self,
+        session_id: &str,
+        deadline: Instant,
+    ) -> Result<Option<Decision>, Error> {
+        let what = "session decision";
+        let body = self
+            .get_signed_json("sessions", session_id, "/decision", what, deadline)
+            .await?;
+        match classify(&body) {
+            Ok(Webhook::Decision(decision)) if decision.session_id == session_id => {
+                Ok(Some(decision))
+            }
+            Ok(Webhook::Decision(_)) => Err(Error::Upstream(format!(
+                "{what}: the answer names another session"
+            ))),
+            Ok(Webhook::Other(_)) => Ok(None),
+            Err(e) => Err(Error::Upstream(format!("{what}: {e}"))),
+        }
     }
 
     /// The retry policy used for Veriff calls (and for whole-file copies).
@@ -155,6 +197,7 @@ impl VeriffClient {
         deadline: Instant,
     ) -> Result<Vec<u8>, Error> {
         retry::run(self.retry, deadline, |_| async {
+            self.pace().await;
             let request = self
                 .signed_get(collection, id, tail)
                 .map_err(Failure::permanent)?
@@ -185,6 +228,7 @@ impl VeriffClient {
         let request = self
             .signed_get("media", media_id, "")
             .map_err(Failure::permanent)?;
+        self.pace().await;
         // The client's read timeout bounds each body read, not the wait for the status
         // line: bound that separately, or a server that never answers holds the copy until
         // the invocation's deadline.

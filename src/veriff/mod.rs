@@ -6,8 +6,10 @@
 //! redirects are refused.
 
 pub mod client;
+pub mod rate;
 /// The media model moved to the pure [`crate::media`]; re-exported for existing paths.
 pub use crate::media;
 
 pub use crate::media::{MediaItem, MediaKind, MediaList};
 pub use client::{BodySignature, MediaDownload, VeriffClient};
+pub use rate::RateLimiter;

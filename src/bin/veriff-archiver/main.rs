@@ -6,10 +6,13 @@
 //! Subcommands:
 //! - `verify`: prove the archive complete and unaltered ([`verify`]).
 //! - `report`: an evidence pack for one session, HTML plus the verify JSON ([`report`]).
+//! - `backfill`: archive past sessions through Veriff's decision endpoint ([`backfill`]).
 //!
-//! Exit codes: 0 when everything verifies, 1 when a problem is found, 2 on a usage,
-//! configuration or access error.
+//! Exit codes: 0 when everything verifies (backfill: no session failed), 1 when a problem
+//! is found (a session failed), 2 on a usage, configuration or access error; `backfill`
+//! exits 130 when interrupted by Ctrl-C.
 
+mod backfill;
 mod common;
 mod output;
 mod report;
@@ -24,7 +27,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "veriff-archiver",
     version,
-    about = "Verify and report on a veriff-archiver evidence archive in S3"
+    about = "Verify, report on and backfill a veriff-archiver evidence archive in S3"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -37,6 +40,9 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Write an evidence pack (HTML and verify JSON) for one session.
     Report(report::ReportArgs),
+    /// Archive sessions decided before the function existed, or whose webhooks were lost
+    /// (reads Veriff's decision endpoint; the webhook's code path).
+    Backfill(backfill::BackfillArgs),
 }
 
 #[tokio::main]
@@ -53,6 +59,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Verify(args) => verify::run(args).await,
         Command::Report(args) => report::run(args).await,
+        Command::Backfill(args) => backfill::run(args).await,
     };
     match result {
         Ok(code) => code,
