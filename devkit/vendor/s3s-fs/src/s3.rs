@@ -1225,7 +1225,21 @@ impl S3 for FileSystem {
 impl FileSystem {
     async fn list_objects_recursive(&self, bucket_root: &Path, prefix: &str, objects: &mut Vec<Object>) -> S3Result<()> {
         let mut dir_queue: VecDeque<PathBuf> = default();
-        dir_queue.push_back(bucket_root.to_owned());
+        // PATCHED for veriff-archiver: start at the folder the prefix names, not at the
+        // bucket root, so a listing costs what it lists, not the whole bucket.
+        let prefix_dir = prefix.rfind('/').map(|i| &prefix[..i]).filter(|d| {
+            !d.is_empty() && d.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+        });
+        match prefix_dir {
+            Some(dir) => {
+                let start = bucket_root.join(dir);
+                if !start.is_dir() {
+                    return Ok(());
+                }
+                dir_queue.push_back(start);
+            }
+            None => dir_queue.push_back(bucket_root.to_owned()),
+        }
         let prefix_is_empty = prefix.is_empty();
 
         while let Some(dir) = dir_queue.pop_front() {
