@@ -19,7 +19,7 @@ use archiver_devkit::fixtures::{DEMO_ATTEMPT_ID, DEMO_SESSION_ID};
 use archiver_devkit::{MediaContent, decision_webhook, demo_scenario};
 use base64::Engine;
 use serde_json::Value;
-use support::{BUCKET, Harness, PREFIX, S3_ACCESS_KEY, S3_SECRET_KEY, decision};
+use support::{BUCKET, Harness, PREFIX, cli_env, decision};
 
 const SESSION: &str = DEMO_SESSION_ID;
 const ATTEMPT: &str = DEMO_ATTEMPT_ID;
@@ -89,15 +89,7 @@ fn run_report(h: &Harness, cwd: &Path, args: &[&str]) -> Output {
         .env_remove("AWS_SESSION_TOKEN")
         .env_remove("AWS_ENDPOINT_URL")
         .env_remove("MANIFEST_SIGNING_KEY_ID")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_ENDPOINT_URL_S3", h.s3().endpoint())
-        .env("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY)
-        .env("AWS_REGION", "us-east-1")
-        .env("ARCHIVE_BUCKET", BUCKET)
-        .env("ARCHIVE_PREFIX", PREFIX)
+        .envs(cli_env(h))
         .output()
         .expect("run veriff-archiver")
 }

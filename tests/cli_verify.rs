@@ -57,31 +57,7 @@ async fn archive() -> Harness {
 }
 
 /// What one run of the binary did.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    /// stdout as exactly one JSON document.
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{self:#?}"))
-    }
-
-    /// The value of a row of the human summary table.
-    fn row(&self, label: &str) -> String {
-        self.stdout
-            .lines()
-            .find_map(|l| {
-                let rest = l.strip_prefix("  ")?.strip_prefix(label)?;
-                rest.starts_with("  ").then(|| rest.trim().to_string())
-            })
-            .unwrap_or_else(|| panic!("no {label:?} row in:\n{}", self.stdout))
-    }
-}
+type Run = CliRun;
 
 /// Runs `veriff-archiver verify ARGS` with the function's environment for this harness.
 async fn verify(h: &Harness, args: &[&str]) -> Run {
@@ -95,15 +71,7 @@ async fn verify_with(h: &Harness, args: &[&str], env: &[(&str, &str)]) -> Run {
         .arg("verify")
         .args(args)
         .env_clear()
-        .env("AWS_ENDPOINT_URL_S3", h.s3().endpoint())
-        .env("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("ARCHIVE_BUCKET", BUCKET)
-        .env("ARCHIVE_PREFIX", PREFIX)
+        .envs(cli_env(h))
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .kill_on_drop(true);
@@ -111,20 +79,12 @@ async fn verify_with(h: &Harness, args: &[&str], env: &[(&str, &str)]) -> Run {
         .await
         .expect("verify finishes within 2 minutes")
         .expect("run veriff-archiver");
-    Run {
-        code: out.status.code().expect("exited, not killed"),
-        stdout: String::from_utf8(out.stdout).expect("UTF-8 stdout"),
-        stderr: String::from_utf8(out.stderr).expect("UTF-8 stderr"),
-    }
+    CliRun::from_output(out)
 }
 
 /// Asserts the exit code, showing the output when it differs.
 fn assert_code(run: &Run, code: i32) {
-    assert_eq!(
-        run.code, code,
-        "exit code\n--- stdout\n{}\n--- stderr\n{}",
-        run.stdout, run.stderr
-    );
+    run.assert_code(code);
 }
 
 /// The problem counts of a `--json` summary, by class, in summary order.

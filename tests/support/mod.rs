@@ -605,3 +605,64 @@ pub fn base64_sha256(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
 }
+
+/// One run of the `veriff-archiver` binary.
+#[derive(Debug)]
+pub struct CliRun {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliRun {
+    /// From a finished process (which must have exited, not been killed).
+    pub fn from_output(out: std::process::Output) -> CliRun {
+        CliRun {
+            code: out.status.code().expect("exited, not killed"),
+            stdout: String::from_utf8(out.stdout).expect("UTF-8 stdout"),
+            stderr: String::from_utf8(out.stderr).expect("UTF-8 stderr"),
+        }
+    }
+
+    /// stdout as exactly one JSON document.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{self:#?}"))
+    }
+
+    /// The value of a row of a human summary table (`  label   value`).
+    pub fn row(&self, label: &str) -> String {
+        self.stdout
+            .lines()
+            .find_map(|l| {
+                let rest = l.strip_prefix("  ")?.strip_prefix(label)?;
+                rest.starts_with("  ").then(|| rest.trim().to_string())
+            })
+            .unwrap_or_else(|| panic!("no {label:?} row in:\n{}", self.stdout))
+    }
+
+    /// Asserts the exit code, showing the output when it differs.
+    pub fn assert_code(&self, code: i32) {
+        assert_eq!(
+            self.code, code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+    }
+}
+
+/// The environment the CLI needs to reach this harness's archive (the function's variables
+/// and the SDK's), with none of the host's AWS set-up.
+pub fn cli_env(h: &Harness) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL_S3", h.s3().endpoint()),
+        ("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY.into()),
+        ("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY.into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ("AWS_CONFIG_FILE", "/dev/null".into()),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".into()),
+        ("ARCHIVE_BUCKET", BUCKET.into()),
+        ("ARCHIVE_PREFIX", PREFIX.into()),
+    ]
+}
