@@ -114,6 +114,10 @@ pub struct Archiver {
     veriff: VeriffClient,
     store: Store,
     signer: Option<ManifestSigner>,
+    /// Copy slots shared by every archive of this archiver (see
+    /// [`Archiver::sharing_copy_slots`]); `None`: each archive has its own
+    /// `COPY_CONCURRENCY`.
+    copy_slots: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// One file to store, or to reuse from an earlier decision's manifest.
@@ -180,7 +184,18 @@ impl Archiver {
             veriff,
             store,
             signer: None,
+            copy_slots: None,
         }
+    }
+
+    /// Makes `COPY_CONCURRENCY` a bound on the files in flight across every archive this
+    /// archiver (and its clones) runs at once, as when the queue consumer archives a batch
+    /// concurrently: memory stays within the part buffers `COPY_CONCURRENCY` allows.
+    pub fn sharing_copy_slots(mut self) -> Self {
+        self.copy_slots = Some(Arc::new(tokio::sync::Semaphore::new(
+            self.config.copy_concurrency,
+        )));
+        self
     }
 
     /// Signs every manifest with `signer` (`MANIFEST_SIGNING_KEY_ID`).
@@ -352,6 +367,10 @@ impl Archiver {
         let mut files: Vec<(usize, FileRecord, bool)> =
             futures_util::stream::iter(jobs.iter().enumerate())
                 .map(|(index, job)| async move {
+                    let _slot = match &self.copy_slots {
+                        Some(slots) => Some(slots.acquire().await.map_err(|_| Error::Cancelled)?),
+                        None => None,
+                    };
                     if let Some(record) = self.reuse(job, listing).await? {
                         return Ok::<_, Error>((index, record, true));
                     }

@@ -34,6 +34,15 @@ impl MediaSource {
     }
 }
 
+/// How the function behind the Function URL handles an archivable decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestMode {
+    /// Archive while Veriff waits for the answer (the default).
+    Direct,
+    /// Send one message to the archive queue and answer `queued`; the consumer archives.
+    Queue,
+}
+
 /// A secret string whose `Debug` output never shows its value.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -95,6 +104,10 @@ pub struct Config {
     pub veriff_max_attempts: u32,
     /// Time kept back before the Lambda deadline to abort uploads and answer.
     pub deadline_margin: Duration,
+    /// Archive while Veriff waits, or enqueue (`INGEST_MODE`).
+    pub ingest_mode: IngestMode,
+    /// The archive queue (`ARCHIVE_QUEUE_URL`), required in queue mode.
+    pub queue_url: Option<String>,
 }
 
 /// A configuration problem, naming the variable and the fix.
@@ -202,6 +215,35 @@ impl Config {
             60_000,
         )?);
 
+        let ingest_mode = match get("INGEST_MODE").as_deref().unwrap_or("direct") {
+            "direct" => IngestMode::Direct,
+            "queue" => IngestMode::Queue,
+            other => {
+                return Err(err(
+                    "INGEST_MODE",
+                    format!("unknown value {other:?}: use `direct` or `queue`"),
+                ));
+            }
+        };
+        let queue_url = get("ARCHIVE_QUEUE_URL")
+            .map(|url| parse_queue_url(&url))
+            .transpose()?;
+        if ingest_mode == IngestMode::Queue {
+            if queue_url.is_none() {
+                return Err(err(
+                    "ARCHIVE_QUEUE_URL",
+                    "is required with INGEST_MODE=queue: set it to the archive queue's URL",
+                ));
+            }
+            if archive_decision_payload {
+                return Err(err(
+                    "ARCHIVE_DECISION_PAYLOAD",
+                    "cannot be true with INGEST_MODE=queue: a queue message never holds the \
+                     webhook body, so it cannot be stored; use INGEST_MODE=direct to keep bodies",
+                ));
+            }
+        }
+
         let manifest_signing_key_id = get("MANIFEST_SIGNING_KEY_ID")
             .map(|id| parse_key_id(&id))
             .transpose()?;
@@ -231,11 +273,35 @@ impl Config {
             veriff_timeout,
             veriff_max_attempts,
             deadline_margin,
+            ingest_mode,
+            queue_url,
         })
     }
 }
 
 const MIB: u64 = 1024 * 1024;
+
+/// An SQS queue URL: `https://` (or `http://` for a local server), no credentials, query or
+/// fragment.
+fn parse_queue_url(url: &str) -> Result<String, ConfigError> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    let valid = rest.is_some_and(|rest| {
+        let host = rest.split('/').next().unwrap_or("");
+        !host.is_empty()
+            && rest.contains('/')
+            && !rest.contains(['?', '#', '@'])
+            && !rest.chars().any(char::is_whitespace)
+    });
+    if !valid {
+        return Err(err(
+            "ARCHIVE_QUEUE_URL",
+            "is not a queue URL: expected https://sqs.<region>.amazonaws.com/<account>/<name>",
+        ));
+    }
+    Ok(url.to_string())
+}
 
 /// S3's limit on the parts of one multipart upload.
 pub const MAX_PARTS: u64 = 10_000;
@@ -460,6 +526,46 @@ mod tests {
         assert_eq!(c.copy_concurrency, 4);
         assert_eq!(c.part_size, 8 * 1024 * 1024);
         assert_eq!(c.prefix, "");
+        assert_eq!(c.ingest_mode, IngestMode::Direct);
+        assert_eq!(c.queue_url, None);
+    }
+
+    #[test]
+    fn queue_mode_needs_a_queue_and_keeps_no_body() {
+        let url = "https://sqs.eu-west-1.amazonaws.com/123456789012/archive";
+        let c = config(&[("INGEST_MODE", "queue"), ("ARCHIVE_QUEUE_URL", url)]).unwrap();
+        assert_eq!(c.ingest_mode, IngestMode::Queue);
+        assert_eq!(c.queue_url.as_deref(), Some(url));
+        let local = "http://127.0.0.1:4566/123456789012/archive";
+        assert!(config(&[("INGEST_MODE", "queue"), ("ARCHIVE_QUEUE_URL", local)]).is_ok());
+        let e = config(&[("INGEST_MODE", "queue")]).unwrap_err();
+        assert_eq!(e.var, "ARCHIVE_QUEUE_URL");
+        let e = config(&[
+            ("INGEST_MODE", "queue"),
+            ("ARCHIVE_QUEUE_URL", url),
+            ("ARCHIVE_DECISION_PAYLOAD", "true"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.var, "ARCHIVE_DECISION_PAYLOAD");
+        // The same settings are fine in direct mode (the consumer function's case).
+        assert!(
+            config(&[
+                ("ARCHIVE_QUEUE_URL", url),
+                ("ARCHIVE_DECISION_PAYLOAD", "true")
+            ])
+            .is_ok()
+        );
+        for bad in [
+            "sqs.eu-west-1.amazonaws.com/1/q",
+            "https://",
+            "https://h/q?x=1",
+            "https://u@h/q",
+            "ftp://h/q",
+            "https://host",
+        ] {
+            let e = config(&[("ARCHIVE_QUEUE_URL", bad)]).unwrap_err();
+            assert_eq!(e.var, "ARCHIVE_QUEUE_URL", "{bad}");
+        }
     }
 
     #[test]
@@ -487,6 +593,7 @@ mod tests {
             ("VERIFF_REQUIRE_RESPONSE_SIGNATURE", "maybe"),
             ("ARCHIVE_DECISION_PAYLOAD", "2"),
             ("MANIFEST_SIGNING_KEY_ID", "alias/with space"),
+            ("INGEST_MODE", "sqs"),
         ] {
             let e = config(&[(var, value)]).unwrap_err();
             assert_eq!(e.var, var, "{e}");

@@ -49,6 +49,9 @@ pub enum Error {
     /// another delivery wrote a different manifest under this decision's key.
     #[error("conflict with a stored object: {0}")]
     Conflict(String),
+    /// The archive queue did not take the decision (queue mode): Veriff redelivers.
+    #[error("archive queue failure: {0}")]
+    QueueUnavailable(String),
     /// The operator stopped the job (Ctrl-C in `veriff-archiver backfill`) before the
     /// archive was complete; open uploads were aborted and no manifest written.
     #[error("stopped before the archive was complete")]
@@ -70,7 +73,8 @@ impl Error {
             Error::Storage(_)
             | Error::StorageRefused(_)
             | Error::Signing(_)
-            | Error::Conflict(_) => 503,
+            | Error::Conflict(_)
+            | Error::QueueUnavailable(_) => 503,
             Error::Cancelled => 503,
             Error::Deadline => 504,
         }
@@ -90,6 +94,7 @@ impl Error {
             Error::StorageRefused(_) => "storage_refused",
             Error::Signing(_) => "signing_unavailable",
             Error::Conflict(_) => "conflict",
+            Error::QueueUnavailable(_) => "queue_unavailable",
             Error::Cancelled => "cancelled",
             Error::Deadline => "deadline_exceeded",
         }
@@ -122,6 +127,7 @@ mod tests {
             (Error::StorageRefused(s()), 503, "storage_refused"),
             (Error::Signing(s()), 503, "signing_unavailable"),
             (Error::Conflict(s()), 503, "conflict"),
+            (Error::QueueUnavailable(s()), 503, "queue_unavailable"),
             (Error::Cancelled, 503, "cancelled"),
             (Error::Deadline, 504, "deadline_exceeded"),
         ]
@@ -150,11 +156,12 @@ mod tests {
                 | Error::StorageRefused(_)
                 | Error::Signing(_)
                 | Error::Conflict(_)
+                | Error::QueueUnavailable(_)
                 | Error::Cancelled
                 | Error::Deadline => std::mem::discriminant(e),
             })
             .collect::<std::collections::HashSet<_>>();
-        assert_eq!(variants.len(), 13, "each variant appears once");
+        assert_eq!(variants.len(), 14, "each variant appears once");
     }
 
     #[test]

@@ -1,9 +1,10 @@
-//! The webhook handler: one Lambda HTTP event in, one HTTP response out.
+//! The function's entry: one Lambda event in, one answer out.
 //!
-//! Runs the path decode → authenticate → classify → archive, logs one structured line per
-//! stage (ids, counts, codes; never a secret, signature, body or personal data), and maps
-//! every error to its status in one place ([`Error::status`]). It never fails the Lambda
-//! invocation itself: every outcome is an HTTP answer.
+//! A Function URL event runs the path decode → authenticate → classify → archive (or, in
+//! queue mode, enqueue), logs one structured line per stage (ids, counts, codes; never a
+//! secret, signature, body or personal data), and maps every error to its status in one
+//! place ([`Error::status`]): every outcome is an HTTP answer. An SQS batch goes to the
+//! [`queue::Consumer`](crate::queue::Consumer), whose answer names the records that failed.
 
 use std::sync::Arc;
 
@@ -12,8 +13,11 @@ use tokio::time::Instant;
 
 use crate::archive::{Archiver, OutcomeKind, SignedBody};
 use crate::config::Config;
+use crate::config::IngestMode;
 use crate::error::Error;
 use crate::event::{self, HttpResponse};
+use crate::manifest::DecisionSource;
+use crate::queue::{self, DecisionMessage, DecisionQueue};
 use crate::signing::ManifestSigner;
 use crate::store::Store;
 use crate::veriff::VeriffClient;
@@ -24,6 +28,7 @@ use crate::webhook::{self, DecisionStatus, Webhook};
 pub struct App {
     config: Arc<Config>,
     archiver: Archiver,
+    queue: Option<DecisionQueue>,
 }
 
 impl App {
@@ -44,9 +49,43 @@ impl App {
         let veriff = VeriffClient::new(&config)?;
         let store = Store::new(s3, config.bucket.clone(), config.part_size);
         Ok(App {
-            archiver: Archiver::new(config.clone(), veriff, store).with_signer(signer),
+            // One invocation at a time per container, but an SQS batch archives its records
+            // at once: COPY_CONCURRENCY bounds the files in flight across all of them.
+            archiver: Archiver::new(config.clone(), veriff, store)
+                .with_signer(signer)
+                .sharing_copy_slots(),
             config,
+            queue: None,
         })
+    }
+
+    /// Sends archivable decisions to `queue` (`INGEST_MODE=queue`; built by `main` from
+    /// `ARCHIVE_QUEUE_URL`).
+    pub fn with_queue(mut self, queue: Option<DecisionQueue>) -> App {
+        self.queue = queue;
+        self
+    }
+
+    /// Handles any event the function receives: an SQS batch (the queue consumer) gets a
+    /// partial batch response; anything else is a Function URL event and gets an HTTP
+    /// answer. An SQS-shaped event that does not parse fails the invocation, so the whole
+    /// batch comes back.
+    pub async fn handle_event(
+        &self,
+        event: serde_json::Value,
+        deadline: Instant,
+    ) -> Result<serde_json::Value, serde_json::Error> {
+        if queue::is_sqs_event(&event) {
+            let consumer = queue::Consumer {
+                config: &self.config,
+                archiver: &self.archiver,
+            };
+            let response = consumer.handle(event, deadline).await.inspect_err(|e| {
+                tracing::error!(error = %e, "SQS event does not parse; the whole batch is retried");
+            })?;
+            return serde_json::to_value(response);
+        }
+        Ok(self.handle(&event, deadline).await.into_lambda())
     }
 
     /// Handles one Lambda HTTP event; `deadline` is when the invocation will be killed.
@@ -131,6 +170,10 @@ impl App {
             "decision received"
         );
 
+        if self.config.ingest_mode == IngestMode::Queue {
+            return self.enqueue(&decision).await;
+        }
+
         let body = SignedBody {
             bytes: &request.body,
             signature: &signature,
@@ -166,6 +209,44 @@ impl App {
                 "bytes": outcome.bytes,
                 "skipped": outcome.skipped,
                 "signed": outcome.signed,
+            }),
+        ))
+    }
+}
+
+impl App {
+    /// Queue mode: one message with the decision's recorded fields (never the body), then
+    /// `200 queued`. The consumer archives it; a duplicate message archives nothing twice.
+    async fn enqueue(&self, decision: &crate::webhook::Decision) -> Result<HttpResponse, Error> {
+        let session_id = decision.session_id.as_str();
+        let attempt_id = decision.attempt_id.as_deref();
+        let queue = self.queue.as_ref().ok_or_else(|| {
+            Error::QueueUnavailable("INGEST_MODE=queue but no queue client was built".into())
+        })?;
+        let message = DecisionMessage::new(decision, DecisionSource::Webhook);
+        let message_id = queue.send(&message).await.inspect_err(|error| {
+            tracing::error!(
+                session_id,
+                attempt_id,
+                status = error.status(),
+                code = error.code(),
+                error = %error,
+                "decision not queued; Veriff will redeliver"
+            );
+        })?;
+        tracing::info!(
+            session_id,
+            attempt_id,
+            message_id = message_id.as_str(),
+            "decision queued"
+        );
+        Ok(HttpResponse::new(
+            200,
+            json!({
+                "status": "queued",
+                "sessionId": session_id,
+                "attemptId": attempt_id,
+                "messageId": message_id,
             }),
         ))
     }

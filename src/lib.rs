@@ -8,12 +8,17 @@
 //! ```text
 //! Function URL event ─► event ─► webhook::authenticate ─► webhook::classify ─┬─► ignored (200)
 //!                                                                            └─► decision
-//! decision ─► archive: decided attempt (given, or the newest) ─► read its folder back:
+//! decision ─┬─ direct mode (default) ─────────────────────────────────────────► archive
+//!           └─ queue mode: queue::sender ─► SQS ─► 200 queued
+//! SQS batch ─► queue::consumer ─► each distinct decision ─► archive ─► partial batch response
+//!
+//! archive: decided attempt (given, or the newest) ─► read its folder back:
 //!             this decision's manifest there? ─► already archived (200, nothing fetched)
 //!          ─► veriff: session and attempt listings, at once ─► select::decided_listing ─►
 //!             select ─► each file: reuse (stored by an earlier decision) or copy:
 //!             veriff (download) ──stream──► store (conditional create) ─► manifest, last ─► 200
-//! any failure before the manifest ─► non-200, no manifest (Veriff redelivers; a retry finishes)
+//! any failure before the manifest ─► non-200 (or a failed queue record), no manifest;
+//!     Veriff redelivers (or SQS does, then the dead-letter queue); a retry finishes
 //! ```
 //!
 //! - [`config`]: environment → validated [`config::Config`] (cold start).
@@ -31,7 +36,10 @@
 //! - [`archive`]: orchestration of one decision: idempotency, reuse, concurrency.
 //! - [`audit`]: reading the archive back (verify, report): manifests, signatures, every
 //!   file against its record, orphans and gaps. Never writes.
-//! - [`handler`]: one event in, one HTTP answer out, one log line per stage.
+//! - [`handler`]: one event in, one answer out: an HTTP answer for a Function URL event,
+//!   a partial batch response for an SQS batch; one log line per stage.
+//! - [`queue`]: queue mode: the decision message, sending it (webhook, CLI), and the
+//!   consumer that archives SQS batches through the same [`archive::Archiver`].
 //! - [`error`]: one error type, mapped to an HTTP status in one place.
 //! - [`s3`], [`telemetry`]: client and logging set-up for `main`.
 //!
@@ -47,6 +55,7 @@ pub mod handler;
 pub mod layout;
 pub mod manifest;
 pub mod media;
+pub mod queue;
 pub mod retry;
 pub mod s3;
 pub mod select;

@@ -7,6 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use tokio::time::Instant;
+use veriff_archiver::config::IngestMode;
+use veriff_archiver::queue::DecisionQueue;
 use veriff_archiver::signing::ManifestSigner;
 use veriff_archiver::{App, Config, s3, telemetry};
 
@@ -21,11 +23,17 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .manifest_signing_key_id
         .as_ref()
         .map(|key_id| ManifestSigner::new(s3::kms_client(&sdk), key_id.clone()));
-    let app = App::with_signer(config, s3::client(&sdk), signer)?;
+    let queue = match (config.ingest_mode, &config.queue_url) {
+        (IngestMode::Queue, Some(url)) => Some(DecisionQueue::new(s3::sqs_client(&sdk), url)),
+        _ => None,
+    };
+    let app = App::with_signer(config, s3::client(&sdk), signer)?.with_queue(queue);
     let app = &app;
+    // One binary, two roles: Function URL events (the webhook) and SQS batches (the queue
+    // consumer), told apart by the event's shape.
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = instant_of(event.context.deadline);
-        Ok::<Value, lambda_runtime::Error>(app.handle(&event.payload, deadline).await.into_lambda())
+        Ok::<Value, lambda_runtime::Error>(app.handle_event(event.payload, deadline).await?)
     }))
     .await
 }

@@ -1,4 +1,4 @@
-//! Building the S3 client the AWS SDK way.
+//! Building the AWS clients (S3, KMS, SQS) the AWS SDK way.
 //!
 //! Region, credentials and endpoint follow the SDK's own conventions (`AWS_REGION`, the
 //! credentials chain, `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`). When a custom endpoint is
@@ -19,6 +19,11 @@ pub async fn client_from_env() -> aws_sdk_s3::Client {
 /// The KMS client (manifest signing), from the same SDK configuration.
 pub fn kms_client(sdk: &aws_config::SdkConfig) -> aws_sdk_kms::Client {
     aws_sdk_kms::Client::new(sdk)
+}
+
+/// The SQS client (queue mode), from the same SDK configuration.
+pub fn sqs_client(sdk: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(sdk)
 }
 
 /// The S3 client for `sdk`; path-style addressing when a custom endpoint is configured.

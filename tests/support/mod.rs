@@ -3,6 +3,8 @@
 //! Function URL events.
 #![allow(dead_code)]
 
+pub mod sqs;
+
 use std::collections::HashMap;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,237 @@
+//! The queue consumer: one SQS batch (from the event source mapping) in, a partial batch
+//! response out.
+//!
+//! Each record is parsed and validated as a [`DecisionMessage`], and archived through the
+//! same [`Archiver`] as a webhook. Records of the same decision in one batch are archived
+//! once. A record whose archive fails (or runs out of invocation time) is named in
+//! `batchItemFailures`: SQS makes it visible again after the visibility timeout and, after
+//! the queue's maximum receives, moves it to the dead-letter queue. The records that
+//! succeeded are deleted and never re-run. A failure never leaves a manifest behind: the
+//! archive writes it last.
+
+use std::collections::HashMap;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use futures_util::StreamExt;
+use tokio::time::Instant;
+
+use crate::archive::{Archiver, Origin, OutcomeKind};
+use crate::config::Config;
+use crate::error::Error;
+use crate::queue::message::DecisionMessage;
+use crate::webhook::DecisionStatus;
+
+/// Whether a Lambda event is an SQS batch (`Records[0].eventSource == "aws:sqs"`).
+pub fn is_sqs_event(event: &serde_json::Value) -> bool {
+    event
+        .get("Records")
+        .and_then(|r| r.as_array())
+        .and_then(|r| r.first())
+        .and_then(|r| r.get("eventSource"))
+        .and_then(|s| s.as_str())
+        == Some("aws:sqs")
+}
+
+/// Archives SQS batches.
+#[derive(Debug, Clone)]
+pub struct Consumer<'a> {
+    /// The function's configuration (`ARCHIVE_STATUSES` is applied again).
+    pub config: &'a Config,
+    /// The archiver every entry point shares.
+    pub archiver: &'a Archiver,
+}
+
+/// What happened to one distinct decision of a batch.
+enum RecordResult {
+    Archived,
+    Ignored,
+    Failed,
+}
+
+impl Consumer<'_> {
+    /// Archives every record of `event` before `deadline`; the answer names the records
+    /// that failed. An event that is not an SQS batch is an error: the whole batch is
+    /// retried (the event source mapping sends only SQS batches).
+    pub async fn handle(
+        &self,
+        event: serde_json::Value,
+        deadline: Instant,
+    ) -> Result<SqsBatchResponse, serde_json::Error> {
+        let event: SqsEvent = serde_json::from_value(event)?;
+        let started = Instant::now();
+        let mut failures: Vec<String> = Vec::new();
+        // Distinct decisions, in order, each with the ids of the records that carry it.
+        let mut groups: Vec<(DecisionMessage, Vec<String>, u32)> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for (position, record) in event.records.iter().enumerate() {
+            let Some(message_id) = record.message_id.clone().filter(|id| !id.is_empty()) else {
+                // The event source mapping always sets the id. Without one the record cannot
+                // be named, and an empty identifier fails the whole batch: retried, never lost.
+                tracing::error!(
+                    record = position,
+                    "SQS record without a messageId; the whole batch is retried"
+                );
+                failures.push(String::new());
+                continue;
+            };
+            match DecisionMessage::parse(record.body.as_deref()) {
+                Ok(message) => {
+                    let receives = receive_count(record);
+                    match index.get(&message.identity()) {
+                        Some(&i) => {
+                            groups[i].1.push(message_id);
+                            groups[i].2 = groups[i].2.max(receives);
+                        }
+                        None => {
+                            index.insert(message.identity(), groups.len());
+                            groups.push((message, vec![message_id], receives));
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(
+                        message_id = message_id.as_str(),
+                        receives = receive_count(record),
+                        error = %error,
+                        "queue message rejected; it goes to the dead-letter queue after the maximum receives"
+                    );
+                    failures.push(message_id);
+                }
+            }
+        }
+
+        // Every distinct decision at once: the container-wide copy slots
+        // (COPY_CONCURRENCY) bound the files in flight across them.
+        let results: Vec<(RecordResult, Vec<String>)> = futures_util::stream::iter(groups)
+            .map(|(message, ids, receives)| async move {
+                (self.archive_one(&message, receives, deadline).await, ids)
+            })
+            .buffer_unordered(usize::MAX)
+            .collect()
+            .await;
+        let (mut archived, mut ignored) = (0usize, 0usize);
+        for (result, ids) in results {
+            match result {
+                RecordResult::Archived => archived += 1,
+                RecordResult::Ignored => ignored += 1,
+                RecordResult::Failed => failures.extend(ids),
+            }
+        }
+        tracing::info!(
+            records = event.records.len(),
+            archived,
+            ignored,
+            failed = failures.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "queue batch done"
+        );
+        let mut response = SqsBatchResponse::default();
+        response.batch_item_failures = failures
+            .into_iter()
+            .map(|id| {
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                failure
+            })
+            .collect();
+        Ok(response)
+    }
+
+    async fn archive_one(
+        &self,
+        message: &DecisionMessage,
+        receives: u32,
+        deadline: Instant,
+    ) -> RecordResult {
+        let decision = message.decision();
+        let session_id = decision.session_id.as_str();
+        let given_attempt_id = decision.attempt_id.as_deref();
+        let status = DecisionStatus::parse(&decision.status);
+        if !self.config.archives(status) {
+            tracing::info!(
+                session_id,
+                attempt_id = given_attempt_id,
+                "decision status not archived (ARCHIVE_STATUSES); queue message dropped"
+            );
+            return RecordResult::Ignored;
+        }
+        let origin = Origin {
+            source: message.source,
+            body: None,
+        };
+        let result = self
+            .archiver
+            .archive_from(&decision, origin, deadline, std::future::pending())
+            .await;
+        match result {
+            Ok(outcome) => {
+                tracing::info!(
+                    session_id,
+                    attempt_id = outcome.attempt_id.as_str(),
+                    already_archived = outcome.kind == OutcomeKind::AlreadyArchived,
+                    files = outcome.files,
+                    reused = outcome.reused,
+                    bytes = outcome.bytes,
+                    receives,
+                    "queue message archived"
+                );
+                RecordResult::Archived
+            }
+            Err(error) => {
+                log_failure(session_id, given_attempt_id, receives, &error);
+                RecordResult::Failed
+            }
+        }
+    }
+}
+
+fn log_failure(session_id: &str, attempt_id: Option<&str>, receives: u32, error: &Error) {
+    tracing::error!(
+        session_id,
+        attempt_id,
+        receives,
+        status = error.status(),
+        code = error.code(),
+        error = %error,
+        "archive failed; the message comes back after the visibility timeout"
+    );
+}
+
+/// `ApproximateReceiveCount` of a record (0 when absent).
+fn receive_count(record: &SqsMessage) -> u32 {
+    record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn sqs_events_are_told_from_http_events() {
+        assert!(is_sqs_event(
+            &json!({"Records": [{"eventSource": "aws:sqs", "body": "{}"}]})
+        ));
+        assert!(!is_sqs_event(
+            &json!({"Records": [{"eventSource": "aws:s3"}]})
+        ));
+        assert!(!is_sqs_event(&json!({"Records": []})));
+        assert!(!is_sqs_event(&json!({"version": "2.0", "body": "{}"})));
+        assert!(!is_sqs_event(&json!({"Records": "aws:sqs"})));
+    }
+
+    #[test]
+    fn receive_counts_are_read_leniently() {
+        let record: SqsMessage = serde_json::from_value(json!({
+            "messageId": "m", "attributes": {"ApproximateReceiveCount": "3"}
+        }))
+        .unwrap();
+        assert_eq!(receive_count(&record), 3);
+        let record: SqsMessage = serde_json::from_value(json!({"messageId": "m"})).unwrap();
+        assert_eq!(receive_count(&record), 0);
+    }
+}
