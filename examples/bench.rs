@@ -30,8 +30,13 @@
 //!    ListObjectsV2 (one per session), so at thousands of sessions the local S3 server, not
 //!    the CLI, bounds the throughput (quadratic in the archive's size).
 //!
+//! 8. Queue mode: the webhook's answer time for a decision of 16 images of 500 KB, median
+//!    of 50 warm invocations of the release bootstrap per mode: direct (archives, then
+//!    answers) against queue (one SQS `SendMessage` to moto_server, then answers). Skipped
+//!    without moto_server.
+//!
 //! `--smoke` uses tiny sizes and single runs (for CI, so the benchmark cannot rot); its
-//! numbers mean nothing. Items 3-5 need `--bootstrap PATH` (`scripts/bench.sh` builds it).
+//! numbers mean nothing. Items 3-5 and 8 need `--bootstrap PATH` (`scripts/bench.sh` builds it).
 //! Item 7 runs the `veriff-archiver` binary next to this example (`target/<profile>/`), or
 //! `--cli PATH` (`scripts/bench.sh` builds it with `cargo build --bin veriff-archiver`).
 
@@ -83,7 +88,7 @@ struct Args {
 }
 
 const USAGE: &str =
-    "usage: bench [--smoke] [--only 1-7] [--bootstrap PATH] [--cli PATH] [--backfill-sessions N]";
+    "usage: bench [--smoke] [--only 1-8] [--bootstrap PATH] [--cli PATH] [--backfill-sessions N]";
 
 fn parse_args() -> Res<Args> {
     let mut args = Args {
@@ -149,6 +154,8 @@ struct Params {
     audit_runs: usize,
     /// Item 7: sessions backfilled.
     backfill_sessions: usize,
+    /// Item 8: webhook answers timed per mode.
+    queue_runs: usize,
 }
 
 impl Params {
@@ -167,6 +174,7 @@ impl Params {
             audit_file_size: 50_000,
             audit_runs: 3,
             backfill_sessions: 10_000,
+            queue_runs: 50,
         }
     }
 
@@ -185,6 +193,7 @@ impl Params {
             audit_file_size: 10_000,
             audit_runs: 1,
             backfill_sessions: 50,
+            queue_runs: 3,
         }
     }
 }
@@ -1193,6 +1202,123 @@ async fn bench_cold_start(env: &Env, p: &Params, bootstrap: &Path) -> Res<Vec<Ta
 }
 
 // ---------------------------------------------------------------------------------------
+// 8. Queue mode: the webhook's answer time, against direct mode
+
+async fn bench_queue(env: &Env, p: &Params, bootstrap: &Path) -> Res<Vec<Table>> {
+    let moto = archiver_devkit::MotoServer::start()
+        .await
+        .map_err(|e| format!("moto_server: {e}"))?;
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::new()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+            .endpoint_url(moto.endpoint())
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                S3_ACCESS_KEY,
+                S3_SECRET_KEY,
+                None,
+                None,
+                "bench",
+            ))
+            .build(),
+    );
+    let queue_url = sqs
+        .create_queue()
+        .queue_name("bench-archive")
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "CreateQueue: {}",
+                aws_sdk_sqs::error::DisplayErrorContext(&e)
+            )
+        })?
+        .queue_url
+        .unwrap_or_default();
+    let images: Vec<MediaEntry> = (0..16)
+        .map(|i| MediaEntry {
+            id: format!("bench-queue-image-{i}"),
+            kind: "image",
+            context: format!("context-{i}"),
+            size: 500_000,
+            mimetype: "image/jpeg",
+        })
+        .collect();
+    for (i, m) in images.iter().enumerate() {
+        env.fake.set_media(
+            &m.id,
+            MediaContent::bytes(deterministic_bytes(0xD0 + i as u64, 500_000), "image/jpeg"),
+        );
+    }
+    let sqs_endpoint = moto.endpoint();
+    // (label, environment overrides, the answer's status)
+    type Mode<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
+    let modes: [Mode; 2] = [
+        (
+            "direct (archives 16 images, then answers)",
+            vec![],
+            "archived",
+        ),
+        (
+            "queue (sends one SQS message, then answers)",
+            vec![
+                ("INGEST_MODE", "queue"),
+                ("ARCHIVE_QUEUE_URL", queue_url.as_str()),
+                ("AWS_ENDPOINT_URL_SQS", sqs_endpoint.as_str()),
+            ],
+            "queued",
+        ),
+    ];
+    let mut table = Table::new(
+        format!(
+            "8. Webhook answer time, release bootstrap, warm, {} decisions of 16 images of 500 KB \
+             per mode (local SQS: moto_server)",
+            p.queue_runs
+        ),
+        &["mode", "median", "min", "max", "vs direct"],
+    );
+    let mut direct_median = None;
+    for (label, overrides, status) in modes {
+        let mut function = Function::spawn(env, bootstrap, &overrides).await?;
+        function.init_duration().await?;
+        let mut samples = Vec::new();
+        // The first invocation warms the clients; it is not counted.
+        for run in 0..=p.queue_runs {
+            let (event, session_id, _) = env.decision("queue", &images);
+            let started = Instant::now();
+            let response = function.invoke(event, Duration::from_secs(60)).await?;
+            let elapsed = started.elapsed();
+            let body: Value = response["body"]
+                .as_str()
+                .and_then(|b| serde_json::from_str(b).ok())
+                .unwrap_or(Value::Null);
+            if body["status"] != status {
+                return Err(format!("{label}: expected {status}, got {response}"));
+            }
+            if run > 0 {
+                samples.push(elapsed);
+            }
+            env.purge(&format!("{PREFIX}{session_id}/")).await?;
+        }
+        let (median, min, max) = stats(&samples);
+        let ratio = match direct_median {
+            None => {
+                direct_median = Some(median);
+                "1.00x".to_string()
+            }
+            Some(direct) => format!(
+                "{:.2}x ({:.0}x faster)",
+                median.as_secs_f64() / direct.as_secs_f64(),
+                direct.as_secs_f64() / median.as_secs_f64().max(1e-9)
+            ),
+        };
+        table.row(vec![label.into(), ms(median), ms(min), ms(max), ratio]);
+    }
+    let _ = sqs.purge_queue().queue_url(&queue_url).send().await;
+    Ok(vec![table])
+}
+
+// ---------------------------------------------------------------------------------------
 // 5. Binary size
 
 fn bench_size(bootstrap: &Path) -> Res<Vec<Table>> {
@@ -1592,7 +1718,7 @@ async fn run(args: &Args) -> Res<()> {
     let env = Env::start().await?;
     let mut missing = Vec::new();
     let cli = args.cli.clone().or_else(sibling_cli);
-    for item in 1..=7_u8 {
+    for item in 1..=8_u8 {
         if !wanted(item) {
             continue;
         }
@@ -1604,6 +1730,13 @@ async fn run(args: &Args) -> Res<()> {
             (4, Some(b)) => bench_cold_start(&env, &p, b).await?,
             (5, Some(b)) => bench_size(b)?,
             (6, _) => bench_audit(&env, &p).await?,
+            (8, Some(b)) => match archiver_devkit::MotoServer::find_executable() {
+                Ok(_) => bench_queue(&env, &p, b).await?,
+                Err(e) => {
+                    println!("\nitem 8 skipped: it needs moto_server for a local SQS ({e})");
+                    continue;
+                }
+            },
             (7, _) => match &cli {
                 Some(cli) => bench_backfill(&env, &p, cli).await?,
                 None => {

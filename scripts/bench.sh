@@ -6,10 +6,11 @@
 #   scripts/bench.sh                 full run, release build (several minutes)
 #   scripts/bench.sh --smoke         tiny sizes, debug build (reuses the test build; < 60 s
 #                                    once built): for CI, so the benchmark cannot rot
-#   scripts/bench.sh --only N        one item (1-7); more arguments go to the example
+#   scripts/bench.sh --only N        one item (1-8); more arguments go to the example
 #   scripts/bench.sh --bootstrap P   use this bootstrap instead of building it with sam build
 #
-# Items 3-5 measure the release bootstrap as `sam build` makes it; item 7 the veriff-archiver
+# Items 3-5 and 8 measure the release bootstrap as `sam build` makes it (item 8 also needs
+# moto_server, for a local SQS: scripts/test.sh installs it); item 7 the veriff-archiver
 # CLI, built here with the example's profile.
 set -euo pipefail
 source "$(dirname "$0")/tools.sh"
@@ -22,16 +23,16 @@ args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) smoke=1 ;;
-    --only) only="${2:?--only takes 1-7}"; args+=(--only "$2"); shift ;;
+    --only) only="${2:?--only takes 1-8}"; args+=(--only "$2"); shift ;;
     --bootstrap) have_bootstrap=1; args+=(--bootstrap "${2:?--bootstrap takes a path}"); shift ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) args+=("$1") ;;
   esac
   shift
 done
 
-# Items 3, 4 and 5 need the release bootstrap.
-if [ "$have_bootstrap" = 0 ] && { [ -z "$only" ] || { [ "$only" -ge 3 ] && [ "$only" -le 5 ]; }; }; then
+# Items 3, 4, 5 and 8 need the release bootstrap.
+if [ "$have_bootstrap" = 0 ] && { [ -z "$only" ] || [ "$only" = 8 ] || { [ "$only" -ge 3 ] && [ "$only" -le 5 ]; }; }; then
   ensure_python_tools
   build_bootstrap
   # A private copy: a concurrent sam build empties .aws-sam/build while we measure.

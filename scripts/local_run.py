@@ -9,6 +9,12 @@ Started by scripts/local-run.sh once the release bootstrap and the dev servers a
 then invokes it with files from events/ and prints each HTTP answer, the function's log
 lines, the objects stored with their sizes, and the manifest. Every process it starts is
 stopped on exit, on error and on Ctrl-C.
+
+With --queue it shows queue mode instead: moto_server serves a local SQS (an archive queue
+with a redrive policy to a dead-letter queue); one bootstrap under the emulator is the
+webhook (INGEST_MODE=queue: it answers "queued"), a second is the consumer, and this
+script plays Lambda's SQS event source mapping: it receives batches, invokes the consumer
+with the SQS event, prints the partial batch response and deletes what succeeded.
 """
 
 import argparse
@@ -112,6 +118,8 @@ def main() -> int:
     parser.add_argument("--devkit-bin", required=True, type=Path, help="folder with local-s3 and veriff-fake")
     parser.add_argument("--video-mib", type=int, default=8)
     parser.add_argument("--keep", action="store_true", help="keep the S3 folder for inspection")
+    parser.add_argument("--queue", action="store_true", help="show queue mode (needs --moto-server)")
+    parser.add_argument("--moto-server", type=Path, help="moto_server executable, for --queue")
     parser.add_argument("events", nargs="*", default=DEFAULT_EVENTS, help="files in events/ to invoke with")
     args = parser.parse_args()
 
@@ -147,12 +155,46 @@ def main() -> int:
             "ARCHIVE_VIDEOS": "true",
         }
         log_path = work / "function.log"
-        with open(log_path, "wb") as log:
+        log = open(log_path, "wb")
+
+        def start_function(extra_env: dict, role: str) -> str:
+            api_port, runtime_port = free_port(), free_port()
             procs.start([str(args.rie), "--runtime-interface-emulator-address", f"127.0.0.1:{api_port}",
                          "--runtime-api-address", f"127.0.0.1:{runtime_port}", "--log-level", "error",
-                         str(args.bootstrap)], env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{api_port}/2015-03-31/functions/function/invocations"
-        print(f"==> bootstrap running under the Lambda Runtime Interface Emulator on 127.0.0.1:{api_port}")
+                         str(args.bootstrap)], env={**env, **extra_env}, stdout=log, stderr=subprocess.STDOUT)
+            print(f"==> bootstrap ({role}) under the Lambda Runtime Interface Emulator on 127.0.0.1:{api_port}")
+            return f"http://127.0.0.1:{api_port}/2015-03-31/functions/function/invocations"
+
+        sqs = consumer_url = None
+        if args.queue:
+            if not args.moto_server:
+                parser.error("--queue needs --moto-server")
+            moto_port = free_port()
+            moto = procs.start([str(args.moto_server), "-H", "127.0.0.1", "-p", str(moto_port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            moto_url = f"http://127.0.0.1:{moto_port}"
+            sqs = boto3.client("sqs", endpoint_url=moto_url, region_name="us-east-1",
+                               aws_access_key_id=S3_KEY, aws_secret_access_key=S3_SECRET)
+            for _ in range(200):
+                try:
+                    dlq_url = sqs.create_queue(QueueName="archive-dlq")["QueueUrl"]
+                    break
+                except Exception:  # moto still starting
+                    if moto.poll() is not None:
+                        raise SystemExit("moto_server exited")
+                    time.sleep(0.1)
+            dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            queue_url = sqs.create_queue(QueueName="archive", Attributes={
+                "VisibilityTimeout": "5",
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5}),
+            })["QueueUrl"]
+            queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            print(f"    local SQS    {moto_url} (moto_server): {queue_url}, dead-letter queue {dlq_url}")
+            url = start_function({"INGEST_MODE": "queue", "ARCHIVE_QUEUE_URL": queue_url,
+                                  "AWS_ENDPOINT_URL_SQS": moto_url}, "webhook, INGEST_MODE=queue")
+            consumer_url = start_function({}, "queue consumer")
+        else:
+            url = start_function({}, "webhook")
 
         offset = 0
         for name in args.events:
@@ -167,6 +209,35 @@ def main() -> int:
             print(f"    {result['body']}")
             time.sleep(0.1)
             offset = print_new_log_lines(log_path, offset)
+
+        if sqs is not None:
+            # Lambda's SQS event source mapping, played by hand: receive, invoke, delete.
+            while True:
+                messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                                               MessageSystemAttributeNames=["All"]).get("Messages", [])
+                if not messages:
+                    break
+                event = {"Records": [{
+                    "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                    "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
+                    "eventSource": "aws:sqs", "eventSourceARN": queue_arn, "awsRegion": "us-east-1",
+                } for m in messages]}
+                started = time.monotonic()
+                result = invoke(consumer_url, json.dumps(event).encode())
+                elapsed = (time.monotonic() - started) * 1000
+                if "errorType" in result:
+                    print(f"\n==> the consumer failed: {json.dumps(result)}")
+                    return 1
+                failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+                print(f"\n==> SQS batch of {len(messages)} -> consumer in {elapsed:.0f} ms: {json.dumps(result)}")
+                time.sleep(0.1)
+                offset = print_new_log_lines(log_path, offset)
+                for m in messages:
+                    if m["MessageId"] not in failed:
+                        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+                if failed:
+                    print("    failed records come back after the visibility timeout; stopping here")
+                    break
 
         client = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id=S3_KEY,
                               aws_secret_access_key=S3_SECRET, config=Config(s3={"addressing_style": "path"}))

@@ -49,6 +49,11 @@ fn required_path(var: &str) -> PathBuf {
 }
 
 fn start_emulator(veriff_url: &str, s3_endpoint: &str) -> Emulator {
+    start_emulator_with(veriff_url, s3_endpoint, &[])
+}
+
+/// The emulator with these extra (or overriding) environment variables.
+fn start_emulator_with(veriff_url: &str, s3_endpoint: &str, extra: &[(&str, &str)]) -> Emulator {
     let bootstrap = required_path("VERIFF_ARCHIVER_BOOTSTRAP");
     let rie = required_path("VERIFF_ARCHIVER_RIE");
     let (api_port, rapid_port) = (free_port(), free_port());
@@ -75,6 +80,7 @@ fn start_emulator(veriff_url: &str, s3_endpoint: &str) -> Emulator {
         .env("ARCHIVE_PREFIX", PREFIX)
         .env("ARCHIVE_VIDEOS", "true")
         .env("ARCHIVE_DECISION_PAYLOAD", "true")
+        .envs(extra.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
@@ -88,6 +94,14 @@ fn start_emulator(veriff_url: &str, s3_endpoint: &str) -> Emulator {
 
 /// Invokes the function with an event; returns the Function URL response (status, body).
 async fn invoke(http: &reqwest::Client, emulator: &Emulator, event: &str) -> (u16, Value) {
+    let result = invoke_raw(http, emulator, event).await;
+    let status = result["statusCode"].as_u64().expect("statusCode") as u16;
+    let body = serde_json::from_str(result["body"].as_str().expect("body")).expect("JSON body");
+    (status, body)
+}
+
+/// Invokes the function with an event; returns the invocation's result document.
+async fn invoke_raw(http: &reqwest::Client, emulator: &Emulator, event: &str) -> Value {
     let mut last_error = None;
     for _ in 0..100 {
         match http
@@ -104,10 +118,7 @@ async fn invoke(http: &reqwest::Client, emulator: &Emulator, event: &str) -> (u1
                     result.get("errorType").is_none(),
                     "the handler itself failed: {text}"
                 );
-                let status = result["statusCode"].as_u64().expect("statusCode") as u16;
-                let body = serde_json::from_str(result["body"].as_str().expect("body"))
-                    .expect("JSON body");
-                return (status, body);
+                return result;
             }
             Err(e) => last_error = Some(e),
         }
@@ -252,4 +263,81 @@ async fn release_bootstrap_archives_under_the_runtime_interface_emulator() {
             .iter()
             .any(|s| s["reason"] == "later_attempt")
     );
+}
+
+#[tokio::test]
+#[ignore = "needs the release bootstrap, the RIE and moto_server: run through scripts/test.sh"]
+async fn release_bootstrap_enqueues_and_consumes_in_queue_mode() {
+    use support::sqs::{LocalQueue, failed_ids};
+    let root = tempfile::tempdir().unwrap();
+    let s3 = LocalS3::start(root.path(), S3_ACCESS_KEY, S3_SECRET_KEY)
+        .await
+        .unwrap();
+    let client = s3_client(&s3.endpoint(), S3_SECRET_KEY);
+    client.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let fake = FakeVeriff::start(FakeConfig::new(API_KEY, SECRET))
+        .await
+        .unwrap();
+    demo_scenario(&fake, 1_000_000);
+    let q = LocalQueue::start(30, 5).await;
+    let sqs_endpoint = q.moto.endpoint();
+    let webhook = start_emulator_with(
+        &fake.base_url(),
+        &s3.endpoint(),
+        &[
+            ("INGEST_MODE", "queue"),
+            ("ARCHIVE_QUEUE_URL", &q.url),
+            ("ARCHIVE_DECISION_PAYLOAD", "false"),
+            ("AWS_ENDPOINT_URL_SQS", &sqs_endpoint),
+        ],
+    );
+    let consumer = start_emulator_with(&fake.base_url(), &s3.endpoint(), &[]);
+    let http = reqwest::Client::new();
+    let view = Bucket {
+        client: client.clone(),
+        root: root.path().to_path_buf(),
+        validate_checksums: true,
+    };
+
+    // The webhook role: authenticate, classify, one message, `queued`.
+    let (status, body) = invoke(&http, &webhook, &event("bad-signature.json")).await;
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = invoke(&http, &webhook, &event("decision-approved.json")).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("queued")),
+        "{body}"
+    );
+    let unknown = support::decision("unknown-session", "unknown-attempt", "approved");
+    let unknown = signed_webhook_event(unknown.as_bytes(), SECRET, API_KEY, false);
+    let (status, body) = invoke(&http, &webhook, &unknown.to_string()).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("queued")),
+        "{body}"
+    );
+    assert!(
+        fake.requests().is_empty(),
+        "the webhook never calls Veriff in queue mode"
+    );
+    assert!(view.keys().await.is_empty(), "nor writes to S3");
+
+    // The consumer role: one SQS event of both records; the partial batch response names
+    // exactly the one that fails (a session Veriff does not know).
+    let messages = q.receive(&q.url, 10, Duration::from_secs(5)).await;
+    assert_eq!(messages.len(), 2);
+    let failing = messages
+        .iter()
+        .find(|m| m.body.as_deref().unwrap().contains("unknown-session"))
+        .and_then(|m| m.message_id.clone())
+        .unwrap();
+    let response = invoke_raw(&http, &consumer, &q.lambda_event(&messages).to_string()).await;
+    assert_eq!(failed_ids(&response), vec![failing], "{response}");
+    let manifest = view
+        .manifest(DEMO_SESSION_ID, DEMO_ATTEMPT_ID)
+        .await
+        .expect("manifest");
+    view.assert_manifest_consistent(&manifest).await;
+    assert_eq!(manifest["files"].as_array().unwrap().len(), 7, "{manifest}");
+    assert_eq!(manifest["decisionSource"], "webhook");
 }

@@ -513,3 +513,80 @@ async fn queue_mode_logs_no_secret_signature_or_personal_data() {
     let signature = archiver_devkit::hmac_sha256_hex(SECRET.as_bytes(), body.as_bytes());
     assert!(!logs.contains(&signature), "a signature was logged");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto_server: run through scripts/test.sh"]
+async fn backfill_enqueue_sends_decisions_that_the_consumer_archives() {
+    use archiver_devkit::demo::{
+        RESUBMITTED_DECIDED_ATTEMPT_ID, RESUBMITTED_LATEST_ATTEMPT_ID, RESUBMITTED_SESSION_ID,
+    };
+    let m = QueueMode::start(30, 5).await;
+    demo_scenario(&m.h.fake, 1_000_000);
+    archiver_devkit::resubmitted_scenario(&m.h.fake);
+    m.h.fake.set_session_decision(
+        "pending-session",
+        archiver_devkit::fixtures::PENDING_DECISION,
+    );
+    let input = format!("{DEMO_SESSION_ID}\n{RESUBMITTED_SESSION_ID}\npending-session\n");
+
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_veriff-archiver"))
+        .args([
+            "backfill",
+            "--sessions",
+            "-",
+            "--enqueue",
+            "--all-attempts",
+            "--json",
+        ])
+        .env_clear()
+        .env("VERIFF_API_URL", m.h.fake.base_url())
+        .env("VERIFF_API_KEY", API_KEY)
+        .env("VERIFF_SHARED_SECRET", SECRET)
+        .env("ARCHIVE_QUEUE_URL", &m.q.url)
+        .env("AWS_ENDPOINT_URL_SQS", m.q.moto.endpoint())
+        .envs(cli_env(&m.h))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run veriff-archiver");
+    use tokio::io::AsyncWriteExt;
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).await.unwrap();
+    drop(stdin);
+    let run = CliRun::from_output(child.wait_with_output().await.unwrap());
+    run.assert_code(0);
+    let doc = run.json();
+    assert_eq!(doc["enqueue"], true);
+    assert_eq!(doc["summary"]["queued"], 2, "{doc:#}");
+    assert_eq!(doc["summary"]["pending"], 1, "{doc:#}");
+    // The demo decision; the resubmitted session's decision and its other attempt.
+    assert_eq!(doc["summary"]["messagesSent"], 3, "{doc:#}");
+    assert_eq!(media_downloads(&m.h), 0, "nothing downloaded by the CLI");
+    assert!(m.h.keys().await.is_empty(), "nothing written by the CLI");
+
+    // The consumer (the Lambda fleet) archives them.
+    let (messages, response) = m.poll(10, Duration::from_secs(60)).await;
+    assert_eq!(messages.len(), 3);
+    assert!(failed_ids(&response).is_empty(), "{response}");
+    let demo =
+        m.h.manifest(DEMO_SESSION_ID, DEMO_ATTEMPT_ID)
+            .await
+            .expect("demo manifest");
+    assert_eq!(demo["decisionSource"], "decision_endpoint");
+    let decided =
+        m.h.manifest(RESUBMITTED_SESSION_ID, RESUBMITTED_DECIDED_ATTEMPT_ID)
+            .await
+            .expect("decided attempt");
+    assert_eq!(decided["decisionSource"], "decision_endpoint");
+    let latest =
+        m.h.manifest(RESUBMITTED_SESSION_ID, RESUBMITTED_LATEST_ATTEMPT_ID)
+            .await
+            .expect("the other attempt");
+    assert_eq!(latest["decisionSource"], "attempts_listing");
+    for manifest in [&demo, &decided, &latest] {
+        m.h.assert_manifest_consistent(manifest).await;
+    }
+    assert_eq!(m.q.depth(&m.q.url).await, 0);
+}

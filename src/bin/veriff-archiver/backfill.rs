@@ -45,6 +45,8 @@ use veriff_archiver::archive::{Archiver, Origin, OutcomeKind, Plan};
 use veriff_archiver::error::Error;
 use veriff_archiver::layout::is_safe_segment;
 use veriff_archiver::manifest::DecisionSource;
+use veriff_archiver::media::newest_attempt;
+use veriff_archiver::queue::{DecisionMessage, DecisionQueue};
 use veriff_archiver::signing::ManifestSigner;
 use veriff_archiver::store::Store;
 use veriff_archiver::veriff::{RateLimiter, VeriffClient};
@@ -100,6 +102,15 @@ pub struct BackfillArgs {
     /// nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Send each decision (and, with --all-attempts, each other attempt) to the archive
+    /// queue instead of archiving it here: the queue-mode consumer archives it on the
+    /// Lambda fleet. Veriff is still asked for each decision (at --rate); nothing is
+    /// downloaded or written here.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub enqueue: bool,
+    /// The archive queue's URL, for --enqueue (the stack's ArchiveQueueUrl output).
+    #[arg(long, env = "ARCHIVE_QUEUE_URL", value_name = "URL")]
+    pub queue_url: Option<String>,
     /// Print one JSON document on stdout instead of tables (no progress bar).
     #[arg(long)]
     pub json: bool,
@@ -498,6 +509,8 @@ enum Done {
     Failed { code: &'static str, message: String },
     /// Stopped by Ctrl-C before it was complete (nothing written for the unfinished part).
     Interrupted,
+    /// `--enqueue`: this many messages sent (the decision, and other attempts).
+    Queued { messages: u64 },
 }
 
 /// Counts of what one session did.
@@ -526,6 +539,8 @@ struct Context {
     archiver: Archiver,
     all_attempts: bool,
     dry_run: bool,
+    /// `--enqueue`: the queue decisions go to instead of being archived here.
+    queue: Option<DecisionQueue>,
     cancel: watch::Receiver<bool>,
 }
 
@@ -565,6 +580,13 @@ impl Context {
         {
             return (Done::Ignored, None);
         }
+        if let Some(queue) = &self.queue {
+            return match self.enqueue(queue, &decision, deadline).await {
+                Ok(messages) => (Done::Queued { messages }, None),
+                Err(Error::Cancelled) => (Done::Interrupted, None),
+                Err(e) => (failed(e), None),
+            };
+        }
         let result = if self.dry_run {
             self.plan(&decision, deadline).await
         } else {
@@ -575,6 +597,46 @@ impl Context {
             Err(Error::Cancelled) => (Done::Interrupted, None),
             Err(e) => (failed(e), None),
         }
+    }
+
+    /// Sends the decision and, with `--all-attempts`, every other attempt to the queue.
+    /// Returns the messages sent. A duplicate (a rerun) costs the consumer nothing.
+    async fn enqueue(
+        &self,
+        queue: &DecisionQueue,
+        decision: &Decision,
+        deadline: Instant,
+    ) -> Result<u64, Error> {
+        let mut messages = vec![DecisionMessage::new(
+            decision,
+            DecisionSource::DecisionEndpoint,
+        )];
+        if self.all_attempts {
+            let decided = match &decision.attempt_id {
+                Some(id) => id.clone(),
+                None => {
+                    let attempts = self
+                        .or_cancel(self.veriff.attempts(&decision.session_id, deadline))
+                        .await
+                        .ok_or(Error::Cancelled)??;
+                    newest_attempt(&attempts)
+                        .and_then(|a| a.id.clone())
+                        .unwrap_or_default()
+                }
+            };
+            for attempt in self.earlier_attempts(decision, &decided, deadline).await? {
+                messages.push(DecisionMessage::new(
+                    &attempt,
+                    DecisionSource::AttemptsListing,
+                ));
+            }
+        }
+        for message in &messages {
+            self.or_cancel(queue.send(message))
+                .await
+                .ok_or(Error::Cancelled)??;
+        }
+        Ok(messages.len() as u64)
     }
 
     /// Archives the decision and, with `--all-attempts`, every other attempt.
@@ -762,6 +824,10 @@ pub struct Summary {
     pub failed: u64,
     /// Sessions stopped by Ctrl-C (nothing written for them; a rerun finishes them).
     pub interrupted: u64,
+    /// `--enqueue`: sessions whose decision was sent to the archive queue.
+    pub queued: u64,
+    /// `--enqueue`: messages sent (decisions, and other attempts with `--all-attempts`).
+    pub messages_sent: u64,
     /// Other attempts archived now (`--all-attempts`).
     pub attempts_archived: u64,
     /// Other attempts already archived (`--all-attempts`).
@@ -804,6 +870,8 @@ pub struct BackfillDocument {
     pub dry_run: bool,
     /// `--all-attempts`.
     pub all_attempts: bool,
+    /// `--enqueue`: decisions were sent to the archive queue, not archived here.
+    pub enqueue: bool,
     /// The archive bucket.
     pub bucket: String,
     /// The key prefix.
@@ -883,6 +951,10 @@ impl Tally {
             Done::Pending => s.pending += 1,
             Done::Ignored => s.ignored += 1,
             Done::Interrupted => s.interrupted += 1,
+            Done::Queued { messages } => {
+                s.queued += 1;
+                s.messages_sent += messages;
+            }
             Done::Failed { code, message } => {
                 s.failed += 1;
                 if self.failed.len() < MAX_LISTED {
@@ -901,8 +973,8 @@ impl Tally {
     fn progress_message(&self) -> String {
         let s = &self.summary;
         format!(
-            "archived {} · already {} · pending {} · failed {} · invalid {}",
-            s.archived, s.already_archived, s.pending, s.failed, s.invalid
+            "archived {} · already {} · queued {} · pending {} · failed {} · invalid {}",
+            s.archived, s.already_archived, s.queued, s.pending, s.failed, s.invalid
         )
     }
 }
@@ -1012,6 +1084,20 @@ pub async fn run(args: BackfillArgs) -> Result<ExitCode, Fatal> {
         .as_ref()
         .map(|key| ManifestSigner::new(veriff_archiver::s3::kms_client(&sdk), key.clone()));
     let archiver = Archiver::new(config.clone(), veriff.clone(), store).with_signer(signer);
+    let queue = match (args.enqueue, &args.queue_url) {
+        (false, _) => None,
+        (true, None) => {
+            return Err(
+                "--enqueue needs --queue-url or ARCHIVE_QUEUE_URL (the stack's \
+                        ArchiveQueueUrl output)"
+                    .into(),
+            );
+        }
+        (true, Some(url)) => Some(DecisionQueue::new(
+            veriff_archiver::s3::sqs_client(&sdk),
+            url.trim(),
+        )),
+    };
 
     let (stop, cancel) = watch::channel(false);
     let context = Context {
@@ -1020,6 +1106,7 @@ pub async fn run(args: BackfillArgs) -> Result<ExitCode, Fatal> {
         archiver,
         all_attempts: args.all_attempts,
         dry_run: args.dry_run,
+        queue,
         cancel: cancel.clone(),
     };
     let progress = Arc::new(Progress::new(show_progress, total));
@@ -1034,12 +1121,20 @@ pub async fn run(args: BackfillArgs) -> Result<ExitCode, Fatal> {
             Format::List => "one id per line".to_string(),
             Format::Csv { name, .. } => format!("CSV column {:?}", shown(name)),
         };
+        let target = match &args.queue_url {
+            Some(url) if args.enqueue => format!("to the queue {}", url.trim()),
+            _ => format!("into s3://{}/{}", config.bucket, config.prefix),
+        };
         println!(
-            "veriff-archiver backfill{}: {source} ({format}) into s3://{}/{}; concurrency {}, \
+            "veriff-archiver backfill{}: {source} ({format}) {target}; concurrency {}, \
              at most {} Veriff requests/s{}",
-            if args.dry_run { " --dry-run" } else { "" },
-            config.bucket,
-            config.prefix,
+            if args.dry_run {
+                " --dry-run"
+            } else if args.enqueue {
+                " --enqueue"
+            } else {
+                ""
+            },
             args.concurrency,
             args.rate,
             if args.all_attempts {
@@ -1126,7 +1221,7 @@ pub async fn run(args: BackfillArgs) -> Result<ExitCode, Fatal> {
                             Done::Ignored => "ignored (status not in ARCHIVE_STATUSES)",
                             Done::Failed { .. } => "failed (see below)",
                             Done::Interrupted => "interrupted",
-                            Done::Archived { .. } => "",
+                            Done::Archived { .. } | Done::Queued { .. } => "",
                         };
                         progress.println(&format!("{id}  {what}"));
                     }
@@ -1164,6 +1259,7 @@ pub async fn run(args: BackfillArgs) -> Result<ExitCode, Fatal> {
             interrupted,
             dry_run: args.dry_run,
             all_attempts: args.all_attempts,
+            enqueue: args.enqueue,
             bucket: config.bucket.clone(),
             prefix: config.prefix.clone(),
             summary: tally.summary,
@@ -1176,7 +1272,13 @@ pub async fn run(args: BackfillArgs) -> Result<ExitCode, Fatal> {
         text.push('\n');
         text
     } else {
-        human(&tally, args.dry_run, args.all_attempts, interrupted)
+        human(
+            &tally,
+            args.dry_run,
+            args.all_attempts,
+            args.enqueue,
+            interrupted,
+        )
     };
     let mut stdout = std::io::stdout().lock();
     stdout
@@ -1195,7 +1297,13 @@ pub async fn run(args: BackfillArgs) -> Result<ExitCode, Fatal> {
 
 /// The output for people: the summary table, every failed session and invalid line, and
 /// the verdict.
-fn human(tally: &Tally, dry_run: bool, all_attempts: bool, interrupted: bool) -> String {
+fn human(
+    tally: &Tally,
+    dry_run: bool,
+    all_attempts: bool,
+    enqueue: bool,
+    interrupted: bool,
+) -> String {
     let s = &tally.summary;
     let n = |v: u64| v.to_string();
     let mut table = Table::new();
@@ -1204,9 +1312,14 @@ fn human(tally: &Tally, dry_run: bool, all_attempts: bool, interrupted: bool) ->
     table.row(["duplicates (skipped)".into(), n(s.duplicates)]);
     table.row(["invalid (skipped)".into(), n(s.invalid)]);
     table.row(["", ""]);
-    let archived = if dry_run { "to archive" } else { "archived" };
-    table.row([archived.into(), n(s.archived)]);
-    table.row(["already archived".into(), n(s.already_archived)]);
+    if enqueue {
+        table.row(["queued".into(), n(s.queued)]);
+        table.row(["messages sent".into(), n(s.messages_sent)]);
+    } else {
+        let archived = if dry_run { "to archive" } else { "archived" };
+        table.row([archived.into(), n(s.archived)]);
+        table.row(["already archived".into(), n(s.already_archived)]);
+    }
     table.row(["pending (no decision yet)".into(), n(s.pending)]);
     if s.ignored > 0 {
         table.row(["ignored (ARCHIVE_STATUSES)".into(), n(s.ignored)]);
@@ -1214,7 +1327,7 @@ fn human(tally: &Tally, dry_run: bool, all_attempts: bool, interrupted: bool) ->
     table.row(["failed".into(), n(s.failed)]);
     table.row(["interrupted".into(), n(s.interrupted)]);
     table.row(["", ""]);
-    if all_attempts {
+    if all_attempts && !enqueue {
         let label = if dry_run {
             "other attempts to archive"
         } else {
@@ -1226,17 +1339,19 @@ fn human(tally: &Tally, dry_run: bool, all_attempts: bool, interrupted: bool) ->
             n(s.attempts_already_archived),
         ]);
     }
-    let stored = if dry_run {
-        "files to download"
-    } else {
-        "files stored"
-    };
-    table.row([stored.into(), n(s.files_stored)]);
-    table.row(["files reused (no download)".into(), n(s.files_reused)]);
-    table.row([
-        "bytes".into(),
-        format!("{} ({})", s.bytes, human_bytes(s.bytes)),
-    ]);
+    if !enqueue {
+        let stored = if dry_run {
+            "files to download"
+        } else {
+            "files stored"
+        };
+        table.row([stored.into(), n(s.files_stored)]);
+        table.row(["files reused (no download)".into(), n(s.files_reused)]);
+        table.row([
+            "bytes".into(),
+            format!("{} ({})", s.bytes, human_bytes(s.bytes)),
+        ]);
+    }
     table.row(["elapsed".into(), format!("{:.1} s", s.elapsed_seconds)]);
     table.row(["sessions/s".into(), format!("{:.1}", s.sessions_per_second)]);
 
@@ -1283,6 +1398,14 @@ fn human(tally: &Tally, dry_run: bool, all_attempts: bool, interrupted: bool) ->
         ));
     } else if dry_run {
         out.push_str("OK (dry run): nothing was written.\n");
+    } else if enqueue {
+        out.push_str(&format!(
+            "OK: {} queued ({}), {} pending. The queue consumer archives them; watch the \
+             dead-letter queue for any that keep failing.\n",
+            plural(s.queued, "session", "sessions"),
+            plural(s.messages_sent, "message", "messages"),
+            s.pending
+        ));
     } else {
         out.push_str(&format!(
             "OK: {} archived, {} already archived, {} pending.\n",
