@@ -105,8 +105,8 @@ fn parse_args() -> Res<Args> {
             "--only" => {
                 let n = it.next().and_then(|v| v.parse::<u8>().ok());
                 match n {
-                    Some(n @ 1..=7) => args.only = Some(n),
-                    _ => return Err(format!("--only takes 1-7\n{USAGE}")),
+                    Some(n @ 1..=8) => args.only = Some(n),
+                    _ => return Err(format!("--only takes 1-8\n{USAGE}")),
                 }
             }
             "--bootstrap" => {
