@@ -590,3 +590,33 @@ async fn backfill_enqueue_sends_decisions_that_the_consumer_archives() {
     }
     assert_eq!(m.q.depth(&m.q.url).await, 0);
 }
+
+#[tokio::test]
+#[ignore = "needs moto_server: run through scripts/test.sh"]
+async fn two_decisions_of_one_attempt_in_a_batch_download_each_file_once() {
+    let m = QueueMode::start(30, 5).await;
+    demo_scenario(&m.h.fake, 1_000_000);
+    let approved = decision(DEMO_SESSION_ID, DEMO_ATTEMPT_ID, "approved");
+    let declined = archiver_devkit::decision_webhook(
+        DEMO_SESSION_ID,
+        DEMO_ATTEMPT_ID,
+        "declined",
+        "2025-03-05T09:00:00.000Z",
+    );
+    assert_eq!(m.deliver(&approved).await.0, 200);
+    assert_eq!(m.deliver(&declined).await.0, 200);
+    let (messages, response) = m.poll(10, Duration::from_secs(60)).await;
+    assert_eq!(messages.len(), 2);
+    assert!(failed_ids(&response).is_empty(), "{response}");
+    let manifests = m.h.manifests(DEMO_SESSION_ID, DEMO_ATTEMPT_ID).await;
+    assert_eq!(manifests.len(), 2, "one manifest per decision");
+    let files = manifests[0].1["files"].as_array().unwrap().len();
+    assert_eq!(
+        media_downloads(&m.h),
+        files,
+        "the second decision reused what the first stored"
+    );
+    for (_, manifest) in &manifests {
+        m.h.assert_manifest_consistent(manifest).await;
+    }
+}

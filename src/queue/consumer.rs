@@ -3,7 +3,8 @@
 //!
 //! Each record is parsed and validated as a [`DecisionMessage`], and archived through the
 //! same [`Archiver`] as a webhook. Records of the same decision in one batch are archived
-//! once. A record whose archive fails (or runs out of invocation time) is named in
+//! once; decisions of the same attempt one after the other (the later reuses the files the
+//! earlier stored), other attempts at once. A record whose archive fails (or runs out of invocation time) is named in
 //! `batchItemFailures`: SQS makes it visible again after the visibility timeout and, after
 //! the queue's maximum receives, moves it to the dead-letter queue. The records that
 //! succeeded are deleted and never re-run. A failure never leaves a manifest behind: the
@@ -100,13 +101,30 @@ impl Consumer<'_> {
             }
         }
 
-        // Every distinct decision at once: the container-wide copy slots
-        // (COPY_CONCURRENCY) bound the files in flight across them.
-        let results: Vec<(RecordResult, Vec<String>)> = futures_util::stream::iter(groups)
-            .map(|(message, ids, receives)| async move {
-                (self.archive_one(&message, receives, deadline).await, ids)
+        // Decisions of different attempt folders at once; those of one folder one after
+        // the other, so that a later decision reuses the files the first one stored instead
+        // of downloading them again. The container-wide copy slots (COPY_CONCURRENCY)
+        // bound the files in flight across all of them.
+        let mut folders: Vec<Vec<(DecisionMessage, Vec<String>, u32)>> = Vec::new();
+        let mut folder_index: HashMap<(String, Option<String>), usize> = HashMap::new();
+        for group in groups {
+            let key = (group.0.session_id.clone(), group.0.attempt_id.clone());
+            let i = *folder_index.entry(key).or_insert_with(|| {
+                folders.push(Vec::new());
+                folders.len() - 1
+            });
+            folders[i].push(group);
+        }
+        let results: Vec<(RecordResult, Vec<String>)> = futures_util::stream::iter(folders)
+            .map(|folder| async move {
+                let mut results = Vec::new();
+                for (message, ids, receives) in folder {
+                    results.push((self.archive_one(&message, receives, deadline).await, ids));
+                }
+                results
             })
             .buffer_unordered(usize::MAX)
+            .flat_map(futures_util::stream::iter)
             .collect()
             .await;
         let (mut archived, mut ignored) = (0usize, 0usize);
