@@ -22,6 +22,14 @@ step "sam validate --lint and cfn-lint on template.yaml"
 sam validate --lint --template-file template.yaml
 sam validate --template-file template.yaml --region us-east-1
 cfn-lint template.yaml
+# The same template with queue mode as the default: its resources and rules lint clean too.
+queue_template="$(mktemp --suffix=.yaml)"
+awk '/^  IngestMode:/ {p=1} p && /^    Default: direct$/ {sub(/direct/, "queue"); p=0} {print}' \
+  template.yaml > "$queue_template"
+grep -q '^    Default: queue$' "$queue_template" || { echo "could not switch IngestMode to queue" >&2; exit 1; }
+sam validate --lint --template-file "$queue_template"
+cfn-lint "$queue_template"
+rm -f "$queue_template"
 
 step "Object Lock and conditional writes on moto_server (the archive tests that need it)"
 ensure_moto
