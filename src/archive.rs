@@ -68,6 +68,8 @@ pub struct Outcome {
     pub skipped: usize,
     /// Files an earlier decision had stored, reused without a download.
     pub reused: usize,
+    /// Bytes downloaded and stored now (the files not reused).
+    pub bytes_stored: u64,
     /// Whether a signature document stands beside the manifest (`MANIFEST_SIGNING_KEY_ID`).
     pub signed: bool,
 }
@@ -196,6 +198,11 @@ impl Archiver {
             self.config.copy_concurrency,
         )));
         self
+    }
+
+    /// Veriff requests (and whole downloads) retried so far by this archiver's client.
+    pub fn veriff_retries(&self) -> u64 {
+        self.veriff.retries()
     }
 
     /// Signs every manifest with `signer` (`MANIFEST_SIGNING_KEY_ID`).
@@ -383,6 +390,11 @@ impl Archiver {
                 .await?;
         files.sort_unstable_by_key(|(index, _, _)| *index);
         let reused = files.iter().filter(|(_, _, reused)| *reused).count();
+        let bytes_stored: u64 = files
+            .iter()
+            .filter(|(_, _, reused)| !*reused)
+            .map(|(_, record, _)| record.size)
+            .sum();
         let files: Vec<FileRecord> = files.into_iter().map(|(_, record, _)| record).collect();
 
         let decision_payload = match body.filter(|_| self.config.archive_decision_payload) {
@@ -446,6 +458,7 @@ impl Archiver {
             bytes: manifest.total_bytes(),
             skipped: manifest.skipped.len(),
             reused,
+            bytes_stored,
             signed,
         })
     }
@@ -718,7 +731,10 @@ impl Archiver {
         pending: &PendingUploads,
     ) -> Result<FileRecord, Error> {
         let started = Instant::now();
-        let record = retry::run(self.veriff.retry_policy(), deadline, |_| {
+        let record = retry::run(self.veriff.retry_policy(), deadline, |attempt| {
+            if attempt > 1 {
+                self.veriff.note_retry();
+            }
             self.copy_once(ids, job, listing, pending)
         })
         .await?;
@@ -852,6 +868,7 @@ fn already_archived(
         bytes: manifest.total_bytes(),
         skipped: manifest.skipped.len(),
         reused: 0,
+        bytes_stored: 0,
         signed,
     }
 }

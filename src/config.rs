@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::time::Duration;
 
+use crate::credentials::{Credentials, CredentialsError, CredentialsHandle};
 use crate::layout::is_safe_segment;
 use crate::webhook::DecisionStatus;
 
@@ -69,10 +70,13 @@ impl fmt::Debug for Secret {
 pub struct Config {
     /// Veriff API base URL, without a trailing slash.
     pub veriff_api_url: String,
-    /// Integration API key (`X-AUTH-CLIENT`).
-    pub veriff_api_key: Secret,
-    /// Shared secrets; the first signs API requests, any of them authenticates a webhook.
-    pub shared_secrets: Vec<Secret>,
+    /// The integration's API key and shared secrets in force: from `VERIFF_API_KEY` and
+    /// `VERIFF_SHARED_SECRET`, or, with [`Config::secret`], none until the secret is read.
+    pub credentials: CredentialsHandle,
+    /// The Secrets Manager secret that holds the credentials (`VERIFF_SECRET_ARN`).
+    pub secret: Option<SecretSettings>,
+    /// The CloudWatch namespace of the metrics (`METRICS_NAMESPACE`).
+    pub metrics_namespace: String,
     /// Target bucket.
     pub bucket: String,
     /// Key prefix, empty or ending in `/`.
@@ -108,6 +112,15 @@ pub struct Config {
     pub ingest_mode: IngestMode,
     /// The archive queue (`ARCHIVE_QUEUE_URL`), required in queue mode.
     pub queue_url: Option<String>,
+}
+
+/// Where the credentials are kept in Secrets Manager, and how often they are re-read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretSettings {
+    /// The secret's ARN or name (`VERIFF_SECRET_ARN`).
+    pub secret_id: String,
+    /// Re-read at most this often while warm (`SECRET_REFRESH_SECONDS`).
+    pub refresh_every: Duration,
 }
 
 /// A configuration problem, naming the variable and the fix.
@@ -147,14 +160,51 @@ impl Config {
         let veriff_api_url = parse_base_url(
             get("VERIFF_API_URL").unwrap_or_else(|| "https://stationapi.veriff.com".into()),
         )?;
-        let veriff_api_key = Secret::new(required(
-            "VERIFF_API_KEY",
-            "set it to the integration's API key from the Veriff Customer Portal",
-        )?);
-        let shared_secrets = parse_secrets(&required(
-            "VERIFF_SHARED_SECRET",
-            "set it to the integration's shared secret key (comma-separated during a rotation)",
-        )?)?;
+        let secret = get("VERIFF_SECRET_ARN")
+            .map(|id| parse_secret_settings(&id, get("SECRET_REFRESH_SECONDS")))
+            .transpose()?;
+        let credentials = match &secret {
+            Some(_) => {
+                for var in ["VERIFF_API_KEY", "VERIFF_SHARED_SECRET"] {
+                    if get(var).is_some() {
+                        return Err(err(
+                            var,
+                            "must be unset with VERIFF_SECRET_ARN: the credentials come from \
+                             the secret alone",
+                        ));
+                    }
+                }
+                Credentials::none()
+            }
+            None => {
+                let api_key = required(
+                    "VERIFF_API_KEY",
+                    "set it to the integration's API key from the Veriff Customer Portal \
+                     (or set VERIFF_SECRET_ARN)",
+                )?;
+                let shared = required(
+                    "VERIFF_SHARED_SECRET",
+                    "set it to the integration's shared secret key (comma-separated during a \
+                     rotation), or set VERIFF_SECRET_ARN",
+                )?;
+                Credentials::parse(
+                    &api_key,
+                    &shared,
+                    ("VERIFF_API_KEY", "VERIFF_SHARED_SECRET"),
+                )
+                .map_err(|e| match e {
+                    CredentialsError::EmptyApiKey(var) => err(var, "is empty"),
+                    _ => err(
+                        "VERIFF_SHARED_SECRET",
+                        "contains an empty entry: list secrets separated by single commas, \
+                             current first",
+                    ),
+                })?
+            }
+        };
+        let metrics_namespace = parse_namespace(
+            get("METRICS_NAMESPACE").unwrap_or_else(|| DEFAULT_METRICS_NAMESPACE.into()),
+        )?;
         let bucket = parse_bucket(required(
             "ARCHIVE_BUCKET",
             "set it to the archive bucket's name",
@@ -256,8 +306,9 @@ impl Config {
 
         Ok(Config {
             veriff_api_url,
-            veriff_api_key,
-            shared_secrets,
+            credentials: CredentialsHandle::new(credentials),
+            secret,
+            metrics_namespace,
             bucket,
             prefix,
             media_source,
@@ -396,15 +447,40 @@ fn parse_key_id(raw: &str) -> Result<String, ConfigError> {
     Ok(raw.to_string())
 }
 
-fn parse_secrets(raw: &str) -> Result<Vec<Secret>, ConfigError> {
-    let secrets: Vec<Secret> = raw.split(',').map(|s| Secret::new(s.trim())).collect();
-    if secrets.iter().any(|s| s.expose().is_empty()) {
+/// `VERIFF_SECRET_ARN` (an ARN or a name) and `SECRET_REFRESH_SECONDS` (1-3600, default
+/// 300).
+fn parse_secret_settings(id: &str, refresh: Option<String>) -> Result<SecretSettings, ConfigError> {
+    let ok = id.len() <= 2048 && id.bytes().all(|b| b.is_ascii_graphic());
+    if !ok {
         return Err(err(
-            "VERIFF_SHARED_SECRET",
-            "contains an empty entry: list secrets separated by single commas, current first",
+            "VERIFF_SECRET_ARN",
+            "is not a secret ARN or name (printable characters, no spaces)",
         ));
     }
-    Ok(secrets)
+    let seconds = parse_int("SECRET_REFRESH_SECONDS", refresh, 300, 1, 3600)?;
+    Ok(SecretSettings {
+        secret_id: id.to_string(),
+        refresh_every: Duration::from_secs(seconds),
+    })
+}
+
+/// The default CloudWatch namespace of the metrics.
+pub const DEFAULT_METRICS_NAMESPACE: &str = "VeriffArchiver";
+
+/// A CloudWatch namespace: 1-255 of `A-Z a-z 0-9 . - _ / # :`, not starting with `AWS/`.
+fn parse_namespace(raw: String) -> Result<String, ConfigError> {
+    let ok = (1..=255).contains(&raw.len())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-/#:".contains(&b))
+        && !raw.starts_with("AWS/");
+    if !ok {
+        return Err(err(
+            "METRICS_NAMESPACE",
+            "is not a CloudWatch namespace (1-255 of A-Z a-z 0-9 . - _ / # :, not AWS/...)",
+        ));
+    }
+    Ok(raw)
 }
 
 fn parse_bucket(raw: String) -> Result<String, ConfigError> {
@@ -528,6 +604,55 @@ mod tests {
         assert_eq!(c.prefix, "");
         assert_eq!(c.ingest_mode, IngestMode::Direct);
         assert_eq!(c.queue_url, None);
+        assert_eq!(c.secret, None);
+        assert_eq!(c.metrics_namespace, "VeriffArchiver");
+    }
+
+    #[test]
+    fn credentials_come_from_the_environment_or_a_secret_never_both() {
+        let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:veriff-AbCdEf";
+        let only_secret = |extra: &[(&str, &str)]| {
+            let mut env: HashMap<String, String> = [
+                ("ARCHIVE_BUCKET", "evidence-bucket"),
+                ("VERIFF_SECRET_ARN", arn),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+            for (k, v) in extra {
+                env.insert(k.to_string(), v.to_string());
+            }
+            Config::from_lookup(|k| env.get(k).cloned())
+        };
+        let c = only_secret(&[]).unwrap();
+        let settings = c.secret.clone().unwrap();
+        assert_eq!(settings.secret_id, arn);
+        assert_eq!(settings.refresh_every, Duration::from_secs(300));
+        // Until the secret is read, nothing authenticates and nothing is signed.
+        assert!(c.credentials.current().signing_secret().is_none());
+        let c = only_secret(&[("SECRET_REFRESH_SECONDS", "60")]).unwrap();
+        assert_eq!(c.secret.unwrap().refresh_every, Duration::from_secs(60));
+        for (var, value) in [
+            ("VERIFF_API_KEY", "k"),
+            ("VERIFF_SHARED_SECRET", "s"),
+            ("SECRET_REFRESH_SECONDS", "0"),
+            ("VERIFF_SECRET_ARN", "with space"),
+        ] {
+            let e = only_secret(&[(var, value)]).unwrap_err();
+            assert_eq!(e.var, var, "{e}");
+        }
+        for (var, value) in [
+            ("METRICS_NAMESPACE", "AWS/Lambda"),
+            ("METRICS_NAMESPACE", "bad space"),
+        ] {
+            assert_eq!(config(&[(var, value)]).unwrap_err().var, var);
+        }
+        assert_eq!(
+            config(&[("METRICS_NAMESPACE", "Kyc/Archive")])
+                .unwrap()
+                .metrics_namespace,
+            "Kyc/Archive"
+        );
     }
 
     #[test]
@@ -571,8 +696,9 @@ mod tests {
     #[test]
     fn secrets_rotate_and_never_print() {
         let c = config(&[("VERIFF_SHARED_SECRET", "new-one, old-one")]).unwrap();
-        assert_eq!(c.shared_secrets.len(), 2);
-        assert_eq!(c.shared_secrets[0].expose(), "new-one");
+        let credentials = c.credentials.current();
+        assert_eq!(credentials.shared_secrets.len(), 2);
+        assert_eq!(credentials.shared_secrets[0].expose(), "new-one");
         let printed = format!("{c:?}");
         assert!(!printed.contains("new-one") && !printed.contains("old-one"));
         assert!(!printed.contains("\"key\""));

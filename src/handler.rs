@@ -14,9 +14,11 @@ use tokio::time::Instant;
 use crate::archive::{Archiver, OutcomeKind, SignedBody};
 use crate::config::Config;
 use crate::config::IngestMode;
+use crate::credentials::SecretSource;
 use crate::error::Error;
 use crate::event::{self, HttpResponse};
 use crate::manifest::DecisionSource;
+use crate::metrics::{Metrics, Tally};
 use crate::queue::{self, DecisionMessage, DecisionQueue};
 use crate::signing::ManifestSigner;
 use crate::store::Store;
@@ -29,6 +31,8 @@ pub struct App {
     config: Arc<Config>,
     archiver: Archiver,
     queue: Option<DecisionQueue>,
+    metrics: Option<Metrics>,
+    secret: Option<SecretSource>,
 }
 
 impl App {
@@ -56,7 +60,23 @@ impl App {
                 .sharing_copy_slots(),
             config,
             queue: None,
+            metrics: None,
+            secret: None,
         })
+    }
+
+    /// Publishes one EMF record set per invocation with `metrics` (`main` writes them to
+    /// stdout; without it, no metrics).
+    pub fn with_metrics(mut self, metrics: Option<Metrics>) -> App {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Re-reads the credentials from `secret` when its refresh interval has passed, before
+    /// handling an event (`VERIFF_SECRET_ARN`; `main` read it once at cold start already).
+    pub fn with_secret(mut self, secret: Option<SecretSource>) -> App {
+        self.secret = secret;
+        self
     }
 
     /// Sends archivable decisions to `queue` (`INGEST_MODE=queue`; built by `main` from
@@ -75,26 +95,58 @@ impl App {
         event: serde_json::Value,
         deadline: Instant,
     ) -> Result<serde_json::Value, serde_json::Error> {
+        if let Some(secret) = &self.secret {
+            secret.refresh_if_due(&self.config.credentials).await;
+        }
         if queue::is_sqs_event(&event) {
+            let retries_before = self.archiver.veriff_retries();
             let consumer = queue::Consumer {
                 config: &self.config,
                 archiver: &self.archiver,
             };
-            let response = consumer.handle(event, deadline).await.inspect_err(|e| {
+            let (response, mut tally) = consumer.handle(event, deadline).await.inspect_err(|e| {
                 tracing::error!(error = %e, "SQS event does not parse; the whole batch is retried");
             })?;
+            tally.veriff_retries = self.archiver.veriff_retries() - retries_before;
+            self.emit(&tally, "queue");
             return serde_json::to_value(response);
         }
         Ok(self.handle(&event, deadline).await.into_lambda())
     }
 
+    fn emit(&self, tally: &Tally, entry: &str) {
+        if let Some(metrics) = &self.metrics {
+            metrics.emit(tally, entry);
+        }
+    }
+
     /// Handles one Lambda HTTP event; `deadline` is when the invocation will be killed.
     pub async fn handle(&self, event: &serde_json::Value, deadline: Instant) -> HttpResponse {
         let started = Instant::now();
-        match self.process(event, deadline).await {
+        let retries_before = self.archiver.veriff_retries();
+        let mut tally = Tally::default();
+        let response = self.answer(event, deadline, started, &mut tally).await;
+        tally.veriff_retries = self.archiver.veriff_retries() - retries_before;
+        self.emit(&tally, "webhook");
+        response
+    }
+
+    async fn answer(
+        &self,
+        event: &serde_json::Value,
+        deadline: Instant,
+        started: Instant,
+        tally: &mut Tally,
+    ) -> HttpResponse {
+        match self.process(event, deadline, tally).await {
             Ok(response) => response,
             Err(error) => {
                 let status = error.status();
+                if status < 500 {
+                    tally.rejected.push(error.code());
+                } else {
+                    tally.failed.push(error.code());
+                }
                 // Failures after classification are logged with their ids by `process`.
                 if status < 500 {
                     tracing::warn!(status, code = error.code(), error = %error, elapsed_ms = started.elapsed().as_millis() as u64, "webhook rejected");
@@ -111,6 +163,7 @@ impl App {
         &self,
         event: &serde_json::Value,
         deadline: Instant,
+        tally: &mut Tally,
     ) -> Result<HttpResponse, Error> {
         let request = event::decode(event, self.config.max_body_bytes)?;
         if let Some(method) = request.method.as_deref().filter(|m| *m != "POST") {
@@ -122,10 +175,11 @@ impl App {
                     .collect(),
             ));
         }
+        let credentials = self.config.credentials.current();
         let signature = webhook::authenticate_signed(
             &request,
-            &self.config.veriff_api_key,
-            &self.config.shared_secrets,
+            &credentials.api_key,
+            &credentials.shared_secrets,
         )
         .map_err(Error::Unauthorized)?;
         let decision =
@@ -135,6 +189,7 @@ impl App {
                         webhook = kind,
                         "authenticated webhook is not a decision; ignored"
                     );
+                    tally.ignored += 1;
                     return Ok(ignored(kind));
                 }
                 Webhook::Decision(decision) => decision,
@@ -161,6 +216,7 @@ impl App {
                     "decision status not archived; ignored"
                 );
             }
+            tally.ignored += 1;
             return Ok(ignored("status_not_archived"));
         }
         tracing::info!(
@@ -171,27 +227,31 @@ impl App {
         );
 
         if self.config.ingest_mode == IngestMode::Queue {
-            return self.enqueue(&decision).await;
+            let answer = self.enqueue(&decision).await?;
+            tally.queued += 1;
+            return Ok(answer);
         }
 
         let body = SignedBody {
             bytes: &request.body,
             signature: &signature,
         };
-        let outcome = self
-            .archiver
-            .archive(&decision, Some(body), deadline)
-            .await
-            .inspect_err(|error| {
-                tracing::error!(
-                    session_id,
-                    attempt_id = given_attempt_id,
-                    status = error.status(),
-                    code = error.code(),
-                    error = %error,
-                    "archive failed; Veriff will redeliver"
-                );
-            })?;
+        let archive_started = Instant::now();
+        let outcome = self.archiver.archive(&decision, Some(body), deadline).await;
+        tally
+            .archive_ms
+            .push(archive_started.elapsed().as_secs_f64() * 1000.0);
+        let outcome = outcome.inspect_err(|error| {
+            tracing::error!(
+                session_id,
+                attempt_id = given_attempt_id,
+                status = error.status(),
+                code = error.code(),
+                error = %error,
+                "archive failed; Veriff will redeliver"
+            );
+        })?;
+        tally.record(&outcome);
         let status = match outcome.kind {
             OutcomeKind::Archived => "archived",
             OutcomeKind::AlreadyArchived => "already_archived",

@@ -22,6 +22,8 @@
 //! ```
 //!
 //! - [`config`]: environment → validated [`config::Config`] (cold start).
+//! - [`credentials`]: the Veriff API key and shared secrets, from the environment or from
+//!   Secrets Manager (read at cold start, refreshed while warm).
 //! - [`event`]: Lambda HTTP envelopes ↔ raw headers, body bytes, responses.
 //! - [`webhook`]: constant-time HMAC check over raw bytes; decision vs other webhooks.
 //! - [`media`]: the media model (listings, items, attempts), parsed leniently.
@@ -41,6 +43,7 @@
 //! - [`queue`]: queue mode: the decision message, sending it (webhook, CLI), and the
 //!   consumer that archives SQS batches through the same [`archive::Archiver`].
 //! - [`error`]: one error type, mapped to an HTTP status in one place.
+//! - [`metrics`]: CloudWatch metrics as Embedded Metric Format lines, one set per invocation.
 //! - [`s3`], [`telemetry`]: client and logging set-up for `main`.
 //!
 //! Pure modules (`config`, `event`, `webhook`, `media`, `select`, `layout`, `manifest`) do no
@@ -49,12 +52,14 @@
 pub mod archive;
 pub mod audit;
 pub mod config;
+pub mod credentials;
 pub mod error;
 pub mod event;
 pub mod handler;
 pub mod layout;
 pub mod manifest;
 pub mod media;
+pub mod metrics;
 pub mod queue;
 pub mod retry;
 pub mod s3;

@@ -8,6 +8,8 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use tokio::time::Instant;
 use veriff_archiver::config::IngestMode;
+use veriff_archiver::credentials::SecretSource;
+use veriff_archiver::metrics::Metrics;
 use veriff_archiver::queue::DecisionQueue;
 use veriff_archiver::signing::ManifestSigner;
 use veriff_archiver::{App, Config, s3, telemetry};
@@ -19,6 +21,28 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         tracing::error!(variable = e.var, error = %e, "invalid configuration; fix the function's environment");
     })?;
     let sdk = s3::sdk_config_from_env().await;
+    // Credentials in Secrets Manager: read before the first invocation, or no start at all
+    // (a function without them would reject every webhook, or worse).
+    let secret = match &config.secret {
+        Some(settings) => {
+            let source = SecretSource::new(
+                s3::secrets_client(&sdk),
+                settings.secret_id.clone(),
+                settings.refresh_every,
+            );
+            let credentials = source.read().await.inspect_err(|e| {
+                tracing::error!(
+                    variable = "VERIFF_SECRET_ARN",
+                    error = %e,
+                    "cannot read the Veriff credentials from Secrets Manager; the function does not start"
+                );
+            })?;
+            config.credentials.replace(credentials);
+            Some(source)
+        }
+        None => None,
+    };
+    let metrics = Metrics::stdout(config.metrics_namespace.clone());
     let signer = config
         .manifest_signing_key_id
         .as_ref()
@@ -27,7 +51,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         (IngestMode::Queue, Some(url)) => Some(DecisionQueue::new(s3::sqs_client(&sdk), url)),
         _ => None,
     };
-    let app = App::with_signer(config, s3::client(&sdk), signer)?.with_queue(queue);
+    let app = App::with_signer(config, s3::client(&sdk), signer)?
+        .with_queue(queue)
+        .with_secret(secret)
+        .with_metrics(Some(metrics));
     let app = &app;
     // One binary, two roles: Function URL events (the webhook) and SQS batches (the queue
     // consumer), told apart by the event's shape.

@@ -1,4 +1,4 @@
-//! Building the AWS clients (S3, KMS, SQS) the AWS SDK way.
+//! Building the AWS clients (S3, KMS, SQS, Secrets Manager) the AWS SDK way.
 //!
 //! Region, credentials and endpoint follow the SDK's own conventions (`AWS_REGION`, the
 //! credentials chain, `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`). When a custom endpoint is
@@ -19,6 +19,11 @@ pub async fn client_from_env() -> aws_sdk_s3::Client {
 /// The KMS client (manifest signing), from the same SDK configuration.
 pub fn kms_client(sdk: &aws_config::SdkConfig) -> aws_sdk_kms::Client {
     aws_sdk_kms::Client::new(sdk)
+}
+
+/// The Secrets Manager client (`VERIFF_SECRET_ARN`), from the same SDK configuration.
+pub fn secrets_client(sdk: &aws_config::SdkConfig) -> aws_sdk_secretsmanager::Client {
+    aws_sdk_secretsmanager::Client::new(sdk)
 }
 
 /// The SQS client (queue mode), from the same SDK configuration.

@@ -13,14 +13,25 @@
 //! its `sqs:SendMessage` to queue mode, if an SQS action reaches another resource than the
 //! archive queue, if the SSE-KMS actions escape the `UseKms` condition, or if `kms:Sign`
 //! escapes the `SignManifests` condition or reaches another key than the manifest signing key.
+//! Both functions may read the Veriff credentials' secret (`VeriffSecret`), in both modes:
+//! `secretsmanager:GetSecretValue` alone, only inside `UseSecret`, only on that secret (no
+//! other Secrets Manager action), and `kms:Decrypt` on `!Ref VeriffSecretKmsKeyArn` alone,
+//! only inside `UseSecretKms` and only through Secrets Manager (`kms:ViaService`); any other
+//! KMS statement is held to the SSE-KMS rule.
 //! A condition counts when it implies the one required (`DirectModeUseKms` implies `UseKms`
 //! and `DirectMode`), as far as `!And`, `!Or` and `!Not` of named conditions tell. The created
 //! signing key's own policy is read too: it names only this account, and lets only the
 //! archiving function's role (by its path) sign. SAM features that would grant on `"*"` behind
 //! the test's back (managed policies, SQS event sources) are refused, and the queue's settings
 //! that the consumer relies on (visibility timeout, retention, redrive, partial batch
-//! responses, bounded concurrency) are checked. A second test mutates the template in memory
-//! to show that each check can fail.
+//! responses, bounded concurrency) are checked. So is the wiring around the secret (the
+//! credentials never in the environment beside `VERIFF_SECRET_ARN`, in each way of giving
+//! them; the created secret's JSON shape; the Rules on the parameters) and the monitoring
+//! (exactly the expected alarms, each notifying the optional topic; the dashboard body rendered
+//! in both modes, parsed as JSON and read for its metrics, expressions and alarms). SNS,
+//! CloudWatch and Secrets Manager resources grant nothing: only the functions' policies (and
+//! the signing key's) may hold an Allow. A second test mutates the template in memory to show
+//! that each check can fail.
 //!
 //! There is no YAML parser among the dependencies (serde_yaml is unmaintained and fails
 //! `cargo audit --deny warnings`), so this file carries a small one for the YAML that
@@ -106,6 +117,142 @@ const QUEUE_RETENTION_SECONDS: u64 = 1_209_600;
 /// AWS recommends a visibility timeout of at least 6 x the function timeout for an SQS event
 /// source; it is checked against the largest `Timeout` the parameter allows.
 const VISIBILITY_PER_TIMEOUT: u64 = 6;
+/// The Veriff credentials in Secrets Manager (`VeriffSecret`): both functions may read the one
+/// secret, with `secretsmanager:GetSecretValue` alone in a statement of its own, inside
+/// `!If [UseSecret, <here>, ...]`, on `!If [CreateSecret, !Ref VeriffCredentialsSecret, !Ref
+/// VeriffSecret]` only. No other Secrets Manager action.
+const SECRET_ACTION: &str = "secretsmanager:GetSecretValue";
+const SECRET_CONDITION: &str = "UseSecret";
+const CREATE_SECRET_CONDITION: &str = "CreateSecret";
+const SECRET_RESOURCE: &str = "VeriffCredentialsSecret";
+const SECRET_PARAMETER: &str = "VeriffSecret";
+/// The secret's customer managed key (`VeriffSecretKmsKeyArn`): `kms:Decrypt` alone, inside
+/// `!If [UseSecretKms, <here>, ...]`, on `!Ref VeriffSecretKmsKeyArn` only, and only through
+/// Secrets Manager (`kms:ViaService`). A KMS statement on any other resource is held to the
+/// SSE-KMS rule (`UseKms`, `!Ref KmsKeyArn`).
+const SECRET_KMS_ACTION: &str = "kms:Decrypt";
+const SECRET_KMS_CONDITION: &str = "UseSecretKms";
+const SECRET_KEY_PARAMETER: &str = "VeriffSecretKmsKeyArn";
+const SECRET_VIA_SERVICE: &str = "secretsmanager.${AWS::Region}.amazonaws.com";
+/// The environment variables that carry the credentials themselves: never set with
+/// `UseSecret` (src/config.rs refuses them beside `VERIFF_SECRET_ARN`).
+const CREDENTIAL_VARIABLES: &[(&str, &str)] = &[
+    ("VERIFF_API_KEY", "VeriffApiKey"),
+    ("VERIFF_SHARED_SECRET", "VeriffSharedSecret"),
+];
+
+/// The metrics the functions publish (embedded metric format, namespace `MetricsNamespace`),
+/// all without dimensions; `WebhooksRejected` and `ArchiveFailures` also by `ErrorCode`.
+const METRICS: &[&str] = &[
+    "DecisionsArchived",
+    "DecisionsAlreadyArchived",
+    "DecisionsQueued",
+    "WebhooksIgnored",
+    "WebhooksRejected",
+    "ArchiveFailures",
+    "FilesStored",
+    "FilesReused",
+    "BytesStored",
+    "ArchiveDuration",
+    "VeriffRetries",
+];
+const METRICS_BY_ERROR_CODE: &[&str] = &["ArchiveFailures", "WebhooksRejected"];
+const NAMESPACE_PARAMETER: &str = "MetricsNamespace";
+/// Every alarm notifies this topic, when there is one: `AlarmActions` and `OKActions` are
+/// exactly `!If [HasAlarmEmail, [!Ref AlarmTopic], !Ref AWS::NoValue]`.
+const ALARM_TOPIC: &str = "AlarmTopic";
+const ALARM_EMAIL_CONDITION: &str = "HasAlarmEmail";
+const DASHBOARD: &str = "OperationsDashboard";
+
+/// One alarm of the template, as it must be written. Values are [`render`]ed.
+struct ExpectedAlarm {
+    name: &'static str,
+    /// The resource's `Condition`, if any.
+    condition: Option<&'static str>,
+    namespace: &'static str,
+    metric: &'static str,
+    /// `None`: no `Dimensions` at all.
+    dimensions: Option<&'static str>,
+    statistic: &'static str,
+    period: u64,
+    threshold: &'static str,
+}
+
+const ALARMS: &[ExpectedAlarm] = &[
+    ExpectedAlarm {
+        name: "ArchiveFailuresAlarm",
+        condition: None,
+        namespace: "!Ref \"MetricsNamespace\"",
+        metric: "ArchiveFailures",
+        dimensions: None,
+        statistic: "Sum",
+        period: 3600,
+        threshold: "\"0\"",
+    },
+    ExpectedAlarm {
+        name: "RejectedWebhooksAlarm",
+        condition: None,
+        namespace: "!Ref \"MetricsNamespace\"",
+        metric: "WebhooksRejected",
+        dimensions: Some("[{Name: \"ErrorCode\", Value: \"unauthorized\"}]"),
+        statistic: "Sum",
+        period: 3600,
+        threshold: "!Ref \"RejectedWebhooksThreshold\"",
+    },
+    ExpectedAlarm {
+        name: "WebhookErrorsAlarm",
+        condition: None,
+        namespace: "\"AWS/Lambda\"",
+        metric: "Errors",
+        dimensions: Some("[{Name: \"FunctionName\", Value: !Ref \"ArchiverFunction\"}]"),
+        statistic: "Sum",
+        period: 300,
+        threshold: "\"0\"",
+    },
+    ExpectedAlarm {
+        name: "WebhookThrottlesAlarm",
+        condition: None,
+        namespace: "\"AWS/Lambda\"",
+        metric: "Throttles",
+        dimensions: Some("[{Name: \"FunctionName\", Value: !Ref \"ArchiverFunction\"}]"),
+        statistic: "Sum",
+        period: 300,
+        threshold: "\"0\"",
+    },
+    ExpectedAlarm {
+        name: "ConsumerErrorsAlarm",
+        condition: Some(QUEUE_CONDITION),
+        namespace: "\"AWS/Lambda\"",
+        metric: "Errors",
+        dimensions: Some("[{Name: \"FunctionName\", Value: !Ref \"ArchiveConsumerFunction\"}]"),
+        statistic: "Sum",
+        period: 300,
+        threshold: "\"0\"",
+    },
+    ExpectedAlarm {
+        name: "ConsumerThrottlesAlarm",
+        condition: Some(QUEUE_CONDITION),
+        namespace: "\"AWS/Lambda\"",
+        metric: "Throttles",
+        dimensions: Some("[{Name: \"FunctionName\", Value: !Ref \"ArchiveConsumerFunction\"}]"),
+        statistic: "Sum",
+        period: 300,
+        threshold: "\"0\"",
+    },
+    ExpectedAlarm {
+        name: "DeadLetterQueueAlarm",
+        condition: Some(QUEUE_CONDITION),
+        namespace: "\"AWS/SQS\"",
+        metric: "ApproximateNumberOfMessagesVisible",
+        dimensions: Some(
+            "[{Name: \"QueueName\", Value: !GetAtt \"ArchiveDeadLetterQueue.QueueName\"}]",
+        ),
+        statistic: "Maximum",
+        period: 60,
+        threshold: "\"0\"",
+    },
+];
+
 /// SAM event types for which SAM attaches an AWS managed execution policy whose Resource is
 /// `"*"` (e.g. AWSLambdaSQSQueueExecutionRole) to the function's role.
 const POLLER_EVENT_TYPES: &[&str] = &[
@@ -1419,9 +1566,12 @@ fn violations(src: &str) -> Vec<String> {
     let mut a = Analysis::new(&root);
     let mut v = std::mem::take(&mut a.violations);
     let logic = Logic::of(&root);
-    // Per function: the S3 and SQS actions granted to it, in any mode.
+    // Per function: the S3, SQS and Secrets Manager actions granted to it, in any mode, and
+    // the KMS actions on the secret's key.
     let mut granted_s3: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     let mut granted_sqs: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut granted_secret: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut granted_secret_kms: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     let signer = role_path_pattern(&root, &logic);
 
     for st in &a.statements {
@@ -1479,10 +1629,14 @@ fn violations(src: &str) -> Vec<String> {
                 .unwrap_or_default()
                 .to_ascii_lowercase();
             let under = |condition: &str| logic.under(&act.conditions, condition);
+            // A KMS action on the Veriff secret's key: read through Secrets Manager, by both
+            // functions in both modes. Every other KMS action is the archive's.
+            let secret_key = service == "kms" && on_secret_key(st);
             // The webhook touches the archive only in direct mode; the consumer exists only in
             // queue mode.
             if function == WEBHOOK_FUNCTION
                 && matches!(service.as_str(), "s3" | "kms")
+                && !secret_key
                 && !under(DIRECT_CONDITION)
             {
                 v.push(format!(
@@ -1503,6 +1657,53 @@ fn violations(src: &str) -> Vec<String> {
             match service.as_str() {
                 "s3" => {
                     granted_s3.entry(function).or_default().insert(name.clone());
+                }
+                "kms" if secret_key => {
+                    granted_secret_kms
+                        .entry(function)
+                        .or_default()
+                        .insert(name.clone());
+                    if !name.eq_ignore_ascii_case(SECRET_KMS_ACTION) {
+                        v.push(format!(
+                            "unexpected KMS action `{name}` on !Ref {SECRET_KEY_PARAMETER} at \
+                             template.yaml line {} in {who}: reading the secret needs \
+                             {SECRET_KMS_ACTION} only",
+                            act.line
+                        ));
+                    }
+                    if !under(SECRET_KMS_CONDITION) {
+                        v.push(format!(
+                            "KMS action `{name}` on the Veriff secret's key at template.yaml line \
+                             {} in {who} is not inside `!If [{SECRET_KMS_CONDITION}, <here>, \
+                             ...]` (or a condition that implies it): without a secret encrypted \
+                             by a {SECRET_KEY_PARAMETER} the function needs no KMS permission \
+                             (found {:?})",
+                            act.line, act.conditions
+                        ));
+                    }
+                }
+                "secretsmanager" => {
+                    granted_secret
+                        .entry(function)
+                        .or_default()
+                        .insert(name.clone());
+                    if !name.eq_ignore_ascii_case(SECRET_ACTION) {
+                        v.push(format!(
+                            "unexpected Secrets Manager action `{name}` at template.yaml line {} \
+                             in {who}: the functions only read the Veriff credentials \
+                             ({SECRET_ACTION})",
+                            act.line
+                        ));
+                    }
+                    if !under(SECRET_CONDITION) {
+                        v.push(format!(
+                            "`{name}` at template.yaml line {} in {who} is not inside `!If \
+                             [{SECRET_CONDITION}, <here>, ...]` (or a condition that implies \
+                             it): without a VeriffSecret the functions read no secret (found \
+                             {:?})",
+                            act.line, act.conditions
+                        ));
+                    }
                 }
                 "kms" if name.eq_ignore_ascii_case(SIGN_ACTION) => {
                     if !under(SIGN_CONDITION) {
@@ -1559,8 +1760,8 @@ fn violations(src: &str) -> Vec<String> {
                 }
                 _ => v.push(format!(
                     "unexpected action `{name}` at template.yaml line {} in {who}: the \
-                     functions only need S3 (and KMS with a KmsKeyArn or a signing key), and \
-                     SQS in queue mode",
+                     functions only need S3 (and KMS with a KmsKeyArn or a signing key), SQS \
+                     in queue mode, and Secrets Manager with a VeriffSecret",
                     act.line
                 )),
             }
@@ -1597,8 +1798,40 @@ fn violations(src: &str) -> Vec<String> {
         CONSUME_SQS,
         &format!("the SQS actions granted to {CONSUMER_FUNCTION}"),
     ));
+    for function in [WEBHOOK_FUNCTION, CONSUMER_FUNCTION] {
+        // The webhook authenticates with the shared secret, the consumer signs API requests:
+        // both read the secret.
+        v.extend(exact(
+            granted_secret.get(function),
+            &[SECRET_ACTION],
+            &format!("the Secrets Manager actions granted to {function}"),
+        ));
+        v.extend(exact(
+            granted_secret_kms.get(function),
+            &[SECRET_KMS_ACTION],
+            &format!("the KMS actions on the Veriff secret's key granted to {function}"),
+        ));
+    }
     v.extend(queue_violations(&root, &logic));
+    v.extend(secret_violations(&root));
+    v.extend(monitoring_violations(&root));
     v
+}
+
+/// The statement's Resource is `!Ref VeriffSecretKmsKeyArn`, exactly: the Veriff secret's
+/// customer managed key.
+fn on_secret_key(st: &Statement) -> bool {
+    is_tagged(st.resource.as_ref(), "!Ref", SECRET_KEY_PARAMETER)
+}
+
+/// `!If [CreateSecret, !Ref VeriffCredentialsSecret, !Ref VeriffSecret]`, exactly.
+fn is_veriff_secret(node: &Node) -> bool {
+    let Some((c, created, given)) = node.as_if() else {
+        return false;
+    };
+    c.scalar() == Some(CREATE_SECRET_CONDITION)
+        && is_tagged(Some(created), "!Ref", SECRET_RESOURCE)
+        && is_tagged(Some(given), "!Ref", SECRET_PARAMETER)
 }
 
 /// A scalar `!Tag text`, exactly.
@@ -1770,10 +2003,839 @@ fn queue_violations(root: &Node, logic: &Logic<'_>) -> Vec<String> {
     v
 }
 
+/// The `AllowedPattern` of `VeriffSecret`: empty, `create`, or a secret ARN.
+const SECRET_PATTERN: &str =
+    "^$|^create$|^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+$";
+
+/// The three ways to give the credentials, as (what, UseSecret, CreateSecret).
+const CREDENTIAL_SCENARIOS: &[(&str, bool, bool)] = &[
+    ("VeriffSecret empty", false, false),
+    ("VeriffSecret=create", true, true),
+    ("VeriffSecret=<secret ARN>", true, false),
+];
+
+/// The Rules on the credentials' parameters, [`render`]ed: (RuleCondition, the assertions one
+/// rule with that condition must make).
+const SECRET_RULES: &[(&str, &[&str])] = &[
+    // Plain variables, or the secret the stack creates from them: both required.
+    (
+        r#"!Or [!Equals [!Ref "VeriffSecret", ""], !Equals [!Ref "VeriffSecret", "create"]]"#,
+        &[
+            r#"!Not [!Equals [!Ref "VeriffApiKey", ""]]"#,
+            r#"!Not [!Equals [!Ref "VeriffSharedSecret", ""]]"#,
+        ],
+    ),
+    // An existing secret: both left empty, so that nobody believes they are in force.
+    (
+        r#"!And [!Not [!Equals [!Ref "VeriffSecret", ""]], !Not [!Equals [!Ref "VeriffSecret", "create"]]]"#,
+        &[
+            r#"!Equals [!Ref "VeriffApiKey", ""]"#,
+            r#"!Equals [!Ref "VeriffSharedSecret", ""]"#,
+        ],
+    ),
+    // No secret: no key for it either.
+    (
+        r#"!Equals [!Ref "VeriffSecret", ""]"#,
+        &[r#"!Equals [!Ref "VeriffSecretKmsKeyArn", ""]"#],
+    ),
+];
+
+/// `node` once the `!If`s in it are decided by `assignment`: `Ok(None)` for `!Ref
+/// AWS::NoValue`; an error for an `!If` on a condition the assignment does not decide.
+fn resolve<'n>(node: &'n Node, assignment: &[(&str, bool)]) -> Result<Option<&'n Node>, String> {
+    if let Some((c, then, other)) = node.as_if() {
+        let name = c.scalar().unwrap_or_default();
+        let Some(&(_, value)) = assignment.iter().find(|(c, _)| *c == name) else {
+            return Err(format!(
+                "line {}: depends on condition {name}, which is not one of {:?}",
+                node.line(),
+                assignment.iter().map(|(c, _)| c).collect::<Vec<_>>()
+            ));
+        };
+        return resolve(if value { then } else { other }, assignment);
+    }
+    Ok((!node.is_no_value()).then_some(node))
+}
+
+/// The Veriff credentials' wiring: the parameters and conditions; both functions' environment
+/// in each of [`CREDENTIAL_SCENARIOS`] (the credentials themselves never beside
+/// `VERIFF_SECRET_ARN`); the created secret, in the shape the functions read; its output;
+/// and the Rules that make the credentials' parameters required or empty.
+fn secret_violations(root: &Node) -> Vec<String> {
+    let mut v = Vec::new();
+    let field = |node: Option<&Node>, key: &str| {
+        node.and_then(|n| n.get(key))
+            .map(render)
+            .unwrap_or_default()
+    };
+    let param = |name: &str| root.get("Parameters").and_then(|p| p.get(name));
+    let condition = |name: &str| {
+        root.get("Conditions")
+            .and_then(|c| c.get(name))
+            .map(render)
+            .unwrap_or_default()
+    };
+
+    let secret = param(SECRET_PARAMETER);
+    if field(secret, "Default") != "\"\""
+        || secret
+            .and_then(|p| p.get("AllowedPattern"))
+            .and_then(Node::scalar)
+            != Some(SECRET_PATTERN)
+    {
+        v.push(format!(
+            "parameter {SECRET_PARAMETER}: Default \"\" and AllowedPattern {SECRET_PATTERN:?} \
+             (empty, create or a secret ARN)"
+        ));
+    }
+    if field(param(SECRET_KEY_PARAMETER), "Default") != "\"\"" {
+        v.push(format!(
+            "parameter {SECRET_KEY_PARAMETER}: Default \"\" (the AWS managed key)"
+        ));
+    }
+    let refresh = param("SecretRefreshSeconds");
+    let refresh_fields: Vec<String> = ["Type", "Default", "MinValue", "MaxValue"]
+        .iter()
+        .map(|k| field(refresh, k))
+        .collect();
+    if refresh_fields != ["\"Number\"", "\"300\"", "\"1\"", "\"3600\""] {
+        v.push(format!(
+            "parameter SecretRefreshSeconds: Number, Default 300, 1 to 3600 (src/config.rs \
+             accepts 1-3600), found {refresh_fields:?}"
+        ));
+    }
+    for (_, name) in CREDENTIAL_VARIABLES {
+        let p = param(name);
+        let pattern = p
+            .and_then(|p| p.get("AllowedPattern"))
+            .and_then(Node::scalar)
+            .unwrap_or_default();
+        if field(p, "NoEcho") != "\"true\""
+            || field(p, "Default") != "\"\""
+            || p.and_then(|p| p.get("MinLength")).is_some()
+            || !pattern.starts_with("^$|")
+        {
+            v.push(format!(
+                "parameter {name}: NoEcho true, Default \"\", no MinLength and an AllowedPattern \
+                 that accepts \"\" (^$|...): it is optional with a secret ARN (the Rules decide)"
+            ));
+        }
+    }
+
+    for (name, expected) in [
+        (
+            SECRET_CONDITION,
+            r#"!Not [!Equals [!Ref "VeriffSecret", ""]]"#,
+        ),
+        (
+            CREATE_SECRET_CONDITION,
+            r#"!Equals [!Ref "VeriffSecret", "create"]"#,
+        ),
+    ] {
+        let found = condition(name);
+        if found != expected {
+            v.push(format!(
+                "condition {name} must be {expected}, found {found}"
+            ));
+        }
+    }
+    // UseSecretKms = UseSecret and a key is set.
+    let kms = root
+        .get("Conditions")
+        .and_then(|c| c.get(SECRET_KMS_CONDITION));
+    let key_set = match kms {
+        Some(Node::Seq {
+            tag: Some(t),
+            items,
+            ..
+        }) if t == "!And" && items.len() == 2 => {
+            let names: Vec<Option<(&str, bool)>> = items.iter().map(Logic::literal).collect();
+            match names.as_slice() {
+                [Some((SECRET_CONDITION, true)), Some((other, true))]
+                | [Some((other, true)), Some((SECRET_CONDITION, true))] => {
+                    condition(other) == r#"!Not [!Equals [!Ref "VeriffSecretKmsKeyArn", ""]]"#
+                }
+                _ => false,
+            }
+        }
+        _ => false,
+    };
+    if !key_set {
+        v.push(format!(
+            "condition {SECRET_KMS_CONDITION} must be !And [!Condition {SECRET_CONDITION}, \
+             !Condition <{SECRET_KEY_PARAMETER} != \"\">], found {:?}",
+            kms.map(render)
+        ));
+    }
+
+    // Each function's environment, in each way of giving the credentials.
+    for function in [WEBHOOK_FUNCTION, CONSUMER_FUNCTION] {
+        for &(what, use_secret, create) in CREDENTIAL_SCENARIOS {
+            let assignment = [
+                (SECRET_CONDITION, use_secret),
+                (CREATE_SECRET_CONDITION, create),
+            ];
+            let mut expect = |var: &str, expected: Option<(&str, &str)>, why: &str| {
+                let found = match environment(root, function, var) {
+                    None => Ok(None),
+                    Some(node) => resolve(node, &assignment),
+                };
+                let ok = match (&found, expected) {
+                    (Ok(None), None) => true,
+                    (Ok(Some(node)), Some((tag, text))) => is_tagged(Some(node), tag, text),
+                    _ => false,
+                };
+                if !ok {
+                    v.push(format!(
+                        "{function}: with {what}, {var} must be {} ({why}), found {:?}",
+                        expected.map_or("unset".to_string(), |(t, x)| format!("{t} {x}")),
+                        found.map(|n| n.map(render))
+                    ));
+                }
+            };
+            for (var, name) in CREDENTIAL_VARIABLES {
+                expect(
+                    var,
+                    (!use_secret).then_some(("!Ref", name)),
+                    "the credentials come from the secret alone when there is one; \
+                     src/config.rs refuses them beside VERIFF_SECRET_ARN",
+                );
+            }
+            let arn = match (use_secret, create) {
+                (false, _) => None,
+                (true, true) => Some(("!Ref", SECRET_RESOURCE)),
+                (true, false) => Some(("!Ref", SECRET_PARAMETER)),
+            };
+            expect(
+                "VERIFF_SECRET_ARN",
+                arn,
+                "the secret the function is allowed to read",
+            );
+            expect(
+                "SECRET_REFRESH_SECONDS",
+                use_secret.then_some(("!Ref", "SecretRefreshSeconds")),
+                "only with a secret",
+            );
+        }
+    }
+
+    // The created secret, in the shape src/config.rs reads.
+    let resource = root.get("Resources").and_then(|r| r.get(SECRET_RESOURCE));
+    let text = |key: &str| resource.and_then(|r| r.get(key)).and_then(Node::scalar);
+    if text("Type") != Some("AWS::SecretsManager::Secret")
+        || text("Condition") != Some(CREATE_SECRET_CONDITION)
+    {
+        v.push(format!(
+            "{SECRET_RESOURCE} must be an AWS::SecretsManager::Secret with Condition: \
+             {CREATE_SECRET_CONDITION}"
+        ));
+    }
+    let props = resource.and_then(|r| r.get("Properties"));
+    let key = field(props, "KmsKeyId");
+    if key != r#"!If ["UseSecretKms", !Ref "VeriffSecretKmsKeyArn", !Ref "AWS::NoValue"]"# {
+        v.push(format!(
+            "{SECRET_RESOURCE}: KmsKeyId must be !If [{SECRET_KMS_CONDITION}, !Ref \
+             {SECRET_KEY_PARAMETER}, !Ref AWS::NoValue] (the key the functions may decrypt \
+             with), found {key}"
+        ));
+    }
+    let value = match props.and_then(|p| p.get("SecretString")) {
+        Some(Node::Scalar {
+            tag: Some(t), text, ..
+        }) if t == "!Sub" => {
+            let vars: BTreeMap<String, String> = [
+                ("VeriffApiKey", "sample-api-key"),
+                ("VeriffSharedSecret", "current-secret,previous-secret"),
+            ]
+            .iter()
+            .map(|(k, x)| (k.to_string(), x.to_string()))
+            .collect();
+            substitute(text, &|name| {
+                vars.get(name)
+                    .cloned()
+                    .ok_or_else(|| format!("names {name}"))
+            })
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).map_err(|e| e.to_string()))
+        }
+        other => Err(format!("found {:?}", other.map(render))),
+    };
+    let expected = serde_json::json!({
+        "apiKey": "sample-api-key",
+        "sharedSecret": "current-secret,previous-secret",
+    });
+    if value.as_ref() != Ok(&expected) {
+        v.push(format!(
+            "{SECRET_RESOURCE}: SecretString must be !Sub '{{\"apiKey\":\"${{VeriffApiKey}}\",\
+             \"sharedSecret\":\"${{VeriffSharedSecret}}\"}}' (the JSON src/config.rs reads): \
+             {value:?}"
+        ));
+    }
+    let output = root.get("Outputs").and_then(|o| o.get("VeriffSecretArn"));
+    if field(output, "Condition") != format!("{SECRET_CONDITION:?}")
+        || !output
+            .and_then(|o| o.get("Value"))
+            .is_some_and(is_veriff_secret)
+    {
+        v.push(format!(
+            "output VeriffSecretArn: Condition {SECRET_CONDITION}, Value !If \
+             [{CREATE_SECRET_CONDITION}, !Ref {SECRET_RESOURCE}, !Ref {SECRET_PARAMETER}]"
+        ));
+    }
+
+    // The Rules.
+    let rules: Vec<&Node> = match root.get("Rules") {
+        Some(Node::Map { entries, .. }) => entries.iter().map(|(_, r)| r).collect(),
+        _ => Vec::new(),
+    };
+    for (rule_condition, assertions) in SECRET_RULES {
+        let found = rules.iter().any(|rule| {
+            field(Some(rule), "RuleCondition") == *rule_condition
+                && assertions.iter().all(|a| {
+                    rule.get("Assertions").is_some_and(|list| match list {
+                        Node::Seq { items, .. } => items.iter().any(|item| {
+                            field(Some(item), "Assert") == *a
+                                && !field(Some(item), "AssertDescription").is_empty()
+                        }),
+                        _ => false,
+                    })
+                })
+        });
+        if !found {
+            v.push(format!(
+                "Rules: no rule with RuleCondition {rule_condition} asserts {assertions:?} \
+                 (each with an AssertDescription)"
+            ));
+        }
+    }
+    v
+}
+
+/// `${Name}` in a `!Sub` string replaced by `value(Name)`; `${!Literal}` becomes `${Literal}`.
+fn substitute(
+    text: &str,
+    value: &dyn Fn(&str) -> Result<String, String>,
+) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("an unterminated ${{ in {text:?}"))?;
+        let name = &after[..end];
+        match name.strip_prefix('!') {
+            Some(literal) => {
+                out.push_str("${");
+                out.push_str(literal);
+                out.push('}');
+            }
+            None => out.push_str(&value(name)?),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Sample values the dashboard body is rendered with.
+const SAMPLE_REGION: &str = "eu-west-1";
+const SAMPLE_NAMESPACE: &str = "Sample/Namespace#1";
+
+/// What `${name}` stands for in the dashboard body: a sample value, `sample:<Resource>` or
+/// `sample:<Resource>.<Attribute>`. An error for a name that is neither a parameter nor a
+/// resource, or a resource that does not exist in this mode.
+fn dashboard_value(root: &Node, name: &str, queue: bool) -> Result<String, String> {
+    let fixed = match name {
+        "AWS::Region" => Some(SAMPLE_REGION),
+        "AWS::StackName" => Some("sample-stack"),
+        "AWS::AccountId" => Some("123456789012"),
+        "AWS::Partition" => Some("aws"),
+        "AWS::URLSuffix" => Some("amazonaws.com"),
+        NAMESPACE_PARAMETER => Some(SAMPLE_NAMESPACE),
+        "IngestMode" => Some(if queue { "queue" } else { "direct" }),
+        _ => None,
+    };
+    if let Some(value) = fixed {
+        return Ok(value.to_string());
+    }
+    if root.get("Parameters").and_then(|p| p.get(name)).is_some() {
+        return Ok(format!("sample-{name}"));
+    }
+    let resource = name.split_once('.').map_or(name, |(r, _)| r);
+    let Some(res) = root.get("Resources").and_then(|r| r.get(resource)) else {
+        return Err(format!(
+            "names ${{{name}}}, which is neither a parameter nor a resource"
+        ));
+    };
+    match res.get("Condition").and_then(Node::scalar) {
+        None => {}
+        Some(QUEUE_CONDITION) if queue => {}
+        Some(c) => {
+            return Err(format!(
+                "names ${{{name}}} in {} mode, but {resource} exists only under Condition {c}",
+                if queue { "queue" } else { "direct" }
+            ));
+        }
+    }
+    Ok(format!("sample:{name}"))
+}
+
+/// The dashboard body as CloudFormation would pass it, in direct or queue mode: `!Sub` (with
+/// or without a variable map), `!Join` and `!If` on QueueMode / DirectMode.
+fn dashboard_body(root: &Node, queue: bool) -> Result<String, String> {
+    fn evaluate(
+        root: &Node,
+        node: &Node,
+        queue: bool,
+        vars: &BTreeMap<String, String>,
+    ) -> Result<String, String> {
+        let value = |name: &str| match vars.get(name) {
+            Some(v) => Ok(v.clone()),
+            None => dashboard_value(root, name, queue),
+        };
+        if let Some((c, then, other)) = node.as_if() {
+            let holds = match c.scalar().unwrap_or_default() {
+                QUEUE_CONDITION => queue,
+                DIRECT_CONDITION => !queue,
+                c => {
+                    return Err(format!(
+                        "line {}: an !If on {c}; the dashboard depends on the ingest mode only",
+                        node.line()
+                    ));
+                }
+            };
+            return evaluate(root, if holds { then } else { other }, queue, vars);
+        }
+        match node {
+            Node::Scalar {
+                tag: None, text, ..
+            } => Ok(text.clone()),
+            Node::Scalar {
+                tag: Some(t), text, ..
+            } if t == "!Sub" => substitute(text, &value),
+            Node::Seq {
+                tag: Some(t),
+                items,
+                ..
+            } if t == "!Sub" && items.len() == 2 => {
+                let (Some(text), Node::Map { entries, .. }) = (items[0].scalar(), &items[1]) else {
+                    return Err(format!("line {}: !Sub [text, {{variables}}]", node.line()));
+                };
+                let mut local = vars.clone();
+                for (k, v) in entries {
+                    local.insert(k.clone(), evaluate(root, v, queue, vars)?);
+                }
+                substitute(text, &|name: &str| match local.get(name) {
+                    Some(v) => Ok(v.clone()),
+                    None => dashboard_value(root, name, queue),
+                })
+            }
+            Node::Seq {
+                tag: Some(t),
+                items,
+                ..
+            } if t == "!Join" && items.len() == 2 => {
+                let (Some(separator), Node::Seq { items: parts, .. }) =
+                    (items[0].scalar(), &items[1])
+                else {
+                    return Err(format!("line {}: !Join [separator, [parts]]", node.line()));
+                };
+                let parts: Result<Vec<String>, String> = parts
+                    .iter()
+                    .map(|p| evaluate(root, p, queue, vars))
+                    .collect();
+                Ok(parts?.join(separator))
+            }
+            other => Err(format!(
+                "line {}: a form this test cannot evaluate: {}",
+                other.line(),
+                render(other)
+            )),
+        }
+    }
+    let body = root
+        .get("Resources")
+        .and_then(|r| r.get(DASHBOARD))
+        .and_then(|d| d.get("Properties"))
+        .and_then(|p| p.get("DashboardBody"))
+        .ok_or_else(|| format!("{DASHBOARD} has no DashboardBody"))?;
+    evaluate(root, body, queue, &BTreeMap::new())
+}
+
+/// A metric of a dashboard widget: (namespace, name, dimension names and values).
+type Metric = (String, String, Vec<String>);
+
+/// What a rendered dashboard shows: the statistics of each metric, the metric math
+/// expressions, and the alarms of its alarm widgets.
+#[derive(Default)]
+struct Dashboard {
+    metrics: BTreeMap<Metric, BTreeSet<String>>,
+    expressions: Vec<String>,
+    alarms: BTreeSet<String>,
+}
+
+/// Reads a rendered dashboard body; an error for what CloudWatch would refuse or misread.
+fn read_dashboard(body: &str) -> Result<Dashboard, Vec<String>> {
+    use serde_json::Value;
+    let json: Value = serde_json::from_str(body).map_err(|e| {
+        vec![format!(
+            "the dashboard body is not valid JSON once substituted: {e}:\n{body}"
+        )]
+    })?;
+    let Some(widgets) = json.get("widgets").and_then(Value::as_array) else {
+        return Err(vec!["the dashboard body has no widgets array".to_string()]);
+    };
+    let mut d = Dashboard::default();
+    let mut errors = Vec::new();
+    for (i, w) in widgets.iter().enumerate() {
+        let props = &w["properties"];
+        let title = props["title"].as_str().unwrap_or_default();
+        let who = format!("dashboard widget {i} ({title:?})");
+        match w["type"].as_str() {
+            Some("metric") => {
+                if props["region"].as_str() != Some(SAMPLE_REGION) {
+                    errors.push(format!("{who}: region must be ${{AWS::Region}}"));
+                }
+                let default_stat = props["stat"].as_str().unwrap_or("Average");
+                let Some(rows) = props["metrics"].as_array() else {
+                    errors.push(format!("{who}: no metrics array"));
+                    continue;
+                };
+                for row in rows {
+                    let Some(row) = row.as_array() else {
+                        errors.push(format!("{who}: a metric that is not an array: {row}"));
+                        continue;
+                    };
+                    let options = row.last().and_then(Value::as_object);
+                    if let Some(expression) = options
+                        .filter(|_| row.len() == 1)
+                        .and_then(|o| o.get("expression"))
+                    {
+                        match (expression.as_str(), options.and_then(|o| o.get("id"))) {
+                            (Some(e), Some(_)) => d.expressions.push(e.to_string()),
+                            _ => errors.push(format!("{who}: an expression needs an id")),
+                        }
+                        continue;
+                    }
+                    let strings: Vec<&str> = row.iter().filter_map(Value::as_str).collect();
+                    let shape = strings.len() + usize::from(options.is_some()) == row.len()
+                        && strings.len() >= 2
+                        && strings.len().is_multiple_of(2)
+                        && strings.iter().all(|s| !s.is_empty() && *s != ".");
+                    if !shape {
+                        errors.push(format!(
+                            "{who}: a metric must be [namespace, name, (dimension, value)*, \
+                             {{options}}?], spelled out: {row:?}"
+                        ));
+                        continue;
+                    }
+                    let stat = options
+                        .and_then(|o| o.get("stat"))
+                        .and_then(Value::as_str)
+                        .unwrap_or(default_stat);
+                    let metric = (
+                        strings[0].to_string(),
+                        strings[1].to_string(),
+                        strings[2..].iter().map(|s| s.to_string()).collect(),
+                    );
+                    d.metrics
+                        .entry(metric)
+                        .or_default()
+                        .insert(stat.to_string());
+                }
+            }
+            Some("alarm") => match props["alarms"].as_array() {
+                Some(alarms) => d
+                    .alarms
+                    .extend(alarms.iter().filter_map(Value::as_str).map(str::to_string)),
+                None => errors.push(format!("{who}: no alarms array")),
+            },
+            Some("text") => {}
+            other => errors.push(format!("{who}: unexpected widget type {other:?}")),
+        }
+    }
+    if errors.is_empty() {
+        Ok(d)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The metrics namespace, the alarms (exactly [`ALARMS`], each notifying the topic when there
+/// is one), the topic, and the dashboard in both modes.
+fn monitoring_violations(root: &Node) -> Vec<String> {
+    let mut v = Vec::new();
+    let field = |node: Option<&Node>, key: &str| {
+        node.and_then(|n| n.get(key))
+            .map(render)
+            .unwrap_or_default()
+    };
+    let param = |name: &str| root.get("Parameters").and_then(|p| p.get(name));
+    let resource = |name: &str| root.get("Resources").and_then(|r| r.get(name));
+
+    let namespace = param(NAMESPACE_PARAMETER);
+    let pattern = namespace
+        .and_then(|p| p.get("AllowedPattern"))
+        .and_then(Node::scalar)
+        .unwrap_or_default();
+    if field(namespace, "Default") != "\"VeriffArchiver\"" || !pattern.starts_with("^(?!AWS/)") {
+        v.push(format!(
+            "parameter {NAMESPACE_PARAMETER}: Default VeriffArchiver, and an AllowedPattern \
+             that refuses the AWS/ namespaces (^(?!AWS/)...), found {pattern:?}"
+        ));
+    }
+    for function in [WEBHOOK_FUNCTION, CONSUMER_FUNCTION] {
+        if !is_tagged(
+            environment(root, function, "METRICS_NAMESPACE"),
+            "!Ref",
+            NAMESPACE_PARAMETER,
+        ) {
+            v.push(format!(
+                "{function}: METRICS_NAMESPACE must be !Ref {NAMESPACE_PARAMETER} (the \
+                 namespace the alarms and the dashboard read)"
+            ));
+        }
+    }
+    let threshold = param("RejectedWebhooksThreshold");
+    let threshold_fields: Vec<String> = ["Type", "Default", "MinValue"]
+        .iter()
+        .map(|k| field(threshold, k))
+        .collect();
+    if threshold_fields != ["\"Number\"", "\"10\"", "\"0\""] {
+        v.push(format!(
+            "parameter RejectedWebhooksThreshold: Number, Default 10, MinValue 0, found \
+             {threshold_fields:?}"
+        ));
+    }
+    if field(param("AlarmEmail"), "Default") != "\"\"" {
+        v.push("parameter AlarmEmail: Default \"\" (no email)".to_string());
+    }
+    let has_email = root
+        .get("Conditions")
+        .and_then(|c| c.get(ALARM_EMAIL_CONDITION))
+        .map(render)
+        .unwrap_or_default();
+    if has_email != r#"!Not [!Equals [!Ref "AlarmEmail", ""]]"# {
+        v.push(format!(
+            "condition {ALARM_EMAIL_CONDITION} must be !Not [!Equals [!Ref AlarmEmail, \"\"]], \
+             found {has_email}"
+        ));
+    }
+    let topic = resource(ALARM_TOPIC);
+    if field(topic, "Type") != "\"AWS::SNS::Topic\""
+        || field(topic, "Condition") != format!("{ALARM_EMAIL_CONDITION:?}")
+        || field(topic.and_then(|t| t.get("Properties")), "Subscription")
+            != r#"[{Protocol: "email", Endpoint: !Ref "AlarmEmail"}]"#
+    {
+        v.push(format!(
+            "{ALARM_TOPIC} must be an AWS::SNS::Topic with Condition {ALARM_EMAIL_CONDITION} and \
+             Subscription [{{Protocol: email, Endpoint: !Ref AlarmEmail}}]"
+        ));
+    }
+
+    // Exactly the expected alarms.
+    let found: BTreeSet<&str> = match root.get("Resources") {
+        Some(Node::Map { entries, .. }) => entries
+            .iter()
+            .filter(|(_, r)| r.get("Type").and_then(Node::scalar) == Some("AWS::CloudWatch::Alarm"))
+            .map(|(k, _)| k.as_str())
+            .collect(),
+        _ => BTreeSet::new(),
+    };
+    let expected: BTreeSet<&str> = ALARMS.iter().map(|a| a.name).collect();
+    if found != expected {
+        v.push(format!(
+            "the alarms are not exactly {expected:?}: missing {:?}, unexpected {:?} (add a new \
+             alarm to ALARMS with what it must be)",
+            expected.difference(&found).collect::<Vec<_>>(),
+            found.difference(&expected).collect::<Vec<_>>()
+        ));
+    }
+    let actions = r#"!If ["HasAlarmEmail", [!Ref "AlarmTopic"], !Ref "AWS::NoValue"]"#;
+    for alarm in ALARMS {
+        let Some(res) = resource(alarm.name) else {
+            continue;
+        };
+        let name = alarm.name;
+        let condition = res.get("Condition").and_then(Node::scalar);
+        if condition != alarm.condition {
+            v.push(format!(
+                "{name}: Condition must be {:?}, found {condition:?}",
+                alarm.condition
+            ));
+        }
+        let props = res.get("Properties");
+        let get = |key: &str| props.and_then(|p| p.get(key));
+        let mut wrong = Vec::new();
+        let mut expect = |key: &str, expected: String| {
+            let found = field(props, key);
+            if found != expected {
+                wrong.push(format!("{key} must be {expected}, found {found:?}"));
+            }
+        };
+        expect("Namespace", alarm.namespace.to_string());
+        expect("MetricName", format!("{:?}", alarm.metric));
+        expect(
+            "Dimensions",
+            alarm.dimensions.unwrap_or_default().to_string(),
+        );
+        expect("Statistic", format!("{:?}", alarm.statistic));
+        expect("Period", format!("\"{}\"", alarm.period));
+        expect("EvaluationPeriods", "\"1\"".to_string());
+        expect("Threshold", alarm.threshold.to_string());
+        expect("ComparisonOperator", "\"GreaterThanThreshold\"".to_string());
+        expect("TreatMissingData", "\"notBreaching\"".to_string());
+        expect("AlarmActions", actions.to_string());
+        expect("OKActions", actions.to_string());
+        for key in ["ActionsEnabled", "ExtendedStatistic", "Metrics"] {
+            if get(key).is_some() {
+                wrong.push(format!("{key} must not be set"));
+            }
+        }
+        let described = get("AlarmDescription")
+            .and_then(Node::scalar)
+            .is_some_and(|d| d.contains("README.md, \"Alarms\""));
+        if !described {
+            wrong.push(
+                "AlarmDescription must say what the alarm means and point to README.md, \
+                 \"Alarms\""
+                    .to_string(),
+            );
+        }
+        for w in wrong {
+            v.push(format!("{name}: {w}"));
+        }
+    }
+
+    // The dashboard.
+    let dashboard = resource(DASHBOARD);
+    if field(dashboard, "Type") != "\"AWS::CloudWatch::Dashboard\""
+        || dashboard.and_then(|d| d.get("Condition")).is_some()
+        || field(dashboard.and_then(|d| d.get("Properties")), "DashboardName")
+            != r#"!Sub "${AWS::StackName}-veriff-archiver""#
+    {
+        v.push(format!(
+            "{DASHBOARD} must be an AWS::CloudWatch::Dashboard in both modes, with \
+             DashboardName !Sub \"${{AWS::StackName}}-veriff-archiver\""
+        ));
+    }
+    for queue in [false, true] {
+        let mode = if queue { "queue" } else { "direct" };
+        let d = match dashboard_body(root, queue).map(|b| read_dashboard(&b)) {
+            Err(e) => {
+                v.push(format!("{DASHBOARD} in {mode} mode: {e}"));
+                continue;
+            }
+            Ok(Err(errors)) => {
+                v.extend(
+                    errors
+                        .into_iter()
+                        .map(|e| format!("{DASHBOARD} in {mode} mode: {e}")),
+                );
+                continue;
+            }
+            Ok(Ok(d)) => d,
+        };
+        let mut missing = Vec::new();
+        let mut shows = |namespace: &str, name: &str, dimensions: &[&str], stats: &[&str]| {
+            let key = (
+                namespace.to_string(),
+                name.to_string(),
+                dimensions.iter().map(|s| s.to_string()).collect(),
+            );
+            let found = d.metrics.get(&key);
+            if !stats.iter().all(|s| found.is_some_and(|f| f.contains(*s))) {
+                missing.push(format!("{name} {dimensions:?} ({stats:?} of {namespace})"));
+            }
+        };
+        for name in METRICS {
+            let stats: &[&str] = match *name {
+                "ArchiveDuration" => &["p50", "p90", "Maximum"],
+                _ => &["Sum"],
+            };
+            shows(SAMPLE_NAMESPACE, name, &[], stats);
+        }
+        let mut functions = vec![WEBHOOK_FUNCTION];
+        if queue {
+            functions.push(CONSUMER_FUNCTION);
+        }
+        for function in functions {
+            let dimension = ["FunctionName", &format!("sample:{function}")];
+            for name in ["Invocations", "Errors", "Throttles"] {
+                shows("AWS/Lambda", name, &dimension, &["Sum"]);
+            }
+            shows("AWS/Lambda", "Duration", &dimension, &[]);
+            shows(
+                "AWS/Lambda",
+                "ConcurrentExecutions",
+                &dimension,
+                &["Maximum"],
+            );
+        }
+        if queue {
+            for q in [QUEUE, DEAD_LETTER_QUEUE] {
+                let dimension = ["QueueName", &format!("sample:{q}.QueueName")];
+                for name in [
+                    "ApproximateNumberOfMessagesVisible",
+                    "ApproximateAgeOfOldestMessage",
+                ] {
+                    shows("AWS/SQS", name, &dimension, &["Maximum"]);
+                }
+            }
+        }
+        for name in METRICS_BY_ERROR_CODE {
+            let by_code = d.expressions.iter().any(|e| {
+                e.starts_with("SEARCH(")
+                    && e.contains(&format!("{{\"{SAMPLE_NAMESPACE}\",ErrorCode}}"))
+                    && e.contains(&format!("MetricName=\"{name}\""))
+            });
+            if !by_code {
+                missing.push(format!(
+                    "{name} by ErrorCode (SEARCH('{{\"${{{NAMESPACE_PARAMETER}}}\",ErrorCode}} \
+                     MetricName=\"{name}\"', ...))"
+                ));
+            }
+        }
+        for (namespace, name, _) in d.metrics.keys() {
+            if !matches!(
+                namespace.as_str(),
+                "AWS/Lambda" | "AWS/SQS" | SAMPLE_NAMESPACE
+            ) {
+                v.push(format!(
+                    "{DASHBOARD} in {mode} mode: {name} is read from namespace {namespace:?}; \
+                     the functions' metrics are in ${{{NAMESPACE_PARAMETER}}}"
+                ));
+            }
+        }
+        if !missing.is_empty() {
+            v.push(format!(
+                "{DASHBOARD} in {mode} mode does not show {}",
+                missing.join(", ")
+            ));
+        }
+        let alarms: BTreeSet<String> = ALARMS
+            .iter()
+            .filter(|a| queue || a.condition.is_none())
+            .map(|a| format!("sample:{}.Arn", a.name))
+            .collect();
+        if d.alarms != alarms {
+            v.push(format!(
+                "{DASHBOARD} in {mode} mode: the alarm widget must show exactly the alarms of \
+                 that mode, {alarms:?}; found {:?}",
+                d.alarms
+            ));
+        }
+    }
+    v
+}
+
 /// Allowed object actions apply to `<bucket>/<prefix>*` only; ListBucket only with an
 /// `s3:prefix` condition on the archive prefix; SSE-KMS actions only on the configured key;
 /// `kms:Sign` alone in its statement, only on the signing key, only as the function signs;
-/// SQS actions only in statements of their own, on the archive queue only.
+/// SQS actions only in statements of their own, on the archive queue only;
+/// `secretsmanager:GetSecretValue` alone, on the Veriff secret only; `kms:Decrypt` on the
+/// secret's key alone, only through Secrets Manager.
 fn check_resources(st: &Statement, v: &mut Vec<String>) {
     let who = describe(st);
     let Some(resource) = &st.resource else {
@@ -1843,6 +2905,24 @@ fn check_resources(st: &Statement, v: &mut Vec<String>) {
             ));
         }
     }
+    let secrets = names
+        .iter()
+        .any(|n| n.to_ascii_lowercase().starts_with("secretsmanager:"));
+    if secrets {
+        if names.len() != 1 {
+            v.push(format!(
+                "{who}: {SECRET_ACTION} must be alone in a statement of its own (found \
+                 {names:?}), so that the Veriff secret is its only Resource"
+            ));
+        }
+        if !is_veriff_secret(resource) {
+            v.push(format!(
+                "{who}: Secrets Manager actions must be on the Veriff credentials' secret only: \
+                 Resource: !If [{CREATE_SECRET_CONDITION}, !Ref {SECRET_RESOURCE}, !Ref \
+                 {SECRET_PARAMETER}], found {resource:?}"
+            ));
+        }
+    }
     let kms: Vec<&str> = names
         .iter()
         .copied()
@@ -1850,7 +2930,23 @@ fn check_resources(st: &Statement, v: &mut Vec<String>) {
         .collect();
     let signs = kms.iter().any(|n| n.eq_ignore_ascii_case(SIGN_ACTION));
     let other_kms = kms.iter().any(|n| !n.eq_ignore_ascii_case(SIGN_ACTION));
-    if other_kms {
+    if !kms.is_empty() && on_secret_key(st) {
+        // The Veriff secret's key: kms:Decrypt alone, and only as Secrets Manager decrypts.
+        if names.len() != 1 || !names[0].eq_ignore_ascii_case(SECRET_KMS_ACTION) {
+            v.push(format!(
+                "{who}: on !Ref {SECRET_KEY_PARAMETER}, {SECRET_KMS_ACTION} must be alone in a \
+                 statement of its own (found {names:?})"
+            ));
+        }
+        if !decrypts_through_secrets_manager(st.condition.as_ref()) {
+            v.push(format!(
+                "{who}: {SECRET_KMS_ACTION} on the Veriff secret's key needs Condition \
+                 StringEquals kms:ViaService !Sub \"{SECRET_VIA_SERVICE}\" (only Secrets Manager \
+                 decrypts with it), found {:?}",
+                st.condition
+            ));
+        }
+    } else if other_kms {
         let on_key = matches!(resource, Node::Scalar { tag: Some(t), text, .. }
             if t == "!Ref" && text == "KmsKeyArn");
         if !on_key {
@@ -1880,6 +2976,15 @@ fn check_resources(st: &Statement, v: &mut Vec<String>) {
             ));
         }
     }
+}
+
+/// The condition block carries `StringEquals` `kms:ViaService: !Sub
+/// "secretsmanager.${AWS::Region}.amazonaws.com"`.
+fn decrypts_through_secrets_manager(condition: Option<&Node>) -> bool {
+    let via = condition
+        .and_then(|c| c.get("StringEquals"))
+        .and_then(|c| c.get("kms:ViaService"));
+    is_tagged(via, "!Sub", SECRET_VIA_SERVICE)
 }
 
 /// `!If [CreateSigningKey, !GetAtt SigningKey.Arn, !Ref ManifestSigningKey]`, exactly.
@@ -2105,6 +3210,8 @@ fn function_policy_is_least_privilege() {
     let mut archive: BTreeSet<&str> = EXPECTED_S3.iter().copied().collect();
     archive.extend(EXPECTED_KMS.iter().copied());
     archive.insert(SIGN_ACTION);
+    // Both functions read the Veriff secret (kms:Decrypt is in the archive's set already).
+    archive.insert(SECRET_ACTION);
     let mut webhook = archive.clone();
     webhook.insert(SEND_ACTION);
     let mut consumer = archive;
@@ -2113,13 +3220,13 @@ fn function_policy_is_least_privilege() {
         allowed(WEBHOOK_FUNCTION),
         webhook,
         "the actions granted (Allow) to {WEBHOOK_FUNCTION} in template.yaml are not the \
-         expected S3 + KMS + sqs:SendMessage set"
+         expected S3 + KMS + sqs:SendMessage + Secrets Manager set"
     );
     assert_eq!(
         allowed(CONSUMER_FUNCTION),
         consumer,
         "the actions granted (Allow) to {CONSUMER_FUNCTION} in template.yaml are not the \
-         expected S3 + KMS + SQS set"
+         expected S3 + KMS + SQS + Secrets Manager set"
     );
     let sids: BTreeSet<&str> = a.statements.iter().map(|s| s.sid.as_str()).collect();
     for sid in [
@@ -2129,6 +3236,8 @@ fn function_policy_is_least_privilege() {
         "ManifestSigning",
         "EnqueueDecisions",
         "ConsumeArchiveQueue",
+        "ReadVeriffSecret",
+        "DecryptVeriffSecret",
         "DenyInsecureTransport",
         "KeyAdministration",
         "OnlyTheFunctionSigns",
@@ -2171,7 +3280,7 @@ fn function_policy_is_least_privilege() {
     );
     // Exactly the conditions each grant is written under: the webhook's archive in direct
     // mode, its enqueueing in queue mode; the consumer (Condition: QueueMode) as the direct-mode
-    // webhook was before queue mode.
+    // webhook was before queue mode; the Veriff secret in both modes, for both.
     let then = |conditions: &[&str]| -> Vec<(String, bool)> {
         conditions.iter().map(|c| (c.to_string(), true)).collect()
     };
@@ -2179,9 +3288,24 @@ fn function_policy_is_least_privilege() {
         if st.effect.as_deref() == Some("Deny") {
             continue;
         }
+        let secret = st.sid == "ReadVeriffSecret" || st.sid == "DecryptVeriffSecret";
+        assert_eq!(
+            secret,
+            st.actions.iter().any(|a| a.name == SECRET_ACTION) || on_secret_key(st),
+            "{} is the only statement on the secret (or its key)",
+            describe(st)
+        );
         for act in &st.actions {
-            let kms = act.name.starts_with("kms:") && act.name != SIGN_ACTION;
+            let kms = act.name.starts_with("kms:") && act.name != SIGN_ACTION && !secret;
             let expected = match (st.owner.as_deref(), act.name.as_str()) {
+                (Some(WEBHOOK_FUNCTION), SECRET_ACTION) => then(&[SECRET_CONDITION]),
+                (Some(WEBHOOK_FUNCTION), _) if secret => then(&[SECRET_KMS_CONDITION]),
+                (Some(CONSUMER_FUNCTION), SECRET_ACTION) => {
+                    then(&[QUEUE_CONDITION, SECRET_CONDITION])
+                }
+                (Some(CONSUMER_FUNCTION), _) if secret => {
+                    then(&[QUEUE_CONDITION, SECRET_KMS_CONDITION])
+                }
                 (Some(WEBHOOK_FUNCTION), SIGN_ACTION) => then(&["DirectModeSignManifests"]),
                 (Some(WEBHOOK_FUNCTION), _) if kms => then(&["DirectModeUseKms"]),
                 (Some(WEBHOOK_FUNCTION), SEND_ACTION) => then(&[QUEUE_CONDITION]),
@@ -2219,6 +3343,19 @@ fn function_policy_is_least_privilege() {
         ((DIRECT_CONDITION, true), (QUEUE_CONDITION, true), false),
         ((KMS_CONDITION, true), (DIRECT_CONDITION, true), false),
         ((SIGNING_KEY_CONDITION, true), (SIGN_CONDITION, true), false),
+        ((SECRET_KMS_CONDITION, true), (SECRET_CONDITION, true), true),
+        (
+            (SECRET_CONDITION, true),
+            (SECRET_KMS_CONDITION, true),
+            false,
+        ),
+        // CreateSecret (VeriffSecret == create) does imply UseSecret, but an !Equals is
+        // opaque to the reader: a grant under CreateSecret alone is refused (fail closed).
+        (
+            (CREATE_SECRET_CONDITION, true),
+            (SECRET_CONDITION, true),
+            false,
+        ),
     ] {
         assert_eq!(
             logic.implies(fact, goal),
@@ -2333,6 +3470,13 @@ fn checker_rejects_widened_policies() {
     let role_path = r#"- !Sub "/veriff-archiver/${AWS::StackName}/""#;
     let queue_arn = "Resource: !GetAtt ArchiveQueue.Arn";
     let retention = "MessageRetentionPeriod: 1209600 # 14 days, the SQS maximum";
+    let read_secret = "Action: secretsmanager:GetSecretValue";
+    let secret = "Resource: !If [CreateSecret, !Ref VeriffCredentialsSecret, !Ref VeriffSecret]";
+    let decrypt_secret = "- Sid: DecryptVeriffSecret";
+    let secret_key = "Resource: !Ref VeriffSecretKmsKeyArn";
+    let via_service = r#"kms:ViaService: !Sub "secretsmanager.${AWS::Region}.amazonaws.com""#;
+    let alarm_actions = "AlarmActions: !If [HasAlarmEmail, [!Ref AlarmTopic], !Ref AWS::NoValue]";
+    let ok_actions = "OKActions: !If [HasAlarmEmail, [!Ref AlarmTopic], !Ref AWS::NoValue]";
     let cases: Vec<(&str, String, &str)> = vec![
         (
             "DeleteObject added to the object actions",
@@ -2955,6 +4099,420 @@ fn checker_rejects_widened_policies() {
             ),
             "EventSourceArn must be !GetAtt ArchiveQueue.Arn and FunctionName",
         ),
+        // The Veriff secret: the functions' grants.
+        (
+            "GetSecretValue on \"*\"",
+            webhook(&|s| replace_line(s, secret, &["Resource: \"*\""])),
+            "Secrets Manager actions must be on the Veriff credentials' secret only",
+        ),
+        (
+            "GetSecretValue on every secret of the account",
+            consumer(&|s| {
+                replace_line(
+                    s,
+                    secret,
+                    &[
+                        r#"Resource: !Sub "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:*""#,
+                    ],
+                )
+            }),
+            "Secrets Manager actions must be on the Veriff credentials' secret only",
+        ),
+        (
+            "GetSecretValue on the parameter only (VeriffSecret=create passes \"create\")",
+            webhook(&|s| replace_line(s, secret, &["Resource: !Ref VeriffSecret"])),
+            "Secrets Manager actions must be on the Veriff credentials' secret only",
+        ),
+        (
+            "secretsmanager:*",
+            consumer(&|s| replace_line(s, read_secret, &["Action: \"secretsmanager:*\""])),
+            "wildcard action `secretsmanager:*`",
+        ),
+        (
+            "another Secrets Manager action",
+            webhook(&|s| {
+                replace_line(
+                    s,
+                    read_secret,
+                    &["Action: [secretsmanager:GetSecretValue, secretsmanager:PutSecretValue]"],
+                )
+            }),
+            "unexpected Secrets Manager action `secretsmanager:PutSecretValue`",
+        ),
+        (
+            "GetSecretValue beside another action",
+            webhook(&|s| {
+                replace_line(
+                    s,
+                    read_secret,
+                    &["Action: [secretsmanager:GetSecretValue, kms:Decrypt]"],
+                )
+            }),
+            "secretsmanager:GetSecretValue must be alone in a statement of its own",
+        ),
+        (
+            "GetSecretValue under CreateSecret (an !Equals: its implication is not read)",
+            webhook(&|s| replace_line(s, "- UseSecret", &["- CreateSecret"])),
+            "is not inside `!If [UseSecret",
+        ),
+        (
+            "GetSecretValue unconditioned",
+            consumer(&|s| {
+                insert_after(
+                    s,
+                    "Policies:",
+                    &[
+                        "  - Version: \"2012-10-17\"",
+                        "    Statement:",
+                        "      - Effect: Allow",
+                        "        Action: secretsmanager:GetSecretValue",
+                        "        Resource: !If [CreateSecret, !Ref VeriffCredentialsSecret, !Ref VeriffSecret]",
+                    ],
+                )
+            }),
+            "is not inside `!If [UseSecret",
+        ),
+        (
+            "the consumer cannot read the secret",
+            consumer(&|s| replace_line(s, read_secret, &["Action: !Ref AWS::NoValue"])),
+            "the Secrets Manager actions granted to ArchiveConsumerFunction are not exactly",
+        ),
+        (
+            "kms:Decrypt of the secret without kms:ViaService",
+            webhook(&|s| replace_line(s, via_service, &[])),
+            "needs Condition StringEquals kms:ViaService",
+        ),
+        (
+            "kms:Decrypt of the secret through another service",
+            consumer(&|s| {
+                replace_line(
+                    s,
+                    via_service,
+                    &[r#"kms:ViaService: !Sub "s3.${AWS::Region}.amazonaws.com""#],
+                )
+            }),
+            "needs Condition StringEquals kms:ViaService",
+        ),
+        (
+            "kms:ViaService as StringLike",
+            webhook(&|s| replace_after(s, decrypt_secret, "StringEquals:", &["StringLike:"])),
+            "needs Condition StringEquals kms:ViaService",
+        ),
+        (
+            "kms:Decrypt of the secret without a key for it",
+            consumer(&|s| replace_line(s, "- UseSecretKms", &["- UseSecret"])),
+            "is not inside `!If [UseSecretKms",
+        ),
+        (
+            "kms:GenerateDataKey beside the secret's kms:Decrypt",
+            webhook(&|s| {
+                replace_line(
+                    s,
+                    "Action: kms:Decrypt",
+                    &["Action: [kms:Decrypt, kms:GenerateDataKey]"],
+                )
+            }),
+            "unexpected KMS action `kms:GenerateDataKey` on !Ref VeriffSecretKmsKeyArn",
+        ),
+        (
+            "the secret's kms:Decrypt on every key",
+            webhook(&|s| replace_line(s, secret_key, &["Resource: \"*\""])),
+            "Resource \"*\" grants access to everything",
+        ),
+        (
+            "the secret's kms:Decrypt on the archive's key, in both modes",
+            webhook(&|s| replace_line(s, secret_key, &["Resource: !Ref KmsKeyArn"])),
+            "is not under a condition that implies DirectMode",
+        ),
+        (
+            "the archive's SSE-KMS grant moved onto the secret's key",
+            webhook(&|s| replace_line(s, "Resource: !Ref KmsKeyArn", &[secret_key])),
+            "unexpected KMS action `kms:GenerateDataKey` on !Ref VeriffSecretKmsKeyArn",
+        ),
+        (
+            "a resource policy that lets anyone read the secret",
+            insert_before(
+                &src,
+                "ArchiverFunction:",
+                &[
+                    "VeriffSecretPolicy:",
+                    "  Type: AWS::SecretsManager::ResourcePolicy",
+                    "  Condition: CreateSecret",
+                    "  Properties:",
+                    "    SecretId: !Ref VeriffCredentialsSecret",
+                    "    ResourcePolicy:",
+                    "      Statement:",
+                    "        - Effect: Allow",
+                    "          Principal: \"*\"",
+                    "          Action: secretsmanager:GetSecretValue",
+                    "          Resource: \"*\"",
+                ],
+            ),
+            "an Allow statement in Some(\"VeriffSecretPolicy\")",
+        ),
+        // The Veriff secret: the environment, the secret, the parameters and the Rules.
+        (
+            "VERIFF_API_KEY left in the environment with UseSecret",
+            replace_line(
+                &src,
+                "VERIFF_API_KEY: !If [UseSecret, !Ref AWS::NoValue, !Ref VeriffApiKey]",
+                &["VERIFF_API_KEY: !Ref VeriffApiKey"],
+            ),
+            "with VeriffSecret=create, VERIFF_API_KEY must be unset",
+        ),
+        (
+            "VERIFF_SHARED_SECRET set by the webhook function itself",
+            webhook(&|s| {
+                insert_after(
+                    s,
+                    "INGEST_MODE: !Ref IngestMode",
+                    &["VERIFF_SHARED_SECRET: !Ref VeriffSharedSecret"],
+                )
+            }),
+            "ArchiverFunction: with VeriffSecret=<secret ARN>, VERIFF_SHARED_SECRET must be unset",
+        ),
+        (
+            "VERIFF_SECRET_ARN is the parameter (\"create\" with VeriffSecret=create)",
+            replace_line(
+                &src,
+                "- !If [CreateSecret, !Ref VeriffCredentialsSecret, !Ref VeriffSecret]",
+                &["- !Ref VeriffSecret"],
+            ),
+            "with VeriffSecret=create, VERIFF_SECRET_ARN must be !Ref VeriffCredentialsSecret",
+        ),
+        (
+            "SECRET_REFRESH_SECONDS without a secret",
+            replace_line(
+                &src,
+                "SECRET_REFRESH_SECONDS: !If [UseSecret, !Ref SecretRefreshSeconds, !Ref AWS::NoValue]",
+                &["SECRET_REFRESH_SECONDS: !Ref SecretRefreshSeconds"],
+            ),
+            "with VeriffSecret empty, SECRET_REFRESH_SECONDS must be unset",
+        ),
+        (
+            "UseSecret true for VeriffSecret=create only",
+            replace_line(
+                &src,
+                r#"UseSecret: !Not [!Equals [!Ref VeriffSecret, ""]]"#,
+                &["UseSecret: !Equals [!Ref VeriffSecret, create]"],
+            ),
+            "condition UseSecret must be",
+        ),
+        (
+            "the created secret in another shape",
+            replace_line(
+                &src,
+                r#"SecretString: !Sub '{"apiKey":"${VeriffApiKey}","sharedSecret":"${VeriffSharedSecret}"}'"#,
+                &[
+                    r#"SecretString: !Sub '{"api_key":"${VeriffApiKey}","shared_secret":"${VeriffSharedSecret}"}'"#,
+                ],
+            ),
+            "SecretString must be",
+        ),
+        (
+            "the secret created whatever VeriffSecret says",
+            in_resource(&src, SECRET_RESOURCE, &|s| {
+                replace_line(s, "Condition: CreateSecret", &[])
+            }),
+            "must be an AWS::SecretsManager::Secret with Condition: CreateSecret",
+        ),
+        (
+            "VeriffApiKey required even with a secret ARN",
+            insert_after(&src, "VeriffApiKey:", &["  MinLength: 1"]),
+            "parameter VeriffApiKey: NoEcho true",
+        ),
+        (
+            "the rule requires VeriffApiUrl instead of VeriffApiKey",
+            replace_line(
+                &src,
+                r#"- Assert: !Not [!Equals [!Ref VeriffApiKey, ""]]"#,
+                &[r#"- Assert: !Not [!Equals [!Ref VeriffApiUrl, ""]]"#],
+            ),
+            "Rules: no rule with RuleCondition",
+        ),
+        (
+            "the credentials not required with VeriffSecret=create",
+            replace_line(&src, "- !Equals [!Ref VeriffSecret, create]", &[]),
+            "Rules: no rule with RuleCondition",
+        ),
+        // Alarms, their topic and the dashboard.
+        (
+            "an alarm without AlarmActions",
+            in_resource(&src, "ArchiveFailuresAlarm", &|s| {
+                replace_line(s, alarm_actions, &[])
+            }),
+            "ArchiveFailuresAlarm: AlarmActions must be",
+        ),
+        (
+            "the dead-letter queue alarm without OKActions",
+            in_resource(&src, "DeadLetterQueueAlarm", &|s| {
+                replace_line(s, ok_actions, &[])
+            }),
+            "DeadLetterQueueAlarm: OKActions must be",
+        ),
+        (
+            "an alarm that notifies a topic that may not exist",
+            in_resource(&src, "WebhookErrorsAlarm", &|s| {
+                replace_line(s, alarm_actions, &["AlarmActions: [!Ref AlarmTopic]"])
+            }),
+            "WebhookErrorsAlarm: AlarmActions must be",
+        ),
+        (
+            "an alarm with its actions disabled",
+            in_resource(&src, "ConsumerThrottlesAlarm", &|s| {
+                insert_after(s, alarm_actions, &["ActionsEnabled: false"])
+            }),
+            "ConsumerThrottlesAlarm: ActionsEnabled must not be set",
+        ),
+        (
+            "the rejected-webhooks alarm on a fixed threshold",
+            replace_line(
+                &src,
+                "Threshold: !Ref RejectedWebhooksThreshold",
+                &["Threshold: 100"],
+            ),
+            "RejectedWebhooksAlarm: Threshold must be !Ref \"RejectedWebhooksThreshold\"",
+        ),
+        (
+            "the rejected-webhooks alarm counts every rejection",
+            replace_line(&src, "Value: unauthorized", &["Value: bad_payload"]),
+            "RejectedWebhooksAlarm: Dimensions must be",
+        ),
+        (
+            "the failures alarm reads a fixed namespace",
+            in_resource(&src, "ArchiveFailuresAlarm", &|s| {
+                replace_line(
+                    s,
+                    "Namespace: !Ref MetricsNamespace",
+                    &["Namespace: VeriffArchiver"],
+                )
+            }),
+            "ArchiveFailuresAlarm: Namespace must be !Ref \"MetricsNamespace\"",
+        ),
+        (
+            "missing data breaches",
+            in_resource(&src, "WebhookErrorsAlarm", &|s| {
+                replace_line(
+                    s,
+                    "TreatMissingData: notBreaching",
+                    &["TreatMissingData: breaching"],
+                )
+            }),
+            "WebhookErrorsAlarm: TreatMissingData must be",
+        ),
+        (
+            "a consumer alarm in direct mode",
+            in_resource(&src, "ConsumerErrorsAlarm", &|s| {
+                replace_line(s, "Condition: QueueMode", &[])
+            }),
+            "ConsumerErrorsAlarm: Condition must be Some(\"QueueMode\")",
+        ),
+        (
+            "an alarm missing",
+            replace_line(&src, "WebhookThrottlesAlarm:", &["WebhookThrottleAlarm:"]),
+            "the alarms are not exactly",
+        ),
+        (
+            "the topic in every stack",
+            in_resource(&src, ALARM_TOPIC, &|s| {
+                replace_line(s, "Condition: HasAlarmEmail", &[])
+            }),
+            "AlarmTopic must be an AWS::SNS::Topic with Condition HasAlarmEmail",
+        ),
+        (
+            "a topic policy that lets anyone publish",
+            insert_before(
+                &src,
+                "ArchiveFailuresAlarm:",
+                &[
+                    "AlarmTopicPolicy:",
+                    "  Type: AWS::SNS::TopicPolicy",
+                    "  Condition: HasAlarmEmail",
+                    "  Properties:",
+                    "    Topics: [!Ref AlarmTopic]",
+                    "    PolicyDocument:",
+                    "      Statement:",
+                    "        - Effect: Allow",
+                    "          Principal: \"*\"",
+                    "          Action: sns:Publish",
+                    "          Resource: !Ref AlarmTopic",
+                ],
+            ),
+            "an Allow statement in Some(\"AlarmTopicPolicy\")",
+        ),
+        (
+            "METRICS_NAMESPACE not set",
+            replace_line(&src, "METRICS_NAMESPACE: !Ref MetricsNamespace", &[]),
+            "METRICS_NAMESPACE must be !Ref MetricsNamespace",
+        ),
+        (
+            "a consumer widget in direct mode",
+            in_resource(&src, DASHBOARD, &|s| {
+                replace_line(
+                    s,
+                    r#"["AWS/Lambda", "Invocations", "FunctionName", "${ArchiverFunction}", {"label": "invocations"}],"#,
+                    &[
+                        r#"["AWS/Lambda", "Invocations", "FunctionName", "${ArchiveConsumerFunction}", {"label": "invocations"}],"#,
+                    ],
+                )
+            }),
+            "names ${ArchiveConsumerFunction} in direct mode",
+        ),
+        (
+            "the queue widgets in direct mode",
+            in_resource(&src, DASHBOARD, &|s| {
+                replace_after(s, "QueueWidgets: !If", "- QueueMode", &["- CreateBucket"])
+            }),
+            "an !If on CreateBucket",
+        ),
+        (
+            "a dashboard body that is not JSON",
+            in_resource(&src, DASHBOARD, &|s| {
+                replace_line(
+                    s,
+                    r#""yAxis": {"left": {"min": 0}}}}${QueueWidgets}"#,
+                    &[r#""yAxis": {"left": {"min": 0}}}},${QueueWidgets}"#],
+                )
+            }),
+            "in direct mode: the dashboard body is not valid JSON",
+        ),
+        (
+            "a dashboard metric in a fixed namespace",
+            in_resource(&src, DASHBOARD, &|s| {
+                replace_line(
+                    s,
+                    r#"["${MetricsNamespace}", "VeriffRetries", {"label": "retries"}]"#,
+                    &[r#"["VeriffArchiver", "VeriffRetries", {"label": "retries"}]"#],
+                )
+            }),
+            "does not show VeriffRetries",
+        ),
+        (
+            "failures by ErrorCode not on the dashboard",
+            in_resource(&src, DASHBOARD, &|s| {
+                replace_line(
+                    s,
+                    r#"[{"id": "failures", "expression": "SEARCH('{\"${MetricsNamespace}\",ErrorCode} MetricName=\"ArchiveFailures\"', 'Sum', 300)", "label": "${!PROP('Dim.ErrorCode')}"}]"#,
+                    &[
+                        r#"[{"id": "failures", "expression": "SEARCH('{\"${MetricsNamespace}\"} MetricName=\"ArchiveFailures\"', 'Sum', 300)", "label": "${!PROP('Dim.ErrorCode')}"}]"#,
+                    ],
+                )
+            }),
+            "does not show ArchiveFailures by ErrorCode",
+        ),
+        (
+            "the dead-letter queue alarm not on the dashboard",
+            in_resource(&src, DASHBOARD, &|s| {
+                replace_line(
+                    s,
+                    r#"- !Sub ', "${ConsumerErrorsAlarm.Arn}", "${ConsumerThrottlesAlarm.Arn}", "${DeadLetterQueueAlarm.Arn}"'"#,
+                    &[
+                        r#"- !Sub ', "${ConsumerErrorsAlarm.Arn}", "${ConsumerThrottlesAlarm.Arn}"'"#,
+                    ],
+                )
+            }),
+            "in queue mode: the alarm widget must show exactly the alarms of that mode",
+        ),
     ];
 
     for (what, mutated, expect) in &cases {
@@ -3279,4 +4837,147 @@ fn queue_mode_is_optional_and_wired() {
         assert!(output.is_some(), "output {name}");
         assert_eq!(field(output, "Condition"), "\"QueueMode\"", "output {name}");
     }
+}
+
+#[test]
+fn alarms_dashboard_and_secret_are_wired() {
+    let root = parse(&template()).expect("template.yaml parses");
+    let found: Vec<String> = secret_violations(&root)
+        .into_iter()
+        .chain(monitoring_violations(&root))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "template.yaml's secret, alarms or dashboard are not wired as expected:\n  - {}",
+        found.join("\n  - ")
+    );
+    let resources = root.get("Resources").expect("Resources");
+
+    // Positive evidence, beside ALARMS: the alarm set and what each one watches.
+    let alarms: BTreeMap<&str, (String, String)> = match resources {
+        Node::Map { entries, .. } => entries
+            .iter()
+            .filter(|(_, r)| r.get("Type").and_then(Node::scalar) == Some("AWS::CloudWatch::Alarm"))
+            .map(|(k, r)| {
+                let p = r.get("Properties");
+                let get = |key: &str| p.and_then(|p| p.get(key)).map(render).unwrap_or_default();
+                (k.as_str(), (get("Namespace"), get("MetricName")))
+            })
+            .collect(),
+        _ => BTreeMap::new(),
+    };
+    let namespace = "!Ref \"MetricsNamespace\"";
+    let expected: BTreeMap<&str, (String, String)> = [
+        ("ArchiveFailuresAlarm", namespace, "ArchiveFailures"),
+        ("ConsumerErrorsAlarm", "\"AWS/Lambda\"", "Errors"),
+        ("ConsumerThrottlesAlarm", "\"AWS/Lambda\"", "Throttles"),
+        (
+            "DeadLetterQueueAlarm",
+            "\"AWS/SQS\"",
+            "ApproximateNumberOfMessagesVisible",
+        ),
+        ("RejectedWebhooksAlarm", namespace, "WebhooksRejected"),
+        ("WebhookErrorsAlarm", "\"AWS/Lambda\"", "Errors"),
+        ("WebhookThrottlesAlarm", "\"AWS/Lambda\"", "Throttles"),
+    ]
+    .into_iter()
+    .map(|(name, ns, metric)| (name, (ns.to_string(), format!("{metric:?}"))))
+    .collect();
+    assert_eq!(alarms, expected);
+    // With an email every alarm notifies the topic, on ALARM and back to OK; without one,
+    // nothing (and the topic does not exist).
+    for name in alarms.keys() {
+        let props = resources
+            .get(name)
+            .and_then(|r| r.get("Properties"))
+            .expect("alarm Properties");
+        for key in ["AlarmActions", "OKActions"] {
+            let actions = props
+                .get(key)
+                .unwrap_or_else(|| panic!("{name} has no {key}"));
+            let with = resolve(actions, &[(ALARM_EMAIL_CONDITION, true)]).expect(key);
+            assert_eq!(
+                with.map(render).as_deref(),
+                Some("[!Ref \"AlarmTopic\"]"),
+                "{name} {key} with an AlarmEmail"
+            );
+            let without = resolve(actions, &[(ALARM_EMAIL_CONDITION, false)]).expect(key);
+            assert!(without.is_none(), "{name} {key} without an AlarmEmail");
+        }
+    }
+    let outputs = root.get("Outputs").expect("Outputs");
+    let condition = |output: &str| {
+        outputs
+            .get(output)
+            .unwrap_or_else(|| panic!("output {output}"))
+            .get("Condition")
+            .and_then(Node::scalar)
+    };
+    assert_eq!(condition("AlarmTopicArn"), Some(ALARM_EMAIL_CONDITION));
+    assert_eq!(condition("DashboardName"), None);
+    assert_eq!(condition("VeriffSecretArn"), Some(SECRET_CONDITION));
+
+    // The dashboard: valid JSON in both modes, the queue-mode widgets and alarms in queue mode
+    // only.
+    let direct = dashboard_body(&root, false).expect("the direct-mode dashboard renders");
+    let queue = dashboard_body(&root, true).expect("the queue-mode dashboard renders");
+    let (d, q) = match (read_dashboard(&direct), read_dashboard(&queue)) {
+        (Ok(d), Ok(q)) => (d, q),
+        (d, q) => panic!("the dashboard does not read: {:?} {:?}", d.err(), q.err()),
+    };
+    for queue_only in [CONSUMER_FUNCTION, QUEUE, DEAD_LETTER_QUEUE] {
+        assert!(
+            !direct.contains(queue_only),
+            "{queue_only} on the direct-mode dashboard"
+        );
+        assert!(
+            queue.contains(&format!("sample:{queue_only}")),
+            "{queue_only} not on the queue-mode dashboard"
+        );
+    }
+    assert_eq!((d.alarms.len(), q.alarms.len()), (4, 7));
+    assert!(d.metrics.keys().all(|m| q.metrics.contains_key(m)));
+    assert_eq!(d.expressions, q.expressions);
+
+    // The secret: what each function is handed in each way of giving the credentials.
+    for function in [WEBHOOK_FUNCTION, CONSUMER_FUNCTION] {
+        for &(what, use_secret, create) in CREDENTIAL_SCENARIOS {
+            let assignment = [
+                (SECRET_CONDITION, use_secret),
+                (CREATE_SECRET_CONDITION, create),
+            ];
+            let set: BTreeSet<&str> = [
+                "VERIFF_API_KEY",
+                "VERIFF_SHARED_SECRET",
+                "VERIFF_SECRET_ARN",
+                "SECRET_REFRESH_SECONDS",
+            ]
+            .into_iter()
+            .filter(|var| {
+                environment(&root, function, var)
+                    .is_some_and(|n| resolve(n, &assignment).expect(var).is_some())
+            })
+            .collect();
+            let expected: BTreeSet<&str> = if use_secret {
+                ["VERIFF_SECRET_ARN", "SECRET_REFRESH_SECONDS"].into()
+            } else {
+                ["VERIFF_API_KEY", "VERIFF_SHARED_SECRET"].into()
+            };
+            assert_eq!(set, expected, "{function} with {what}");
+        }
+    }
+    let rules: BTreeSet<&str> = match root.get("Rules") {
+        Some(Node::Map { entries, .. }) => entries.iter().map(|(k, _)| k.as_str()).collect(),
+        _ => BTreeSet::new(),
+    };
+    assert_eq!(
+        rules,
+        [
+            "CredentialsFromExistingSecret",
+            "CredentialsFromParameters",
+            "QueueModeKeepsNoBody",
+            "SecretKeyNeedsASecret",
+        ]
+        .into()
+    );
 }

@@ -56,7 +56,14 @@ async fn no_secret_signature_body_or_personal_data_is_ever_logged() {
         ("VERIFF_MAX_ATTEMPTS", "2"),
         ("ARCHIVE_DECISION_PAYLOAD", "true"),
     ];
-    let first = Harness::with(&settings).await;
+    // The metric lines (Embedded Metric Format) are checked like the log lines, and more
+    // strictly: not even an id may reach them.
+    let metric_lines = Lines::default();
+    let mut first = Harness::with(&settings).await;
+    first.app = first
+        .app
+        .clone()
+        .with_metrics(Some(metric_lines.metrics("VeriffArchiver")));
     let h = &first;
     demo_scenario(&h.fake, 6 * 1024 * 1024);
     let unknown_status = archiver_devkit::decision_webhook(
@@ -123,7 +130,11 @@ async fn no_secret_signature_body_or_personal_data_is_ever_logged() {
     }
     // Failures: Veriff 500s, a wrong response signature, a truncated download, S3 down, the
     // deadline. In a fresh archive: in the first one every file would be reused.
-    let second = Harness::with(&settings).await;
+    let mut second = Harness::with(&settings).await;
+    second.app = second
+        .app
+        .clone()
+        .with_metrics(Some(metric_lines.metrics("VeriffArchiver")));
     let h = &second;
     let scenario = demo_scenario(&h.fake, 6 * 1024 * 1024);
     let later = |n: u32| {
@@ -232,9 +243,36 @@ async fn no_secret_signature_body_or_personal_data_is_ever_logged() {
             "log output contains {needle:?}"
         );
     }
+    let metrics = metric_lines.take();
+    let summaries = metrics
+        .iter()
+        .filter(|m| m.get("DecisionsArchived").is_some())
+        .count();
+    assert_eq!(
+        summaries,
+        statuses.len(),
+        "one metrics summary per invocation"
+    );
+    let metrics_text = metrics
+        .iter()
+        .map(Value::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
+    forbidden.extend([
+        DEMO_SESSION_ID.to_string(),
+        DEMO_ATTEMPT_ID.to_string(),
+        "approved_with_conditions".into(),
+    ]);
+    for needle in &forbidden {
+        assert!(
+            !metrics_text.contains(needle.as_str()),
+            "a metric line contains {needle:?}"
+        );
+    }
     eprintln!(
-        "checked {} log lines for {} forbidden strings",
+        "checked {} log lines and {} metric lines for {} forbidden strings",
         lines.len(),
+        metrics.len(),
         forbidden.len()
     );
 }

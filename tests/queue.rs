@@ -97,10 +97,25 @@ fn media_downloads(h: &Harness) -> usize {
 #[tokio::test]
 #[ignore = "needs moto_server: run through scripts/test.sh"]
 async fn the_webhook_enqueues_the_decision_and_touches_neither_veriff_nor_s3() {
-    let m = QueueMode::start(30, 5).await;
+    let mut m = QueueMode::start(30, 5).await;
+    let lines = Lines::default();
+    m.webhook = m.webhook.clone().with_metrics(Some(lines.metrics("Test")));
     demo_scenario(&m.h.fake, 1_000_000);
     let body = decision(DEMO_SESSION_ID, DEMO_ATTEMPT_ID, "approved");
     let (status, answer) = m.deliver(&body).await;
+    let records = lines.take();
+    assert_eq!(records.len(), 1);
+    assert_eq!(
+        (
+            records[0]["Entry"].as_str(),
+            records[0]["DecisionsQueued"].as_u64()
+        ),
+        (Some("webhook"), Some(1))
+    );
+    assert!(
+        records[0].get("ArchiveDuration").is_none(),
+        "nothing archived by the webhook"
+    );
     assert_eq!(
         (status, answer["status"].as_str()),
         (200, Some("queued")),
@@ -203,8 +218,9 @@ async fn a_batch_reports_exactly_the_record_that_failed() {
             .unwrap()
     };
     let unknown = id_of("unknown-session");
-    let response = m
-        .consumer
+    let lines = Lines::default();
+    let consumer = m.consumer.clone().with_metrics(Some(lines.metrics("Test")));
+    let response = consumer
         .handle_event(
             m.q.lambda_event(&messages),
             Instant::now() + Duration::from_secs(60),
@@ -217,6 +233,38 @@ async fn a_batch_reports_exactly_the_record_that_failed() {
     expected.sort();
     assert_eq!(failed, expected, "{response}");
     m.q.delete_succeeded(&messages, &response).await;
+    // One metrics summary for the batch, and the failures by code.
+    let records = lines.take();
+    let summary = &records[0];
+    assert_eq!(summary["Entry"], "queue");
+    assert_eq!(summary["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Test");
+    assert_eq!(
+        (
+            summary["DecisionsArchived"].as_u64(),
+            summary["ArchiveFailures"].as_u64(),
+            summary["FilesStored"].as_u64()
+        ),
+        (Some(1), Some(3), Some(7)),
+        "{summary}"
+    );
+    assert_eq!(
+        summary["ArchiveDuration"].as_array().unwrap().len(),
+        2,
+        "two archives attempted"
+    );
+    let codes: Vec<(String, u64)> = records[1..]
+        .iter()
+        .map(|r| {
+            (
+                r["ErrorCode"].as_str().unwrap().to_string(),
+                r["ArchiveFailures"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        vec![("bad_message".into(), 2), ("veriff_unavailable".into(), 1)]
+    );
 
     let manifest =
         m.h.manifest(DEMO_SESSION_ID, DEMO_ATTEMPT_ID)

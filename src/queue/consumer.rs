@@ -16,9 +16,10 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use futures_util::StreamExt;
 use tokio::time::Instant;
 
-use crate::archive::{Archiver, Origin, OutcomeKind};
+use crate::archive::{Archiver, Origin, Outcome, OutcomeKind};
 use crate::config::Config;
 use crate::error::Error;
+use crate::metrics::Tally;
 use crate::queue::message::DecisionMessage;
 use crate::webhook::DecisionStatus;
 
@@ -44,9 +45,9 @@ pub struct Consumer<'a> {
 
 /// What happened to one distinct decision of a batch.
 enum RecordResult {
-    Archived,
+    Archived(Box<Outcome>, f64),
     Ignored,
-    Failed,
+    Failed(&'static str, f64),
 }
 
 impl Consumer<'_> {
@@ -57,8 +58,9 @@ impl Consumer<'_> {
         &self,
         event: serde_json::Value,
         deadline: Instant,
-    ) -> Result<SqsBatchResponse, serde_json::Error> {
+    ) -> Result<(SqsBatchResponse, Tally), serde_json::Error> {
         let event: SqsEvent = serde_json::from_value(event)?;
+        let mut tally = Tally::default();
         let started = Instant::now();
         let mut failures: Vec<String> = Vec::new();
         // Distinct decisions, in order, each with the ids of the records that carry it.
@@ -97,6 +99,7 @@ impl Consumer<'_> {
                         "queue message rejected; it goes to the dead-letter queue after the maximum receives"
                     );
                     failures.push(message_id);
+                    tally.failed.push("bad_message");
                 }
             }
         }
@@ -127,18 +130,24 @@ impl Consumer<'_> {
             .flat_map(futures_util::stream::iter)
             .collect()
             .await;
-        let (mut archived, mut ignored) = (0usize, 0usize);
         for (result, ids) in results {
             match result {
-                RecordResult::Archived => archived += 1,
-                RecordResult::Ignored => ignored += 1,
-                RecordResult::Failed => failures.extend(ids),
+                RecordResult::Archived(outcome, ms) => {
+                    tally.record(&outcome);
+                    tally.archive_ms.push(ms);
+                }
+                RecordResult::Ignored => tally.ignored += 1,
+                RecordResult::Failed(code, ms) => {
+                    tally.failed.push(code);
+                    tally.archive_ms.push(ms);
+                    failures.extend(ids);
+                }
             }
         }
         tracing::info!(
             records = event.records.len(),
-            archived,
-            ignored,
+            archived = tally.archived + tally.already_archived,
+            ignored = tally.ignored,
             failed = failures.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "queue batch done"
@@ -152,7 +161,7 @@ impl Consumer<'_> {
                 failure
             })
             .collect();
-        Ok(response)
+        Ok((response, tally))
     }
 
     async fn archive_one(
@@ -177,10 +186,12 @@ impl Consumer<'_> {
             source: message.source,
             body: None,
         };
+        let started = Instant::now();
         let result = self
             .archiver
             .archive_from(&decision, origin, deadline, std::future::pending())
             .await;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
         match result {
             Ok(outcome) => {
                 tracing::info!(
@@ -193,11 +204,11 @@ impl Consumer<'_> {
                     receives,
                     "queue message archived"
                 );
-                RecordResult::Archived
+                RecordResult::Archived(Box::new(outcome), ms)
             }
             Err(error) => {
                 log_failure(session_id, given_attempt_id, receives, &error);
-                RecordResult::Failed
+                RecordResult::Failed(error.code(), ms)
             }
         }
     }

@@ -19,6 +19,7 @@ use sha2::Sha256;
 use tokio::time::Instant;
 
 use crate::config::{Config, Secret};
+use crate::credentials::CredentialsHandle;
 use crate::error::Error;
 use crate::layout::is_safe_segment;
 use crate::media::{AttemptInfo, MediaList, parse_attempts};
@@ -27,6 +28,7 @@ use crate::select::Listing;
 use crate::veriff::RateLimiter;
 use crate::webhook::{Decision, Webhook, classify};
 use crate::webhook::{SIGNATURE_HEADERS, hmac_hex};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Largest metadata document accepted.
 pub const MAX_METADATA_BYTES: usize = 4 * 1024 * 1024;
@@ -36,8 +38,11 @@ pub const MAX_METADATA_BYTES: usize = 4 * 1024 * 1024;
 pub struct VeriffClient {
     http: reqwest::Client,
     base_url: String,
-    api_key: Secret,
-    secrets: Vec<Secret>,
+    /// The API key and shared secrets in force (read per request: a rotation picked up by
+    /// a refresh applies to the next request).
+    credentials: CredentialsHandle,
+    /// Retries of Veriff requests and of whole media downloads, since the client was built.
+    retries: Arc<AtomicU64>,
     request_timeout: Duration,
     retry: RetryPolicy,
     require_signature: bool,
@@ -69,8 +74,8 @@ impl VeriffClient {
         Ok(VeriffClient {
             http,
             base_url: config.veriff_api_url.clone(),
-            api_key: config.veriff_api_key.clone(),
-            secrets: config.shared_secrets.clone(),
+            credentials: config.credentials.clone(),
+            retries: Arc::new(AtomicU64::new(0)),
             request_timeout: config.veriff_timeout,
             retry: RetryPolicy {
                 max_attempts: config.veriff_max_attempts,
@@ -86,6 +91,17 @@ impl VeriffClient {
     pub fn with_rate_limit(mut self, limiter: Arc<RateLimiter>) -> Self {
         self.limiter = Some(limiter);
         self
+    }
+
+    /// Retries of Veriff requests (and of whole media copies) so far, by this client and
+    /// its clones.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+
+    /// Counts one retry (see [`VeriffClient::retries`]).
+    pub fn note_retry(&self) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Waits for the rate limit, if there is one.
@@ -136,14 +152,18 @@ impl VeriffClient {
                 "refusing to put an unsafe id in a URL".into(),
             ));
         }
+        let credentials = self.credentials.current();
+        let secret = credentials.signing_secret().ok_or_else(|| {
+            Error::Upstream("no Veriff credentials loaded: cannot sign the request".into())
+        })?;
         let url = format!("{}/v1/{collection}/{id}{tail}", self.base_url);
         Ok(self
             .http
             .get(url)
-            .header("X-AUTH-CLIENT", self.api_key.expose())
+            .header("X-AUTH-CLIENT", credentials.api_key.expose())
             .header(
                 "X-HMAC-SIGNATURE",
-                hmac_hex(self.secrets[0].expose().as_bytes(), id.as_bytes()),
+                hmac_hex(secret.expose().as_bytes(), id.as_bytes()),
             ))
     }
 
@@ -196,7 +216,10 @@ impl VeriffClient {
         what: &str,
         deadline: Instant,
     ) -> Result<Vec<u8>, Error> {
-        retry::run(self.retry, deadline, |_| async {
+        retry::run(self.retry, deadline, |attempt| async move {
+            if attempt > 1 {
+                self.note_retry();
+            }
             self.pace().await;
             let request = self
                 .signed_get(collection, id, tail)
@@ -208,8 +231,11 @@ impl VeriffClient {
                 .await
                 .map_err(|e| transport_failure(what, &e))?;
             let response = check_status(what, response).await?;
-            let mut signature = BodySignature::from_headers(response.headers(), &self.secrets)
-                .map_err(Failure::permanent)?;
+            let mut signature = BodySignature::from_headers(
+                response.headers(),
+                &self.credentials.current().shared_secrets,
+            )
+            .map_err(Failure::permanent)?;
             if self.require_signature {
                 signature.require(what).map_err(Failure::permanent)?;
             }
@@ -237,8 +263,11 @@ impl VeriffClient {
             .map_err(|_| Failure::transient(Error::Upstream(format!("{what}: timed out"))))?
             .map_err(|e| transport_failure(what, &e))?;
         let response = check_status(what, response).await?;
-        let signature = BodySignature::from_headers(response.headers(), &self.secrets)
-            .map_err(Failure::permanent)?;
+        let signature = BodySignature::from_headers(
+            response.headers(),
+            &self.credentials.current().shared_secrets,
+        )
+        .map_err(Failure::permanent)?;
         Ok(MediaDownload {
             content_length: response.content_length(),
             response,

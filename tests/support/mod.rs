@@ -668,3 +668,37 @@ pub fn cli_env(h: &Harness) -> Vec<(&'static str, String)> {
         ("ARCHIVE_PREFIX", PREFIX.into()),
     ]
 }
+
+/// Collects what a metrics emitter (or a log writer) writes, as lines.
+#[derive(Clone, Default)]
+pub struct Lines(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Lines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Lines {
+    /// Every line written since the last call, parsed as JSON.
+    pub fn take(&self) -> Vec<Value> {
+        let bytes = std::mem::take(&mut *self.0.lock().unwrap());
+        String::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    }
+
+    /// A metrics emitter writing here.
+    pub fn metrics(&self, namespace: &str) -> veriff_archiver::metrics::Metrics {
+        veriff_archiver::metrics::Metrics::to_writer(
+            namespace,
+            std::sync::Arc::new(std::sync::Mutex::new(self.clone())),
+        )
+    }
+}

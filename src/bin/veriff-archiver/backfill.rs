@@ -1074,6 +1074,19 @@ pub async fn run(args: BackfillArgs) -> Result<ExitCode, Fatal> {
         .map(|lines| lines.saturating_sub(u64::from(matches!(format, Format::Csv { .. }))));
 
     let sdk = veriff_archiver::s3::sdk_config_from_env().await;
+    if let Some(settings) = &config.secret {
+        // VERIFF_SECRET_ARN, as the function reads it: once, for the whole run.
+        let source = veriff_archiver::credentials::SecretSource::new(
+            veriff_archiver::s3::secrets_client(&sdk),
+            settings.secret_id.clone(),
+            settings.refresh_every,
+        );
+        let credentials = source
+            .read()
+            .await
+            .map_err(|e| format!("VERIFF_SECRET_ARN: {e}"))?;
+        config.credentials.replace(credentials);
+    }
     let s3 = veriff_archiver::s3::client(&sdk);
     let veriff = VeriffClient::new(&config)
         .map_err(|e| format!("Veriff HTTP client: {e}"))?
