@@ -23,12 +23,33 @@ use support::*;
 struct Emulator {
     child: Child,
     url: String,
+    /// The emulator's and the bootstrap's output (log lines and metric lines).
+    log: tempfile::NamedTempFile,
+}
+
+impl Emulator {
+    /// Everything written so far.
+    fn output(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+
+    /// The Embedded Metric Format records written so far.
+    fn metric_records(&self) -> Vec<Value> {
+        self.output()
+            .lines()
+            .filter(|l| l.starts_with('{') && l.contains("\"_aws\""))
+            .map(|l| serde_json::from_str(l).expect("a metric line is JSON"))
+            .collect()
+    }
 }
 
 impl Drop for Emulator {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- emulator output\n{}", self.output());
+        }
     }
 }
 
@@ -54,9 +75,22 @@ fn start_emulator(veriff_url: &str, s3_endpoint: &str) -> Emulator {
 
 /// The emulator with these extra (or overriding) environment variables.
 fn start_emulator_with(veriff_url: &str, s3_endpoint: &str, extra: &[(&str, &str)]) -> Emulator {
+    start_emulator_full(veriff_url, s3_endpoint, extra, true)
+}
+
+/// The emulator; with `credentials`, VERIFF_API_KEY and VERIFF_SHARED_SECRET are set.
+fn start_emulator_full(
+    veriff_url: &str,
+    s3_endpoint: &str,
+    extra: &[(&str, &str)],
+    credentials: bool,
+) -> Emulator {
     let bootstrap = required_path("VERIFF_ARCHIVER_BOOTSTRAP");
     let rie = required_path("VERIFF_ARCHIVER_RIE");
     let (api_port, rapid_port) = (free_port(), free_port());
+    let log = tempfile::NamedTempFile::new().expect("log file");
+    // One file description for both streams, so that neither overwrites the other.
+    let output = log.reopen().expect("log file");
     let child = Command::new(rie)
         .arg("--runtime-interface-emulator-address")
         .arg(format!("127.0.0.1:{api_port}"))
@@ -74,21 +108,28 @@ fn start_emulator_with(veriff_url: &str, s3_endpoint: &str, extra: &[(&str, &str
         .env("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY)
         .env("AWS_ENDPOINT_URL_S3", s3_endpoint)
         .env("VERIFF_API_URL", veriff_url)
-        .env("VERIFF_API_KEY", API_KEY)
-        .env("VERIFF_SHARED_SECRET", SECRET)
+        .envs(
+            [
+                ("VERIFF_API_KEY", API_KEY),
+                ("VERIFF_SHARED_SECRET", SECRET),
+            ]
+            .into_iter()
+            .filter(|_| credentials),
+        )
         .env("ARCHIVE_BUCKET", BUCKET)
         .env("ARCHIVE_PREFIX", PREFIX)
         .env("ARCHIVE_VIDEOS", "true")
         .env("ARCHIVE_DECISION_PAYLOAD", "true")
         .envs(extra.iter().copied())
         .stdin(Stdio::null())
-        .stdout(Stdio::inherit())
-        .stderr(Stdio::inherit())
+        .stdout(output.try_clone().expect("log file"))
+        .stderr(output)
         .spawn()
         .expect("start the Runtime Interface Emulator");
     Emulator {
         child,
         url: format!("http://127.0.0.1:{api_port}/2015-03-31/functions/function/invocations"),
+        log,
     }
 }
 
@@ -100,8 +141,20 @@ async fn invoke(http: &reqwest::Client, emulator: &Emulator, event: &str) -> (u1
     (status, body)
 }
 
-/// Invokes the function with an event; returns the invocation's result document.
+/// Invokes the function with an event; returns the invocation's result document, which
+/// must not be a failed invocation.
 async fn invoke_raw(http: &reqwest::Client, emulator: &Emulator, event: &str) -> Value {
+    let result = invoke_result(http, emulator, event).await;
+    assert!(
+        result.get("errorType").is_none(),
+        "the handler itself failed: {result}"
+    );
+    result
+}
+
+/// Invokes the function with an event; returns the invocation's result document, whatever
+/// it is.
+async fn invoke_result(http: &reqwest::Client, emulator: &Emulator, event: &str) -> Value {
     let mut last_error = None;
     for _ in 0..100 {
         match http
@@ -112,13 +165,10 @@ async fn invoke_raw(http: &reqwest::Client, emulator: &Emulator, event: &str) ->
         {
             Ok(response) => {
                 let text = response.text().await.expect("invocation result");
-                let result: Value =
-                    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
-                assert!(
-                    result.get("errorType").is_none(),
-                    "the handler itself failed: {text}"
+                // The emulator answers a failed init with no JSON at all.
+                return serde_json::from_str(&text).unwrap_or_else(
+                    |_| serde_json::json!({"errorType": "no JSON answer", "answer": text}),
                 );
-                return result;
             }
             Err(e) => last_error = Some(e),
         }
@@ -228,6 +278,37 @@ async fn release_bootstrap_archives_under_the_runtime_interface_emulator() {
             .all(|r| !r.path.starts_with("/v1/media/")),
         "no media downloaded again"
     );
+    // Every invocation wrote its metrics (Embedded Metric Format) on stdout: one summary
+    // each, in the default namespace.
+    let summaries: Vec<Value> = emulator
+        .metric_records()
+        .into_iter()
+        .filter(|r| r.get("DecisionsArchived").is_some())
+        .collect();
+    assert_eq!(summaries.len(), 6, "{summaries:#?}");
+    for summary in &summaries {
+        assert_eq!(
+            summary["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            "VeriffArchiver"
+        );
+        assert_eq!(summary["Entry"], "webhook");
+    }
+    let total = |name: &str| {
+        summaries
+            .iter()
+            .map(|s| s[name].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    assert_eq!(
+        [
+            total("WebhooksRejected"),
+            total("WebhooksIgnored"),
+            total("DecisionsArchived"),
+            total("DecisionsAlreadyArchived")
+        ],
+        [2, 1, 2, 1]
+    );
+    assert_eq!((total("FilesStored"), total("FilesReused")), (7, 7));
     let manifests = view.manifests(DEMO_SESSION_ID, DEMO_ATTEMPT_ID).await;
     assert_eq!(manifests.len(), 2);
     assert_eq!(manifests[1].1["decision"]["status"], "declined");
@@ -340,4 +421,167 @@ async fn release_bootstrap_enqueues_and_consumes_in_queue_mode() {
     view.assert_manifest_consistent(&manifest).await;
     assert_eq!(manifest["files"].as_array().unwrap().len(), 7, "{manifest}");
     assert_eq!(manifest["decisionSource"], "webhook");
+}
+
+/// A signed Function URL event that is not a decision: `ignored` when the signature holds,
+/// 401 otherwise, and no Veriff call either way.
+fn started_event(secret: &str) -> String {
+    signed_webhook_event(
+        archiver_devkit::fixtures::EVENT_WEBHOOK_STARTED.as_bytes(),
+        secret,
+        API_KEY,
+        false,
+    )
+    .to_string()
+}
+
+#[tokio::test]
+#[ignore = "needs the release bootstrap, the RIE and moto_server: run through scripts/test.sh"]
+async fn release_bootstrap_reads_rotates_and_keeps_credentials_from_secrets_manager() {
+    let root = tempfile::tempdir().unwrap();
+    let s3 = LocalS3::start(root.path(), S3_ACCESS_KEY, S3_SECRET_KEY)
+        .await
+        .unwrap();
+    s3_client(&s3.endpoint(), S3_SECRET_KEY)
+        .create_bucket()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .unwrap();
+    let fake = FakeVeriff::start(FakeConfig::new(API_KEY, SECRET))
+        .await
+        .unwrap();
+    demo_scenario(&fake, 1_000_000);
+    let moto = archiver_devkit::MotoServer::start()
+        .await
+        .expect("moto_server");
+    let secrets = aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::config::Builder::new()
+            .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+            .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
+            .endpoint_url(moto.endpoint())
+            .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+                S3_ACCESS_KEY,
+                S3_SECRET_KEY,
+                None,
+                None,
+                "test",
+            ))
+            .build(),
+    );
+    let value =
+        |shared: &str| serde_json::json!({"apiKey": API_KEY, "sharedSecret": shared}).to_string();
+    let arn = secrets
+        .create_secret()
+        .name("veriff-credentials")
+        .secret_string(value(SECRET))
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    let endpoint = moto.endpoint();
+    // Neither VERIFF_API_KEY nor VERIFF_SHARED_SECRET: the credentials come from the secret.
+    let start = |secret_id: &str| {
+        start_emulator_without_credentials(
+            &fake.base_url(),
+            &s3.endpoint(),
+            &[
+                ("VERIFF_SECRET_ARN", secret_id),
+                ("SECRET_REFRESH_SECONDS", "2"),
+                ("AWS_ENDPOINT_URL_SECRETS_MANAGER", &endpoint),
+            ],
+        )
+    };
+    let http = reqwest::Client::new();
+
+    // Read at cold start: a decision signed with the secret's shared secret is archived.
+    let emulator = start(&arn);
+    let (status, body) = invoke(&http, &emulator, &event("decision-approved.json")).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("archived")),
+        "{body}"
+    );
+    let (status, _) = invoke(&http, &emulator, &started_event("rotated-secret")).await;
+    assert_eq!(status, 401, "not yet a valid secret");
+
+    // A rotation: the new secret first, the old one still listed. Picked up once the
+    // refresh interval has passed, with no restart.
+    secrets
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string(value(&format!("rotated-secret,{SECRET}")))
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let (status, body) = invoke(&http, &emulator, &started_event("rotated-secret")).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("ignored")),
+        "{body}"
+    );
+    let (status, _) = invoke(&http, &emulator, &started_event(SECRET)).await;
+    assert_eq!(
+        status, 200,
+        "the previous secret still authenticates during the rotation"
+    );
+    assert!(
+        emulator
+            .output()
+            .contains("Veriff credentials changed in Secrets Manager")
+    );
+
+    // The refresh fails while warm (the secret is gone): the last good value stays.
+    secrets
+        .delete_secret()
+        .secret_id(&arn)
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let (status, _) = invoke(&http, &emulator, &started_event("rotated-secret")).await;
+    assert_eq!(status, 200, "the last good credentials are kept");
+    let (status, _) = invoke(&http, &emulator, &started_event("never-a-secret")).await;
+    assert_eq!(status, 401);
+    let output = emulator.output();
+    assert!(
+        output.contains("could not refresh the Veriff credentials from Secrets Manager; keeping the last good value"),
+        "{output}"
+    );
+    for secret in [SECRET, "rotated-secret", API_KEY] {
+        assert!(
+            !output.contains(secret),
+            "{secret} in the function's output"
+        );
+    }
+    drop(emulator);
+
+    // Missing at cold start: the init fails with a clear line; nothing is served.
+    let emulator = start("arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-AbCdEf");
+    let result = invoke_result(&http, &emulator, &started_event(SECRET)).await;
+    assert!(
+        result.get("errorType").is_some(),
+        "the invocation must fail: {result}"
+    );
+    let output = emulator.output();
+    assert!(
+        output.contains(
+            "cannot read the Veriff credentials from Secrets Manager; the function does not start"
+        ),
+        "{output}"
+    );
+    assert!(output.contains("ResourceNotFoundException"), "{output}");
+}
+
+/// The emulator with the function's environment, but without VERIFF_API_KEY and
+/// VERIFF_SHARED_SECRET.
+fn start_emulator_without_credentials(
+    veriff_url: &str,
+    s3_endpoint: &str,
+    extra: &[(&str, &str)],
+) -> Emulator {
+    start_emulator_full(veriff_url, s3_endpoint, extra, false)
 }
