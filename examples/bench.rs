@@ -17,7 +17,9 @@
 //! 3. Peak resident memory (`VmHWM`) of the release `bootstrap` archiving a 16 MiB and a
 //!    1 GiB video, run under [`RuntimeApi`] (a Lambda Runtime API on loopback).
 //! 4. Cold start: `exec` of the `bootstrap` to its first `GET /runtime/invocation/next`, and
-//!    the first (and a second, warm) invocation with a 3-image decision; 20 runs.
+//!    the first (and a second, warm) invocation with a 3-image decision; 20 runs, with the
+//!    credentials in environment variables and (with moto_server) read from Secrets
+//!    Manager at cold start.
 //! 5. Size of the release `bootstrap`.
 //! 6. `veriff-archiver verify`: files checked per second by `Auditor::audit` (the library
 //!    call the command makes) over an archive of many small decisions, at concurrency 32,
@@ -1156,48 +1158,118 @@ async fn bench_cold_start(env: &Env, p: &Params, bootstrap: &Path) -> Res<Vec<Ta
             MediaContent::bytes(deterministic_bytes(0xC0 + i as u64, 200_000), "image/jpeg"),
         );
     }
-    let (mut init, mut first, mut warm) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..p.cold_runs {
-        let mut function = Function::spawn(env, bootstrap, &[]).await?;
-        init.push(function.init_duration().await?);
-        for samples in [&mut first, &mut warm] {
-            let (event, session_id, _) = env.decision("cold", &images);
-            let started = Instant::now();
-            let response = function.invoke(event, Duration::from_secs(60)).await?;
-            samples.push(started.elapsed());
-            expect_archived(&response, images.len())?;
-            env.purge(&format!("{PREFIX}{session_id}/")).await?;
-        }
+    // The credentials as environment variables (the default), and, with moto_server, read
+    // from a Secrets Manager secret at cold start (VERIFF_SECRET_ARN).
+    let moto = match archiver_devkit::MotoServer::find_executable() {
+        Ok(_) => Some(
+            archiver_devkit::MotoServer::start()
+                .await
+                .map_err(|e| format!("moto_server: {e}"))?,
+        ),
+        Err(_) => None,
+    };
+    let mut configurations: Vec<(String, Vec<(String, String)>)> =
+        vec![("credentials in environment variables".into(), vec![])];
+    if let Some(moto) = &moto {
+        let secrets = aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::new()
+                .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+                .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
+                .endpoint_url(moto.endpoint())
+                .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+                    S3_ACCESS_KEY,
+                    S3_SECRET_KEY,
+                    None,
+                    None,
+                    "bench",
+                ))
+                .build(),
+        );
+        let arn = secrets
+            .create_secret()
+            .name("bench-veriff-credentials")
+            .secret_string(json!({"apiKey": API_KEY, "sharedSecret": SECRET}).to_string())
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "CreateSecret: {}",
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+                )
+            })?
+            .arn
+            .unwrap_or_default();
+        configurations.push((
+            "credentials from Secrets Manager (moto_server)".into(),
+            vec![
+                ("VERIFF_API_KEY".into(), String::new()),
+                ("VERIFF_SHARED_SECRET".into(), String::new()),
+                ("VERIFF_SECRET_ARN".into(), arn),
+                ("AWS_ENDPOINT_URL_SECRETS_MANAGER".into(), moto.endpoint()),
+            ],
+        ));
     }
     let mut table = Table::new(
         format!(
-            "4. Cold start of the release bootstrap, {} runs (3 images of 200 KB per decision)",
+            "4. Cold start of the release bootstrap, {} runs per configuration (3 images of 200 KB \
+             per decision)",
             p.cold_runs
         ),
-        &["measurement", "median", "min", "max", "target", "result"],
+        &[
+            "configuration",
+            "measurement",
+            "median",
+            "min",
+            "max",
+            "target",
+            "result",
+        ],
     );
-    let mut row = |what: &str, samples: &[Duration], target: Option<(&str, Duration)>| {
-        let (median, min, max) = stats(samples);
-        let (target, verdict) = match target {
-            Some((label, limit)) => (label, if median < limit { "PASS" } else { "MISS" }),
-            None => ("-", "info"),
+    for (label, overrides) in &configurations {
+        let overrides: Vec<(&str, &str)> = overrides
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let (mut init, mut first, mut warm) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..p.cold_runs {
+            let mut function = Function::spawn(env, bootstrap, &overrides).await?;
+            init.push(function.init_duration().await?);
+            for samples in [&mut first, &mut warm] {
+                let (event, session_id, _) = env.decision("cold", &images);
+                let started = Instant::now();
+                let response = function.invoke(event, Duration::from_secs(60)).await?;
+                samples.push(started.elapsed());
+                expect_archived(&response, images.len())?;
+                env.purge(&format!("{PREFIX}{session_id}/")).await?;
+            }
+        }
+        let mut row = |what: &str, samples: &[Duration], target: Option<(&str, Duration)>| {
+            let (median, min, max) = stats(samples);
+            let (target, verdict) = match target {
+                Some((label, limit)) => (label, if median < limit { "PASS" } else { "MISS" }),
+                None => ("-", "info"),
+            };
+            table.row(vec![
+                label.clone(),
+                what.into(),
+                ms(median),
+                ms(min),
+                ms(max),
+                target.into(),
+                verdict.into(),
+            ]);
         };
-        table.row(vec![
-            what.into(),
-            ms(median),
-            ms(min),
-            ms(max),
-            target.into(),
-            verdict.into(),
-        ]);
-    };
-    row(
-        "exec -> first /next (init)",
-        &init,
-        Some(("median < 20 ms", Duration::from_millis(20))),
-    );
-    row("first invocation", &first, None);
-    row("second invocation (warm)", &warm, None);
+        row(
+            "exec -> first /next (init)",
+            &init,
+            Some(("median < 20 ms", Duration::from_millis(20))),
+        );
+        row("first invocation", &first, None);
+        row("second invocation (warm)", &warm, None);
+    }
+    if moto.is_none() {
+        println!("\nitem 4: the Secrets Manager configuration skipped (no moto_server)");
+    }
     Ok(vec![table])
 }
 

@@ -35,8 +35,9 @@ step "Object Lock and conditional writes on moto_server (the archive tests that 
 ensure_moto
 cargo test --locked --test evidence -- --ignored
 cargo test --locked --test signing -- --ignored
-step "Queue mode on moto_server's SQS (enqueue, partial batch failures, dead-letter queue)"
+step "Queue mode on moto_server's SQS (enqueue, partial batch failures, dead-letter queue); Secrets Manager"
 cargo test --locked --test queue -- --ignored
+cargo test --locked --test secrets -- --ignored
 cargo test --locked -p archiver-devkit --test moto -- --ignored
 
 build_bootstrap
