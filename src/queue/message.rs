@@ -61,7 +61,13 @@ impl DecisionMessage {
             session_id: decision.session_id.clone(),
             attempt_id: decision.attempt_id.clone(),
             source,
-            decision: decision.clone(),
+            // The ids live once, at the top of the message (the decision's own are not
+            // serialised).
+            decision: Decision {
+                session_id: String::new(),
+                attempt_id: None,
+                ..decision.clone()
+            },
         }
     }
 
