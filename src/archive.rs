@@ -22,6 +22,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
+use crate::budget::CopyBudget;
 use crate::config::{Config, MediaSource};
 use crate::error::Error;
 use crate::layout::{self, DecisionName, ManifestName};
@@ -116,6 +117,9 @@ pub struct Archiver {
     veriff: VeriffClient,
     store: Store,
     signer: Option<ManifestSigner>,
+    /// The bytes of copy buffers, shared by every copy of this archiver and its clones
+    /// (`COPY_MEMORY_MIB`).
+    budget: CopyBudget,
     /// Copy slots shared by every archive of this archiver (see
     /// [`Archiver::sharing_copy_slots`]); `None`: each archive has its own
     /// `COPY_CONCURRENCY`.
@@ -182,6 +186,7 @@ impl Archiver {
     /// Assembles an archiver from its clients.
     pub fn new(config: Arc<Config>, veriff: VeriffClient, store: Store) -> Self {
         Archiver {
+            budget: CopyBudget::new(config.copy_memory),
             config,
             veriff,
             store,
@@ -766,6 +771,12 @@ impl Archiver {
             )))
         };
 
+        // The first buffer's bytes before the download opens: a copy waiting for memory
+        // holds no connection.
+        let first = self
+            .budget
+            .reserve(self.store.first_buffer_size(chosen.size))
+            .await;
         let mut download = self.veriff.open_media(&chosen.media_id).await?;
         let announced = download.content_length;
         if let Some(message) = announced_size_problem(announced, chosen.size, max) {
@@ -784,6 +795,8 @@ impl Archiver {
                 ("veriff-context", chosen.context.clone()),
             ],
             pending.clone(),
+            self.budget.clone(),
+            first,
         );
         let mut hasher = Sha256::new();
         let mut received: u64 = 0;

@@ -94,8 +94,11 @@ pub struct Config {
     pub manifest_signing_key_id: Option<String>,
     /// Whether videos are archived (first per context).
     pub archive_videos: bool,
-    /// How many files are copied at once.
+    /// How many files are copied at once: a cap on connections (`COPY_CONCURRENCY`).
     pub copy_concurrency: usize,
+    /// Bytes of copy buffers (part buffers and small files) in the container at once
+    /// (`COPY_MEMORY_MIB`).
+    pub copy_memory: usize,
     /// Largest file archived; larger announced files are skipped, larger streams fail.
     pub max_file_bytes: u64,
     /// Multipart part size; files up to this size go in one PutObject.
@@ -236,7 +239,8 @@ impl Config {
         )?;
         let archive_videos = parse_bool("ARCHIVE_VIDEOS", get("ARCHIVE_VIDEOS"), false)?;
         let copy_concurrency =
-            parse_int("COPY_CONCURRENCY", get("COPY_CONCURRENCY"), 4, 1, 64)? as usize;
+            parse_int("COPY_CONCURRENCY", get("COPY_CONCURRENCY"), 16, 1, 64)? as usize;
+        let copy_memory_mib = parse_int("COPY_MEMORY_MIB", get("COPY_MEMORY_MIB"), 64, 5, 10_240)?;
         let max_file_bytes = parse_int(
             "MAX_FILE_MIB",
             get("MAX_FILE_MIB"),
@@ -299,7 +303,7 @@ impl Config {
             .transpose()?;
         check_part_count(max_file_bytes, part_size)?;
         check_memory(
-            copy_concurrency,
+            copy_memory_mib,
             part_size,
             get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
         )?;
@@ -318,6 +322,7 @@ impl Config {
             manifest_signing_key_id,
             archive_videos,
             copy_concurrency,
+            copy_memory: (copy_memory_mib * MIB) as usize,
             max_file_bytes,
             part_size,
             max_body_bytes,
@@ -389,26 +394,36 @@ fn check_part_count(max_file_bytes: u64, part_size: usize) -> Result<(), ConfigE
     Ok(())
 }
 
-/// The part buffers of the concurrent copies must fit the function's memory (Lambda sets
-/// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`; elsewhere there is nothing to check against).
+/// The copy budget must hold one part, and fit the function's memory beside the runtime
+/// (Lambda sets `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`; elsewhere there is nothing to check
+/// against).
 fn check_memory(
-    copy_concurrency: usize,
+    copy_memory_mib: u64,
     part_size: usize,
     function_memory_mib: Option<String>,
 ) -> Result<(), ConfigError> {
+    let part_mib = part_size as u64 / MIB;
+    if copy_memory_mib < part_mib {
+        return Err(err(
+            "COPY_MEMORY_MIB",
+            format!(
+                "COPY_MEMORY_MIB = {copy_memory_mib} MiB cannot hold one part of PART_SIZE_MIB = \
+                 {part_mib} MiB: raise COPY_MEMORY_MIB or lower PART_SIZE_MIB (two parts per \
+                 large file let reading and uploading overlap)"
+            ),
+        ));
+    }
     let Some(memory) = function_memory_mib.and_then(|m| m.parse::<u64>().ok()) else {
         return Ok(());
     };
-    let buffers = copy_concurrency as u64 * (part_size as u64 / MIB);
-    if buffers + BASELINE_MEMORY_MIB > memory {
+    if copy_memory_mib + BASELINE_MEMORY_MIB > memory {
         return Err(err(
-            "COPY_CONCURRENCY",
+            "COPY_MEMORY_MIB",
             format!(
-                "COPY_CONCURRENCY × PART_SIZE_MIB = {copy_concurrency} × {} MiB = {buffers} MiB \
-                 of part buffers, plus {BASELINE_MEMORY_MIB} MiB for the runtime, exceeds the \
-                 function's {memory} MiB (AWS_LAMBDA_FUNCTION_MEMORY_SIZE): lower \
-                 COPY_CONCURRENCY or PART_SIZE_MIB, or give the function more memory",
-                part_size as u64 / MIB
+                "COPY_MEMORY_MIB = {copy_memory_mib} MiB of copy buffers, plus \
+                 {BASELINE_MEMORY_MIB} MiB for the runtime, exceeds the function's {memory} MiB \
+                 (AWS_LAMBDA_FUNCTION_MEMORY_SIZE): lower COPY_MEMORY_MIB, or give the \
+                 function more memory"
             ),
         ));
     }
@@ -599,7 +614,8 @@ mod tests {
         assert!(!c.archive_decision_payload);
         assert_eq!(c.manifest_signing_key_id, None);
         assert!(!c.archive_videos);
-        assert_eq!(c.copy_concurrency, 4);
+        assert_eq!(c.copy_concurrency, 16);
+        assert_eq!(c.copy_memory, 64 * 1024 * 1024);
         assert_eq!(c.part_size, 8 * 1024 * 1024);
         assert_eq!(c.prefix, "");
         assert_eq!(c.ingest_mode, IngestMode::Direct);
@@ -710,6 +726,7 @@ mod tests {
             ("MEDIA_SOURCE", "both"),
             ("ARCHIVE_STATUSES", "approved,maybe"),
             ("COPY_CONCURRENCY", "0"),
+            ("COPY_MEMORY_MIB", "4"),
             ("PART_SIZE_MIB", "4"),
             ("ARCHIVE_PREFIX", "../up"),
             ("ARCHIVE_BUCKET", "Bad_Bucket"),
@@ -753,27 +770,32 @@ mod tests {
         assert!(config(&[("MAX_FILE_MIB", "50000"), ("PART_SIZE_MIB", "5")]).is_ok());
         assert!(config(&[("MAX_FILE_MIB", "50001"), ("PART_SIZE_MIB", "5")]).is_err());
 
-        let memory = |mib: &str, concurrency: &str, part: &str| {
+        let memory = |mib: &str, budget: &str, part: &str| {
             config(&[
                 ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", mib),
-                ("COPY_CONCURRENCY", concurrency),
+                ("COPY_MEMORY_MIB", budget),
                 ("PART_SIZE_MIB", part),
             ])
         };
         assert!(
-            memory("256", "4", "8").is_ok(),
+            memory("256", "64", "8").is_ok(),
             "the template's defaults fit"
         );
-        // 4 × 48 + 64 = 256 fits exactly; 4 × 49 + 64 does not.
-        assert!(memory("256", "4", "48").is_ok());
-        let e = memory("256", "4", "49").unwrap_err();
-        assert_eq!(e.var, "COPY_CONCURRENCY");
+        assert!(config(&[("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")]).is_ok(), "64 + 64 = 128");
+        // 192 + 64 = 256 fits exactly; 193 + 64 does not.
+        assert!(memory("256", "192", "8").is_ok());
+        let e = memory("256", "193", "8").unwrap_err();
+        assert_eq!(e.var, "COPY_MEMORY_MIB");
+        assert!(e.problem.contains("256 MiB"), "{e}");
+        // The budget must hold one part.
+        let e = memory("1024", "16", "32").unwrap_err();
+        assert_eq!(e.var, "COPY_MEMORY_MIB");
+        assert!(e.problem.contains("PART_SIZE_MIB"), "{e}");
+        assert!(memory("1024", "32", "32").is_ok());
+        // COPY_CONCURRENCY is a cap on connections only: it no longer multiplies memory.
+        assert!(config(&[("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"), ("COPY_CONCURRENCY", "64"), ("PART_SIZE_MIB", "32")]).is_ok());
         assert!(
-            e.problem.contains("PART_SIZE_MIB") && e.problem.contains("256 MiB"),
-            "{e}"
-        );
-        assert!(
-            memory("not-a-number", "64", "512").is_ok(),
+            memory("not-a-number", "512", "512").is_ok(),
             "unknown memory: no check"
         );
     }

@@ -34,6 +34,7 @@
 //! - [`layout`]: S3 keys; the only place that turns ids into paths and names manifests.
 //! - [`manifest`]: the manifest document (schema v2; v1 still parses).
 //! - [`signing`]: signed manifests: the statement KMS signs, and offline verification.
+//! - [`budget`]: the copy path's memory budget (`COPY_MEMORY_MIB`), shared by every copy.
 //! - [`store`]: S3 access: list, read, head, and conditional creates (never an overwrite).
 //! - [`archive`]: orchestration of one decision: idempotency, reuse, concurrency.
 //! - [`audit`]: reading the archive back (verify, report): manifests, signatures, every
@@ -51,6 +52,7 @@
 
 pub mod archive;
 pub mod audit;
+pub mod budget;
 pub mod config;
 pub mod credentials;
 pub mod error;

@@ -21,7 +21,9 @@ use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, CompletedMultipartUploa
 use base64::Engine;
 use bytes::{Bytes, BytesMut};
 use sha2::{Digest, Sha256};
+use tokio::task::JoinHandle;
 
+use crate::budget::{CopyBudget, Reservation};
 use crate::error::Error;
 use crate::manifest::{S3Checksum, StoredObject};
 
@@ -291,8 +293,10 @@ impl Store {
         }
     }
 
-    /// Starts a streamed conditional create of one object. `size_hint`, when known, keeps
-    /// the buffer of a small object at its size instead of a whole part.
+    /// Starts a streamed conditional create of one object. `first` is the budget
+    /// reservation for its first buffer: `size_hint` bytes when known and smaller than a
+    /// part, else one part. Further part buffers are drawn from `budget` as they are
+    /// needed; at most two exist per object (one filling, one uploading).
     pub fn writer(
         &self,
         key: String,
@@ -300,6 +304,8 @@ impl Store {
         size_hint: Option<u64>,
         metadata: Vec<(&'static str, String)>,
         pending: PendingUploads,
+        budget: CopyBudget,
+        first: Reservation,
     ) -> ObjectWriter {
         ObjectWriter {
             store: self.clone(),
@@ -307,14 +313,20 @@ impl Store {
             content_type,
             metadata,
             pending,
+            budget,
+            reservation: Some(first),
             buffer: BytesMut::new(),
-            buffer_capacity: size_hint
-                .map_or(self.part_size, |n| (n as usize).min(self.part_size))
-                .max(1),
+            buffer_capacity: first_buffer_size(size_hint, self.part_size),
             upload: None,
+            in_flight: None,
             part_digests: Vec::new(),
             written: 0,
         }
+    }
+
+    /// The bytes the first buffer of an object of `size_hint` bytes needs.
+    pub fn first_buffer_size(&self, size_hint: Option<u64>) -> usize {
+        first_buffer_size(size_hint, self.part_size)
     }
 
     /// Aborts every upload still registered in `pending` (best effort, logged).
@@ -342,33 +354,68 @@ impl Store {
     }
 }
 
+/// A small object's buffer is its size; anything else (or unknown) gets one part.
+fn first_buffer_size(size_hint: Option<u64>, part_size: usize) -> usize {
+    size_hint
+        .map_or(part_size, |n| (n as usize).min(part_size))
+        .max(1)
+}
+
 struct Multipart {
     upload_id: String,
     parts: Vec<CompletedPart>,
 }
 
+/// A part whose upload finished.
+struct UploadedPart {
+    part: CompletedPart,
+    digest: [u8; 32],
+    len: u64,
+}
+
 /// A streamed conditional create of one object. Feed it with [`ObjectWriter::write`], then
-/// either [`ObjectWriter::finish`] or [`ObjectWriter::abort`]. Holds at most one part in
-/// memory.
+/// either [`ObjectWriter::finish`] or [`ObjectWriter::abort`].
+///
+/// Reading and uploading overlap: when a part is full its upload starts in the background
+/// and the next part fills meanwhile. At most one part uploads while the next one fills, so
+/// an object holds at most two part buffers, both drawn from the [`CopyBudget`].
 pub struct ObjectWriter {
     store: Store,
     key: String,
     content_type: String,
     metadata: Vec<(&'static str, String)>,
     pending: PendingUploads,
+    budget: CopyBudget,
+    /// The budget behind `buffer` (taken by the part upload it becomes).
+    reservation: Option<Reservation>,
     buffer: BytesMut,
     buffer_capacity: usize,
     upload: Option<Multipart>,
+    /// The part uploading now, with the reservation of its buffer.
+    in_flight: Option<JoinHandle<Result<UploadedPart, Error>>>,
     part_digests: Vec<[u8; 32]>,
     written: u64,
 }
 
+impl Drop for ObjectWriter {
+    fn drop(&mut self) {
+        // Dropped mid-copy (deadline, cancel): stop the upload in flight, so that its
+        // buffer is given back now. The multipart upload is aborted through `pending`.
+        if let Some(handle) = self.in_flight.take() {
+            handle.abort();
+        }
+    }
+}
+
 impl ObjectWriter {
-    /// Buffers `chunk`, uploading a part whenever a full part is buffered.
+    /// Buffers `chunk`, starting a part's upload whenever a full part is buffered.
     pub async fn write(&mut self, mut chunk: Bytes) -> Result<(), Error> {
         let part_size = self.store.part_size;
         while !chunk.is_empty() {
             if self.buffer.capacity() == 0 {
+                if self.reservation.is_none() {
+                    self.reservation = Some(self.next_buffer().await?);
+                }
                 self.buffer.reserve(self.buffer_capacity);
             }
             let room = part_size - self.buffer.len();
@@ -376,9 +423,86 @@ impl ObjectWriter {
             self.buffer.extend_from_slice(&chunk.split_to(take));
             if self.buffer.len() == part_size {
                 let part = self.buffer.split().freeze();
-                self.upload_part(part).await?;
+                self.buffer = BytesMut::new();
+                self.buffer_capacity = part_size;
+                self.start_part(part).await?;
             }
         }
+        Ok(())
+    }
+
+    /// The reservation for the next part buffer: taken now if the budget has it, else after
+    /// the part in flight finished (which frees its buffer). Never waits while holding one.
+    async fn next_buffer(&mut self) -> Result<Reservation, Error> {
+        let part_size = self.store.part_size;
+        if let Some(reservation) = self.budget.try_reserve(part_size) {
+            return Ok(reservation);
+        }
+        self.wait_in_flight().await?;
+        Ok(self.budget.reserve(part_size).await)
+    }
+
+    /// Uploads `part` in the background (after the previous one finished).
+    async fn start_part(&mut self, part: Bytes) -> Result<(), Error> {
+        if self.upload.is_none() {
+            self.create_upload().await?;
+        }
+        self.wait_in_flight().await?;
+        let upload = self.upload.as_ref().expect("started above");
+        let number = (self.part_digests.len() + 1) as i32;
+        let client = self.store.client.clone();
+        let bucket = self.store.bucket.clone();
+        let key = self.key.clone();
+        let upload_id = upload.upload_id.clone();
+        let reservation = self.reservation.take();
+        self.in_flight = Some(tokio::spawn(async move {
+            let uploaded = upload_part(client, bucket, key, upload_id, number, part).await;
+            drop(reservation);
+            uploaded
+        }));
+        Ok(())
+    }
+
+    /// Waits for the part in flight, if any, and records it.
+    async fn wait_in_flight(&mut self) -> Result<(), Error> {
+        let Some(handle) = self.in_flight.take() else {
+            return Ok(());
+        };
+        let uploaded = handle
+            .await
+            .map_err(|e| Error::Storage(format!("UploadPart task failed: {e}")))??;
+        let upload = self.upload.as_mut().expect("a part implies an upload");
+        upload.parts.push(uploaded.part);
+        self.part_digests.push(uploaded.digest);
+        self.written += uploaded.len;
+        Ok(())
+    }
+
+    async fn create_upload(&mut self) -> Result<(), Error> {
+        let mut request = self
+            .store
+            .client
+            .create_multipart_upload()
+            .bucket(&self.store.bucket)
+            .key(&self.key)
+            .content_type(&self.content_type)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256);
+        for (name, value) in &self.metadata {
+            request = request.metadata(*name, value);
+        }
+        let out = request
+            .send()
+            .await
+            .map_err(|e| storage_error("CreateMultipartUpload", &e))?;
+        let upload_id = out
+            .upload_id()
+            .ok_or_else(|| Error::Storage("CreateMultipartUpload returned no upload id".into()))?
+            .to_string();
+        self.pending.add(&upload_id, &self.key);
+        self.upload = Some(Multipart {
+            upload_id,
+            parts: Vec::new(),
+        });
         Ok(())
     }
 
@@ -398,8 +522,9 @@ impl ObjectWriter {
             return Ok((len, created));
         }
         if !rest.is_empty() {
-            self.upload_part(rest).await?;
+            self.start_part(rest).await?;
         }
+        self.wait_in_flight().await?;
         let upload = self.upload.take().expect("multipart started");
         let checksum = composite_checksum(&self.part_digests);
         let result = self
@@ -443,73 +568,53 @@ impl ObjectWriter {
         }
     }
 
-    /// Discards what was written, aborting the multipart upload if one was started.
+    /// Discards what was written: stops the part in flight and aborts the multipart upload
+    /// if one was started.
     pub async fn abort(mut self) {
+        if let Some(handle) = self.in_flight.take() {
+            handle.abort();
+            let _ = handle.await;
+        }
         if let Some(upload) = self.upload.take() {
             self.store.abort(&self.key, &upload.upload_id).await;
             self.pending.remove(&upload.upload_id);
         }
     }
+}
 
-    async fn upload_part(&mut self, part: Bytes) -> Result<(), Error> {
-        if self.upload.is_none() {
-            let mut request = self
-                .store
-                .client
-                .create_multipart_upload()
-                .bucket(&self.store.bucket)
-                .key(&self.key)
-                .content_type(&self.content_type)
-                .checksum_algorithm(ChecksumAlgorithm::Sha256);
-            for (name, value) in &self.metadata {
-                request = request.metadata(*name, value);
-            }
-            let out = request
-                .send()
-                .await
-                .map_err(|e| storage_error("CreateMultipartUpload", &e))?;
-            let upload_id = out
-                .upload_id()
-                .ok_or_else(|| {
-                    Error::Storage("CreateMultipartUpload returned no upload id".into())
-                })?
-                .to_string();
-            self.pending.add(&upload_id, &self.key);
-            self.upload = Some(Multipart {
-                upload_id,
-                parts: Vec::new(),
-            });
-        }
-        let upload = self.upload.as_mut().expect("just started");
-        let number = upload.parts.len() as i32 + 1;
-        let digest: [u8; 32] = Sha256::digest(&part).into();
-        let checksum = b64(&digest);
-        let len = part.len() as u64;
-        let out = self
-            .store
-            .client
-            .upload_part()
-            .bucket(&self.store.bucket)
-            .key(&self.key)
-            .upload_id(&upload.upload_id)
+/// One UploadPart with its SHA-256 checksum (computed here, off the reading path).
+async fn upload_part(
+    client: Client,
+    bucket: String,
+    key: String,
+    upload_id: String,
+    number: i32,
+    part: Bytes,
+) -> Result<UploadedPart, Error> {
+    let digest: [u8; 32] = Sha256::digest(&part).into();
+    let checksum = b64(&digest);
+    let len = part.len() as u64;
+    let out = client
+        .upload_part()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .part_number(number)
+        .checksum_algorithm(ChecksumAlgorithm::Sha256)
+        .checksum_sha256(&checksum)
+        .body(ByteStream::from(part))
+        .send()
+        .await
+        .map_err(|e| storage_error("UploadPart", &e))?;
+    Ok(UploadedPart {
+        part: CompletedPart::builder()
             .part_number(number)
-            .checksum_algorithm(ChecksumAlgorithm::Sha256)
-            .checksum_sha256(&checksum)
-            .body(ByteStream::from(part))
-            .send()
-            .await
-            .map_err(|e| storage_error("UploadPart", &e))?;
-        upload.parts.push(
-            CompletedPart::builder()
-                .part_number(number)
-                .set_e_tag(out.e_tag().map(str::to_string))
-                .checksum_sha256(checksum)
-                .build(),
-        );
-        self.part_digests.push(digest);
-        self.written += len;
-        Ok(())
-    }
+            .set_e_tag(out.e_tag().map(str::to_string))
+            .checksum_sha256(checksum)
+            .build(),
+        digest,
+        len,
+    })
 }
 
 /// The checksum S3 stores for an object written in one PutObject with SHA-256.
