@@ -153,6 +153,8 @@ pub struct LocalS3 {
 #[derive(Debug, Default)]
 struct S3State {
     faults: Mutex<Vec<S3Fault>>,
+    /// Delay before every request, in microseconds (a link model for benchmarks).
+    latency_us: AtomicU64,
     requests: AtomicUsize,
     log: Mutex<RequestLog>,
     error_ids: AtomicU64,
@@ -318,6 +320,14 @@ impl LocalS3 {
         }
     }
 
+    /// Delays every request by `per_request` (a round trip to S3, for benchmarks); zero
+    /// removes the delay. Faults apply after it.
+    pub fn set_latency(&self, per_request: Duration) {
+        self.state
+            .latency_us
+            .store(per_request.as_micros() as u64, Ordering::Relaxed);
+    }
+
     /// Removes all faults.
     pub fn clear_faults(&self) {
         self.state.faults().clear();
@@ -383,6 +393,10 @@ impl hyper::service::Service<Request<Incoming>> for FaultService {
         Box::pin(async move {
             state.requests.fetch_add(1, Ordering::SeqCst);
             let slot = state.record(&req);
+            let latency = state.latency_us.load(Ordering::Relaxed);
+            if latency > 0 {
+                tokio::time::sleep(Duration::from_micros(latency)).await;
+            }
             match state.take_fault(req.method().as_str()) {
                 None => {}
                 Some(S3FaultKind::Latency(delay)) => tokio::time::sleep(delay).await,

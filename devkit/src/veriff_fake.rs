@@ -231,6 +231,31 @@ pub struct FakeVeriff {
 struct Shared {
     config: FakeConfig,
     state: Mutex<FakeState>,
+    /// Media bodies being sent now, and the most at once since the last reset.
+    media_in_flight: std::sync::atomic::AtomicUsize,
+    max_media_in_flight: std::sync::atomic::AtomicUsize,
+    /// Bytes of media bodies handed to the connection so far.
+    media_bytes_sent: std::sync::atomic::AtomicU64,
+}
+
+/// Counts one media body in flight while it lives (see [`FakeVeriff::max_media_in_flight`]).
+struct InFlight(Arc<Shared>);
+
+impl InFlight {
+    fn new(shared: Arc<Shared>) -> InFlight {
+        use std::sync::atomic::Ordering;
+        let now = shared.media_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        shared.max_media_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(shared)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0
+            .media_in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 #[derive(Debug, Default)]
@@ -242,6 +267,8 @@ struct FakeState {
     media: HashMap<String, MediaContent>,
     faults: Vec<Fault>,
     latency: Duration,
+    /// Per-stream bandwidth of media bodies, in bytes per second (`None`: unlimited).
+    download_bandwidth: Option<u64>,
     requests: Vec<RecordedRequest>,
 }
 
@@ -284,6 +311,9 @@ impl FakeVeriff {
         let shared = Arc::new(Shared {
             config,
             state: Mutex::new(FakeState::default()),
+            media_in_flight: std::sync::atomic::AtomicUsize::new(0),
+            max_media_in_flight: std::sync::atomic::AtomicUsize::new(0),
+            media_bytes_sent: std::sync::atomic::AtomicU64::new(0),
         });
         let router = Router::new()
             .fallback(handle)
@@ -381,6 +411,30 @@ impl FakeVeriff {
         self.shared.state().faults.clear();
     }
 
+    /// Caps each media download at `bytes_per_second` (one stream's bandwidth over the
+    /// internet, for benchmarks); `None` removes the cap.
+    pub fn set_download_bandwidth(&self, bytes_per_second: Option<u64>) {
+        self.shared.state().download_bandwidth = bytes_per_second.filter(|b| *b > 0);
+    }
+
+    /// The most media bodies sent at once since the fake started (or since
+    /// [`FakeVeriff::reset_requests`]).
+    #[must_use]
+    pub fn max_media_in_flight(&self) -> usize {
+        self.shared
+            .max_media_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Bytes of media bodies the fake has handed to its connections so far (how far the
+    /// client has read, up to the sockets' buffers).
+    #[must_use]
+    pub fn media_bytes_sent(&self) -> u64 {
+        self.shared
+            .media_bytes_sent
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Delay added to every request (e.g. to model network latency in benchmarks).
     pub fn set_latency(&self, per_request: Duration) {
         self.shared.state().latency = per_request;
@@ -406,6 +460,12 @@ impl FakeVeriff {
     /// Clears the request log.
     pub fn reset_requests(&self) {
         self.shared.state().requests.clear();
+        self.shared.max_media_in_flight.store(
+            self.shared
+                .media_in_flight
+                .load(std::sync::atomic::Ordering::SeqCst),
+            std::sync::atomic::Ordering::SeqCst,
+        );
     }
 
     /// Stops accepting, closes all connections (also mid-response) and waits for that.
@@ -703,7 +763,14 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         recorded.status = plan.status.as_u16();
         recorded.auth_ok = auth_ok;
     }
-    into_response(plan, &shared.config)
+    // Media bodies are streamed (paced, with a bandwidth cap) and counted while in flight.
+    let pacing = if plan.is_media && plan.status == StatusCode::OK {
+        let bandwidth = shared.state().download_bandwidth;
+        Some((InFlight::new(shared.clone()), bandwidth))
+    } else {
+        None
+    };
+    into_response(plan, &shared.config, pacing)
 }
 
 /// Authenticates, applies faults and routes. Returns the plan and whether auth passed.
@@ -773,7 +840,11 @@ async fn decide(
     (plan, true)
 }
 
-fn into_response(plan: Plan, config: &FakeConfig) -> Response {
+fn into_response(
+    plan: Plan,
+    config: &FakeConfig,
+    pacing: Option<(InFlight, Option<u64>)>,
+) -> Response {
     let secret = config.secrets[0].as_bytes();
     let signature = match (plan.signature, &plan.payload) {
         (Signature::Correct, Payload::Bytes(b)) => Some(hmac_sha256_hex(secret, b)),
@@ -785,18 +856,18 @@ fn into_response(plan: Plan, config: &FakeConfig) -> Response {
     };
 
     let total = plan.payload.len();
-    let (body, content_length) = match (plan.delivery, plan.payload) {
-        (Delivery::Whole, Payload::Bytes(b)) => (Body::from(b), Some(total)),
-        (Delivery::Whole, payload @ Payload::Generated { .. }) => (
-            Body::from_stream(body_stream(payload, total, false)),
+    let (body, content_length) = match (plan.delivery, plan.payload, pacing) {
+        (Delivery::Whole, Payload::Bytes(b), None) => (Body::from(b), Some(total)),
+        (Delivery::Whole, payload, pacing) => (
+            Body::from_stream(body_stream(payload, total, false, pacing)),
             Some(total),
         ),
-        (Delivery::Truncate(after), payload) => (
-            Body::from_stream(body_stream(payload, after.min(total), true)),
+        (Delivery::Truncate(after), payload, pacing) => (
+            Body::from_stream(body_stream(payload, after.min(total), true, pacing)),
             Some(total),
         ),
-        (Delivery::Reset(after), payload) => (
-            Body::from_stream(body_stream(payload, after.min(total), true)),
+        (Delivery::Reset(after), payload, pacing) => (
+            Body::from_stream(body_stream(payload, after.min(total), true, pacing)),
             None,
         ),
     };
@@ -823,15 +894,35 @@ fn into_response(plan: Plan, config: &FakeConfig) -> Response {
 }
 
 /// Streams `payload[..end]` in [`STREAM_CHUNK`] pieces; with `fail`, then yields an error
-/// (which makes hyper abort the connection).
+/// (which makes hyper abort the connection). With `pacing`, the stream counts as a media
+/// body in flight until it ends or is dropped, and is held to the bandwidth cap, if any.
 fn body_stream(
     payload: Payload,
     end: u64,
     fail: bool,
+    pacing: Option<(InFlight, Option<u64>)>,
 ) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
-    futures_util::stream::unfold(
-        (payload, 0_u64, false),
-        move |(payload, pos, done)| async move {
+    let started = tokio::time::Instant::now();
+    let (guard, bandwidth) = match pacing {
+        Some((guard, bandwidth)) => (Some(guard), bandwidth),
+        None => (None, None),
+    };
+    let guard = Arc::new(Mutex::new(guard));
+    futures_util::stream::unfold((payload, 0_u64, false), move |(payload, pos, done)| {
+        let guard = guard.clone();
+        async move {
+            if let Some(rate) = bandwidth {
+                // The time by which `pos` bytes may have been sent at `rate`.
+                let due = started + Duration::from_secs_f64(pos as f64 / rate as f64);
+                tokio::time::sleep_until(due).await;
+            }
+            if pos >= end && !fail {
+                // The body is complete: no longer in flight.
+                guard
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take();
+            }
             if done {
                 return None;
             }
@@ -849,9 +940,19 @@ fn body_stream(
             }
             let n = usize::try_from((end - pos).min(STREAM_CHUNK as u64)).unwrap_or(STREAM_CHUNK);
             let chunk = payload.chunk(pos, n);
+            if let Some(counted) = guard
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .as_ref()
+            {
+                counted
+                    .0
+                    .media_bytes_sent
+                    .fetch_add(n as u64, std::sync::atomic::Ordering::SeqCst);
+            }
             Some((Ok(chunk), (payload, pos + n as u64, false)))
-        },
-    )
+        }
+    })
 }
 
 #[cfg(test)]
