@@ -90,7 +90,7 @@ struct Args {
 }
 
 const USAGE: &str =
-    "usage: bench [--smoke] [--only 1-8] [--bootstrap PATH] [--cli PATH] [--backfill-sessions N]";
+    "usage: bench [--smoke] [--only 1-10] [--bootstrap PATH] [--cli PATH] [--backfill-sessions N]";
 
 fn parse_args() -> Res<Args> {
     let mut args = Args {
@@ -107,8 +107,8 @@ fn parse_args() -> Res<Args> {
             "--only" => {
                 let n = it.next().and_then(|v| v.parse::<u8>().ok());
                 match n {
-                    Some(n @ 1..=8) => args.only = Some(n),
-                    _ => return Err(format!("--only takes 1-8\n{USAGE}")),
+                    Some(n @ 1..=10) => args.only = Some(n),
+                    _ => return Err(format!("--only takes 1-10\n{USAGE}")),
                 }
             }
             "--bootstrap" => {
@@ -158,6 +158,13 @@ struct Params {
     backfill_sessions: usize,
     /// Item 8: webhook answers timed per mode.
     queue_runs: usize,
+    /// Item 9: the video timed over the realistic link, the images, and the two videos of
+    /// the memory case.
+    link_video_len: u64,
+    link_image_size: u64,
+    link_rss_video_len: u64,
+    /// Item 10: the video copied under a CPU quota.
+    hash_video_len: u64,
 }
 
 impl Params {
@@ -177,6 +184,10 @@ impl Params {
             audit_runs: 3,
             backfill_sessions: 10_000,
             queue_runs: 50,
+            link_video_len: 256 * MIB,
+            link_image_size: 500_000,
+            link_rss_video_len: 1024 * MIB,
+            hash_video_len: 128 * MIB,
         }
     }
 
@@ -196,6 +207,10 @@ impl Params {
             audit_runs: 1,
             backfill_sessions: 50,
             queue_runs: 3,
+            link_video_len: 8 * MIB,
+            link_image_size: 100_000,
+            link_rss_video_len: 16 * MIB,
+            hash_video_len: 8 * MIB,
         }
     }
 }
@@ -439,6 +454,7 @@ impl Env {
 }
 
 /// One media item listed in a session's metadata.
+#[derive(Clone)]
 struct MediaEntry {
     id: String,
     kind: &'static str,
@@ -1391,6 +1407,289 @@ async fn bench_queue(env: &Env, p: &Params, bootstrap: &Path) -> Res<Vec<Table>>
 }
 
 // ---------------------------------------------------------------------------------------
+// 9. A realistic link: Veriff 30 ms per request and 40 MB/s per download; S3 10 ms per request
+
+/// Veriff's per-request latency and per-stream bandwidth, and S3's per-request latency.
+const LINK_VERIFF_LATENCY: Duration = Duration::from_millis(30);
+const LINK_VERIFF_BANDWIDTH: u64 = 40_000_000;
+const LINK_S3_LATENCY: Duration = Duration::from_millis(10);
+
+fn set_link(env: &Env, on: bool) {
+    if on {
+        env.fake.set_latency(LINK_VERIFF_LATENCY);
+        env.fake.set_download_bandwidth(Some(LINK_VERIFF_BANDWIDTH));
+        env.s3.set_latency(LINK_S3_LATENCY);
+    } else {
+        env.fake.set_latency(Duration::ZERO);
+        env.fake.set_download_bandwidth(None);
+        env.s3.set_latency(Duration::ZERO);
+    }
+}
+
+fn images(tag: &str, count: usize, size: u64) -> Vec<MediaEntry> {
+    (0..count)
+        .map(|i| MediaEntry {
+            id: format!("bench-{tag}-image-{i:02}"),
+            kind: "image",
+            context: format!("context-{i:02}"),
+            size,
+            mimetype: "image/jpeg",
+        })
+        .collect()
+}
+
+fn register(env: &Env, items: &[MediaEntry], seed: u64) {
+    for (i, m) in items.iter().enumerate() {
+        let content = if m.kind == "video" {
+            MediaContent::generated(m.size, seed + i as u64, m.mimetype)
+        } else {
+            MediaContent::bytes(
+                deterministic_bytes(seed + i as u64, m.size as usize),
+                m.mimetype,
+            )
+        };
+        env.fake.set_media(&m.id, content);
+    }
+}
+
+async fn bench_link(env: &Env, p: &Params, bootstrap: &Path) -> Res<Vec<Table>> {
+    set_link(env, true);
+    let result = bench_link_inner(env, p, bootstrap).await;
+    set_link(env, false);
+    result
+}
+
+async fn bench_link_inner(env: &Env, p: &Params, bootstrap: &Path) -> Res<Vec<Table>> {
+    let mut table = Table::targets(format!(
+        "9. Realistic link: Veriff {} ms per request and {} MB/s per download stream, S3 {} ms \
+         per request (defaults: COPY_MEMORY_MIB=64, COPY_CONCURRENCY=16, PART_SIZE_MIB=8)",
+        LINK_VERIFF_LATENCY.as_millis(),
+        LINK_VERIFF_BANDWIDTH / 1_000_000,
+        LINK_S3_LATENCY.as_millis()
+    ));
+    let app = env.app(&[("ARCHIVE_VIDEOS", "true")])?;
+
+    // The video: against the time its download alone takes at the link's bandwidth.
+    let video = [MediaEntry {
+        id: "bench-link-video".into(),
+        kind: "video",
+        context: "selfid_video".into(),
+        size: p.link_video_len,
+        mimetype: "video/webm",
+    }];
+    register(env, &video, 0x9100);
+    let floor = Duration::from_secs_f64(p.link_video_len as f64 / LINK_VERIFF_BANDWIDTH as f64);
+    let (event, session_id, _) = env.decision("link-video", &video);
+    let archived = handle(&app, &event, 1).await?;
+    env.purge(&format!("{PREFIX}{session_id}/")).await?;
+    // Today's copy path (before this change), as the raw copy reproduces it: each part
+    // uploaded before the next is read, one SHA-256 per part.
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let response = signed_media_get(env, &http, "bench-link-video").await?;
+    multipart_copy(
+        env,
+        Source::Http(response),
+        "bench-link/sequential-video",
+        8 * MIB as usize,
+        Checksum::Sha256,
+        false,
+    )
+    .await?;
+    let sequential = started.elapsed();
+    env.purge("bench-link/").await?;
+    let ratio = archived.as_secs_f64() / floor.as_secs_f64();
+    table.info(
+        &format!(
+            "{} video: download floor at 40 MB/s",
+            size_label(p.link_video_len)
+        ),
+        ms(floor),
+    );
+    table.info(
+        &format!(
+            "{} video: before (each part uploaded before the next is read)",
+            size_label(p.link_video_len)
+        ),
+        format!(
+            "{} ({:.2}x floor)",
+            ms(sequential),
+            sequential.as_secs_f64() / floor.as_secs_f64()
+        ),
+    );
+    table.check(
+        &format!(
+            "{} video: archived now (reading overlaps uploading)",
+            size_label(p.link_video_len)
+        ),
+        format!("{} ({ratio:.2}x floor)", ms(archived)),
+        "<= 1.10x floor",
+        ratio <= 1.10,
+    );
+
+    // 16 small images against one: all at once now; four at a time before.
+    let sixteen = images("link", 16, p.link_image_size);
+    register(env, &sixteen, 0x9200);
+    let time = |app: App, items: Vec<MediaEntry>, tag: &'static str| async move {
+        let mut samples = Vec::new();
+        for _ in 0..3 {
+            let (event, session_id, _) = env.decision(tag, &items);
+            samples.push(handle(&app, &event, items.len()).await?);
+            env.purge(&format!("{PREFIX}{session_id}/")).await?;
+        }
+        Ok::<Duration, String>(stats(&samples).0)
+    };
+    let one = time(app.clone(), sixteen[..1].to_vec(), "link-one").await?;
+    let all = time(app.clone(), sixteen.clone(), "link-sixteen").await?;
+    let before = time(
+        env.app(&[("COPY_CONCURRENCY", "4")])?,
+        sixteen.clone(),
+        "link-sixteen-before",
+    )
+    .await?;
+    let label = size_label(p.link_image_size);
+    table.info(&format!("1 image of {label} (median of 3)"), ms(one));
+    table.info(
+        &format!("16 images of {label}, before (4 files at a time)"),
+        format!(
+            "{} ({:.2}x one image)",
+            ms(before),
+            before.as_secs_f64() / one.as_secs_f64()
+        ),
+    );
+    let ratio = all.as_secs_f64() / one.as_secs_f64();
+    table.check(
+        &format!("16 images of {label}, now (all at once)"),
+        format!("{} ({ratio:.2}x one image)", ms(all)),
+        "<= 1.5x one image",
+        ratio <= 1.5,
+    );
+
+    // Peak memory of the release bootstrap for 16 images and two large videos at once.
+    let mut mix = images("link-mix", 16, p.link_image_size);
+    for i in 0..2 {
+        mix.push(MediaEntry {
+            id: format!("bench-link-mix-video-{i}"),
+            kind: "video",
+            context: format!("video-{i}"),
+            size: p.link_rss_video_len,
+            mimetype: "video/webm",
+        });
+    }
+    register(env, &mix, 0x9300);
+    let mut function = Function::spawn(env, bootstrap, &[("ARCHIVE_VIDEOS", "true")]).await?;
+    function.init_duration().await?;
+    let (event, session_id, _) = env.decision("link-mix", &mix);
+    let started = Instant::now();
+    let response = function.invoke(event, Duration::from_secs(900)).await?;
+    let elapsed = started.elapsed();
+    expect_archived(&response, mix.len())?;
+    let hwm = function.status_kib("VmHWM")?;
+    drop(function);
+    env.purge(&format!("{PREFIX}{session_id}/")).await?;
+    table.info(
+        &format!(
+            "16 images + two {} videos: invocation time",
+            size_label(p.link_rss_video_len)
+        ),
+        ms(elapsed),
+    );
+    table.check(
+        &format!(
+            "16 images + two {} videos: peak RSS of the release bootstrap",
+            size_label(p.link_rss_video_len)
+        ),
+        mib(hwm),
+        "< 64 + 16 MiB",
+        hwm < (64 + 16) * 1024,
+    );
+    Ok(vec![table])
+}
+
+// ---------------------------------------------------------------------------------------
+// 10. What the two SHA-256 passes cost at Lambda's default memory
+
+/// A 256 MB function gets about 256/1769 of a vCPU (1,769 MB is one full vCPU).
+const LAMBDA_256_MB_CPU_SHARE: f64 = 256.0 / 1769.0;
+
+/// Puts `pid` in a cgroup (v1 `cpu` controller) limited to `share` of one CPU; `None` when
+/// cgroups are not writable here (not root, or cgroup v2 only).
+fn cpu_quota(pid: u32, share: f64) -> Option<PathBuf> {
+    let dir = PathBuf::from(format!("/sys/fs/cgroup/cpu/veriff-bench-{pid}"));
+    std::fs::create_dir(&dir).ok()?;
+    let period = 100_000_u64;
+    let quota = ((period as f64) * share).round() as u64;
+    let ok = std::fs::write(dir.join("cpu.cfs_period_us"), period.to_string()).is_ok()
+        && std::fs::write(dir.join("cpu.cfs_quota_us"), quota.to_string()).is_ok()
+        && std::fs::write(dir.join("cgroup.procs"), pid.to_string()).is_ok();
+    if ok {
+        Some(dir)
+    } else {
+        let _ = std::fs::remove_dir(&dir);
+        None
+    }
+}
+
+async fn bench_hashing(env: &Env, p: &Params, bootstrap: &Path) -> Res<Vec<Table>> {
+    let video = [MediaEntry {
+        id: "bench-hash-video".into(),
+        kind: "video",
+        context: "selfid_video".into(),
+        size: p.hash_video_len,
+        mimetype: "video/webm",
+    }];
+    register(env, &video, 0xA100);
+    let sha = sha256_speed();
+    let mut table = Table::targets(format!(
+        "10. The two SHA-256 passes (per part for S3, whole file for the manifest) at Lambda's \
+         CPU share: a {} video on loopback",
+        size_label(p.hash_video_len)
+    ));
+    table.info(
+        "SHA-256 on one full core (this machine)",
+        format!("{sha:.0} MB/s"),
+    );
+    for (label, share) in [
+        ("one full core", 1.0),
+        (
+            "256 MB function's share (0.145 vCPU)",
+            LAMBDA_256_MB_CPU_SHARE,
+        ),
+    ] {
+        let mut function = Function::spawn(env, bootstrap, &[("ARCHIVE_VIDEOS", "true")]).await?;
+        let cgroup = cpu_quota(function.child.id(), share);
+        if cgroup.is_none() {
+            table.info(
+                label,
+                "skipped: no writable cgroup (cpu controller) here".into(),
+            );
+            continue;
+        }
+        function.init_duration().await?;
+        let (event, session_id, _) = env.decision("hash", &video);
+        let started = Instant::now();
+        let response = function.invoke(event, Duration::from_secs(900)).await?;
+        let elapsed = started.elapsed();
+        expect_archived(&response, 1)?;
+        drop(function);
+        if let Some(dir) = cgroup {
+            let _ = std::fs::remove_dir(dir);
+        }
+        env.purge(&format!("{PREFIX}{session_id}/")).await?;
+        let rate = mb_per_s(p.hash_video_len, elapsed);
+        table.info(
+            &format!("{label}: copy rate"),
+            format!("{rate:.0} MB/s ({})", ms(elapsed)),
+        );
+        table.info(
+            &format!("{label}: SHA-256 alone, two passes / one pass"),
+            format!("{:.0} / {:.0} MB/s", sha * share / 2.0, sha * share),
+        );
+    }
+    Ok(vec![table])
+}
+
+// ---------------------------------------------------------------------------------------
 // 5. Binary size
 
 fn bench_size(bootstrap: &Path) -> Res<Vec<Table>> {
@@ -1790,7 +2089,7 @@ async fn run(args: &Args) -> Res<()> {
     let env = Env::start().await?;
     let mut missing = Vec::new();
     let cli = args.cli.clone().or_else(sibling_cli);
-    for item in 1..=8_u8 {
+    for item in 1..=10_u8 {
         if !wanted(item) {
             continue;
         }
@@ -1802,6 +2101,8 @@ async fn run(args: &Args) -> Res<()> {
             (4, Some(b)) => bench_cold_start(&env, &p, b).await?,
             (5, Some(b)) => bench_size(b)?,
             (6, _) => bench_audit(&env, &p).await?,
+            (9, Some(b)) => bench_link(&env, &p, b).await?,
+            (10, Some(b)) => bench_hashing(&env, &p, b).await?,
             (8, Some(b)) => match archiver_devkit::MotoServer::find_executable() {
                 Ok(_) => bench_queue(&env, &p, b).await?,
                 Err(e) => {

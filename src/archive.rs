@@ -795,7 +795,6 @@ impl Archiver {
                 ("veriff-context", chosen.context.clone()),
             ],
             pending.clone(),
-            self.budget.clone(),
             first,
         );
         let mut hasher = Sha256::new();

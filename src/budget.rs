@@ -28,6 +28,7 @@ pub struct CopyBudget {
 pub struct Reservation {
     _permit: Option<OwnedSemaphorePermit>,
     bytes: usize,
+    budget: CopyBudget,
 }
 
 impl Reservation {
@@ -35,12 +36,20 @@ impl Reservation {
     pub fn bytes(&self) -> usize {
         self.bytes
     }
+
+    /// The budget the bytes were drawn from (where further buffers come from).
+    pub fn budget(&self) -> &CopyBudget {
+        &self.budget
+    }
 }
 
 impl CopyBudget {
     /// A budget of `bytes` (rounded up to whole KiB).
     pub fn new(bytes: usize) -> CopyBudget {
-        let total_units = bytes.div_ceil(UNIT).clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize)) as u32;
+        let total_units = bytes
+            .div_ceil(UNIT)
+            .clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize))
+            as u32;
         CopyBudget {
             units: Arc::new(Semaphore::new(total_units as usize)),
             total_units,
@@ -75,6 +84,7 @@ impl CopyBudget {
         Reservation {
             _permit: permit,
             bytes,
+            budget: self.clone(),
         }
     }
 
@@ -88,6 +98,7 @@ impl CopyBudget {
         Some(Reservation {
             _permit: Some(permit),
             bytes,
+            budget: self.clone(),
         })
     }
 }
@@ -104,7 +115,10 @@ mod tests {
         assert_eq!(a.bytes(), 6 * 1024);
         assert_eq!(budget.available(), 4 * 1024);
         assert!(budget.try_reserve(5 * 1024).is_none(), "over budget");
-        let b = budget.clone().try_reserve(4 * 1024).expect("exactly what is left");
+        let b = budget
+            .clone()
+            .try_reserve(4 * 1024)
+            .expect("exactly what is left");
         assert_eq!(budget.available(), 0);
         drop(a);
         assert_eq!(budget.available(), 6 * 1024);
@@ -122,6 +136,9 @@ mod tests {
         let _c = budget.try_reserve(1).unwrap();
         assert_eq!(budget.available(), 9 * 1024);
         let d = budget.try_reserve(100 * 1024);
-        assert!(d.is_none(), "1 KiB is taken: the capped 10 KiB does not fit");
+        assert!(
+            d.is_none(),
+            "1 KiB is taken: the capped 10 KiB does not fit"
+        );
     }
 }

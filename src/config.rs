@@ -781,7 +781,10 @@ mod tests {
             memory("256", "64", "8").is_ok(),
             "the template's defaults fit"
         );
-        assert!(config(&[("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")]).is_ok(), "64 + 64 = 128");
+        assert!(
+            config(&[("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")]).is_ok(),
+            "64 + 64 = 128"
+        );
         // 192 + 64 = 256 fits exactly; 193 + 64 does not.
         assert!(memory("256", "192", "8").is_ok());
         let e = memory("256", "193", "8").unwrap_err();
@@ -793,7 +796,14 @@ mod tests {
         assert!(e.problem.contains("PART_SIZE_MIB"), "{e}");
         assert!(memory("1024", "32", "32").is_ok());
         // COPY_CONCURRENCY is a cap on connections only: it no longer multiplies memory.
-        assert!(config(&[("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"), ("COPY_CONCURRENCY", "64"), ("PART_SIZE_MIB", "32")]).is_ok());
+        assert!(
+            config(&[
+                ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
+                ("COPY_CONCURRENCY", "64"),
+                ("PART_SIZE_MIB", "32")
+            ])
+            .is_ok()
+        );
         assert!(
             memory("not-a-number", "512", "512").is_ok(),
             "unknown memory: no check"

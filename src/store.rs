@@ -295,8 +295,8 @@ impl Store {
 
     /// Starts a streamed conditional create of one object. `first` is the budget
     /// reservation for its first buffer: `size_hint` bytes when known and smaller than a
-    /// part, else one part. Further part buffers are drawn from `budget` as they are
-    /// needed; at most two exist per object (one filling, one uploading).
+    /// part, else one part. Further part buffers are drawn from the same budget as they
+    /// are needed; at most two exist per object (one filling, one uploading).
     pub fn writer(
         &self,
         key: String,
@@ -304,16 +304,15 @@ impl Store {
         size_hint: Option<u64>,
         metadata: Vec<(&'static str, String)>,
         pending: PendingUploads,
-        budget: CopyBudget,
         first: Reservation,
     ) -> ObjectWriter {
         ObjectWriter {
+            budget: first.budget().clone(),
             store: self.clone(),
             key,
             content_type,
             metadata,
             pending,
-            budget,
             reservation: Some(first),
             buffer: BytesMut::new(),
             buffer_capacity: first_buffer_size(size_hint, self.part_size),
