@@ -1498,7 +1498,27 @@ async fn bench_link_inner(env: &Env, p: &Params, bootstrap: &Path) -> Res<Vec<Ta
     .await?;
     let sequential = started.elapsed();
     env.purge("bench-link/").await?;
+    let started = Instant::now();
+    let downloaded = download_only(env, &http, "bench-link-video").await?;
+    let download_alone = started.elapsed();
+    if downloaded != p.link_video_len {
+        return Err(format!(
+            "downloaded {downloaded} of {} bytes",
+            p.link_video_len
+        ));
+    }
     let ratio = archived.as_secs_f64() / floor.as_secs_f64();
+    table.info(
+        &format!(
+            "{} video: the download alone, as the fake serves it",
+            size_label(p.link_video_len)
+        ),
+        format!(
+            "{} ({:.2}x floor)",
+            ms(download_alone),
+            download_alone.as_secs_f64() / floor.as_secs_f64()
+        ),
+    );
     table.info(
         &format!(
             "{} video: download floor at 40 MB/s",
@@ -1547,7 +1567,7 @@ async fn bench_link_inner(env: &Env, p: &Params, bootstrap: &Path) -> Res<Vec<Ta
         "link-sixteen-before",
     )
     .await?;
-    let label = size_label(p.link_image_size);
+    let label = format!("{} KB", p.link_image_size / 1000);
     table.info(&format!("1 image of {label} (median of 3)"), ms(one));
     table.info(
         &format!("16 images of {label}, before (4 files at a time)"),
@@ -1609,8 +1629,9 @@ async fn bench_link_inner(env: &Env, p: &Params, bootstrap: &Path) -> Res<Vec<Ta
 // ---------------------------------------------------------------------------------------
 // 10. What the two SHA-256 passes cost at Lambda's default memory
 
-/// A 256 MB function gets about 256/1769 of a vCPU (1,769 MB is one full vCPU).
+/// A function of M MB gets about M/1769 of a vCPU (1,769 MB is one full vCPU).
 const LAMBDA_256_MB_CPU_SHARE: f64 = 256.0 / 1769.0;
+const LAMBDA_512_MB_CPU_SHARE: f64 = 512.0 / 1769.0;
 
 /// Puts `pid` in a cgroup (v1 `cpu` controller) limited to `share` of one CPU; `None` when
 /// cgroups are not writable here (not root, or cgroup v2 only).
@@ -1651,6 +1672,10 @@ async fn bench_hashing(env: &Env, p: &Params, bootstrap: &Path) -> Res<Vec<Table
     );
     for (label, share) in [
         ("one full core", 1.0),
+        (
+            "512 MB function's share (0.289 vCPU)",
+            LAMBDA_512_MB_CPU_SHARE,
+        ),
         (
             "256 MB function's share (0.145 vCPU)",
             LAMBDA_256_MB_CPU_SHARE,
