@@ -108,7 +108,7 @@ async fn a_budget_of_one_part_still_copies_large_files() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_next_part_is_read_while_the_current_one_uploads() {
-    // A 64 MiB video in 16 MiB parts; the first UploadPart takes 2 s. Meanwhile the copy
+    // A 64 MiB video in 16 MiB parts; the first UploadPart takes 5 s. Meanwhile the copy
     // goes on reading: the second part fills. Without the overlap, reading would stop at
     // the first part (plus what the sockets buffer, well under a part here).
     let h = Harness::with(&[
@@ -121,13 +121,14 @@ async fn the_next_part_is_read_while_the_current_one_uploads() {
     let part = 16 * 1024 * 1024_u64;
     h.s3().inject(S3Fault::new(
         Some("PUT"),
-        S3FaultKind::Latency(Duration::from_secs(2)),
+        S3FaultKind::Latency(Duration::from_secs(5)),
         1,
     ));
     let body = decision(SESSION, ATTEMPT, "approved");
     let delivery = h.deliver_body(&body);
     let sampled = async {
-        // Wait for the first UploadPart to reach S3, then give the copy a second.
+        // Wait for the first UploadPart to reach S3, then give the copy 4 s (a debug build
+        // on a busy machine reads, hashes and generates 16 MiB well within that).
         loop {
             let uploading = h
                 .s3()
@@ -139,7 +140,7 @@ async fn the_next_part_is_read_while_the_current_one_uploads() {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(Duration::from_secs(4)).await;
         h.fake.media_bytes_sent()
     };
     let (reply, sent) = tokio::join!(delivery, sampled);
