@@ -455,20 +455,7 @@ async fn release_bootstrap_reads_rotates_and_keeps_credentials_from_secrets_mana
     let moto = archiver_devkit::MotoServer::start()
         .await
         .expect("moto_server");
-    let secrets = aws_sdk_secretsmanager::Client::from_conf(
-        aws_sdk_secretsmanager::config::Builder::new()
-            .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
-            .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
-            .endpoint_url(moto.endpoint())
-            .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
-                S3_ACCESS_KEY,
-                S3_SECRET_KEY,
-                None,
-                None,
-                "test",
-            ))
-            .build(),
-    );
+    let secrets = support::secrets_client(&moto.endpoint());
     let value =
         |shared: &str| serde_json::json!({"apiKey": API_KEY, "sharedSecret": shared}).to_string();
     let arn = secrets

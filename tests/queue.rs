@@ -8,8 +8,6 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use archiver_devkit::fixtures::{DEMO_ATTEMPT_ID, DEMO_SESSION_ID};
@@ -496,29 +494,10 @@ async fn a_queue_that_refuses_the_message_is_a_503_and_veriff_redelivers() {
     assert_eq!(m.q.depth(&m.q.url).await, 0);
 }
 
-/// Collects every log line the function writes.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Capture {
-        self.clone()
-    }
-}
-
 #[tokio::test]
 #[ignore = "needs moto_server: run through scripts/test.sh"]
 async fn queue_mode_logs_no_secret_signature_or_personal_data() {
-    let capture = Capture::default();
+    let capture = Lines::default();
     veriff_archiver::telemetry::init_with_writer(
         capture.clone(),
         "info,veriff_archiver=trace".parse().unwrap(),

@@ -41,20 +41,7 @@ async fn backfill_reads_the_credentials_from_secrets_manager() {
     let h = Harness::start().await;
     demo_scenario(&h.fake, 1_000_000);
     let moto = MotoServer::start().await.expect("moto_server");
-    let secrets = aws_sdk_secretsmanager::Client::from_conf(
-        aws_sdk_secretsmanager::config::Builder::new()
-            .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
-            .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
-            .endpoint_url(moto.endpoint())
-            .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
-                S3_ACCESS_KEY,
-                S3_SECRET_KEY,
-                None,
-                None,
-                "test",
-            ))
-            .build(),
-    );
+    let secrets = support::secrets_client(&moto.endpoint());
     let arn = secrets
         .create_secret()
         .name("veriff-credentials")
