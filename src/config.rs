@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::time::Duration;
 
+use crate::allowlist::SourceAllowlist;
 use crate::credentials::{Credentials, CredentialsError, CredentialsHandle};
 use crate::layout::is_safe_segment;
 use crate::webhook::DecisionStatus;
@@ -115,6 +116,8 @@ pub struct Config {
     pub ingest_mode: IngestMode,
     /// The archive queue (`ARCHIVE_QUEUE_URL`), required in queue mode.
     pub queue_url: Option<String>,
+    /// Where webhooks may come from (`ALLOWED_SOURCE_CIDRS`); `None`: anywhere.
+    pub allowed_sources: Option<SourceAllowlist>,
 }
 
 /// Where the credentials are kept in Secrets Manager, and how often they are re-read.
@@ -298,6 +301,19 @@ impl Config {
             }
         }
 
+        let allowed_sources = get("ALLOWED_SOURCE_CIDRS")
+            .map(|list| {
+                SourceAllowlist::parse(&list).map_err(|e| {
+                    err(
+                        "ALLOWED_SOURCE_CIDRS",
+                        format!(
+                            "{e}; give comma-separated IPv4 and IPv6 CIDRs, or leave it empty \
+                             to accept any source"
+                        ),
+                    )
+                })
+            })
+            .transpose()?;
         let manifest_signing_key_id = get("MANIFEST_SIGNING_KEY_ID")
             .map(|id| parse_key_id(&id))
             .transpose()?;
@@ -331,6 +347,7 @@ impl Config {
             deadline_margin,
             ingest_mode,
             queue_url,
+            allowed_sources,
         })
     }
 }
@@ -669,6 +686,36 @@ mod tests {
                 .metrics_namespace,
             "Kyc/Archive"
         );
+    }
+
+    #[test]
+    fn allowed_source_cidrs_is_optional_and_an_invalid_list_names_the_variable() {
+        assert_eq!(config(&[]).unwrap().allowed_sources, None);
+        assert_eq!(
+            config(&[("ALLOWED_SOURCE_CIDRS", "  ")])
+                .unwrap()
+                .allowed_sources,
+            None,
+            "empty: any source"
+        );
+        let list = config(&[("ALLOWED_SOURCE_CIDRS", "18.98.6.64/27, 2001:db8::/32")])
+            .unwrap()
+            .allowed_sources
+            .expect("a list");
+        assert_eq!(list.ranges().len(), 2);
+        assert!(list.allows("2001:db8::1".parse().unwrap()));
+        for (bad, says) in [
+            ("18.98.6.64/33", "is not an IPv4 or IPv6 address or CIDR"),
+            ("18.98.6.64/27,,1.2.3.4", "entry 2 is empty"),
+            ("18.98.6.70/27", "did you mean 18.98.6.64/27?"),
+            ("veriff.com", "\"veriff.com\""),
+        ] {
+            let e = config(&[("ALLOWED_SOURCE_CIDRS", bad)]).unwrap_err();
+            assert_eq!(e.var, "ALLOWED_SOURCE_CIDRS", "{bad}");
+            let message = e.to_string();
+            assert!(message.starts_with("ALLOWED_SOURCE_CIDRS: "), "{message}");
+            assert!(message.contains(says), "{bad}: {message}");
+        }
     }
 
     #[test]

@@ -13,6 +13,10 @@ pub enum Error {
     /// The Lambda event is not an HTTP envelope we understand (or its base64 is broken).
     #[error("malformed Lambda HTTP event: {0}")]
     BadEnvelope(String),
+    /// The request came from outside `ALLOWED_SOURCE_CIDRS` (or could not show where it came
+    /// from): refused before anything else is read. The message never holds the address.
+    #[error("source address not allowed: {0}")]
+    SourceNotAllowed(String),
     /// The request used a method other than POST.
     #[error("method {0} not allowed; Veriff webhooks are POSTed")]
     MethodNotAllowed(String),
@@ -67,6 +71,7 @@ impl Error {
         match self {
             Error::BadEnvelope(_) | Error::BadPayload(_) => 400,
             Error::Unauthorized(_) => 401,
+            Error::SourceNotAllowed(_) => 403,
             Error::MethodNotAllowed(_) => 405,
             Error::BodyTooLarge { .. } => 413,
             Error::Upstream(_) | Error::Integrity(_) => 502,
@@ -84,6 +89,7 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::BadEnvelope(_) => "bad_envelope",
+            Error::SourceNotAllowed(_) => "source_not_allowed",
             Error::MethodNotAllowed(_) => "method_not_allowed",
             Error::BodyTooLarge { .. } => "body_too_large",
             Error::Unauthorized(_) => "unauthorized",
@@ -113,6 +119,7 @@ mod tests {
         let s = || String::from("x");
         vec![
             (Error::BadEnvelope(s()), 400, "bad_envelope"),
+            (Error::SourceNotAllowed(s()), 403, "source_not_allowed"),
             (Error::MethodNotAllowed(s()), 405, "method_not_allowed"),
             (Error::BodyTooLarge { limit: 1 }, 413, "body_too_large"),
             (
@@ -146,6 +153,7 @@ mod tests {
             .iter()
             .map(|(e, _, _)| match e {
                 Error::BadEnvelope(_)
+                | Error::SourceNotAllowed(_)
                 | Error::MethodNotAllowed(_)
                 | Error::BodyTooLarge { .. }
                 | Error::Unauthorized(_)
@@ -161,7 +169,7 @@ mod tests {
                 | Error::Deadline => std::mem::discriminant(e),
             })
             .collect::<std::collections::HashSet<_>>();
-        assert_eq!(variants.len(), 14, "each variant appears once");
+        assert_eq!(variants.len(), 15, "each variant appears once");
     }
 
     #[test]

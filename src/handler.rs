@@ -1,9 +1,10 @@
 //! The function's entry: one Lambda event in, one answer out.
 //!
-//! A Function URL event runs the path decode → authenticate → classify → archive (or, in
-//! queue mode, enqueue), logs one structured line per stage (ids, counts, codes; never a
-//! secret, signature, body or personal data), and maps every error to its status in one
-//! place ([`Error::status`]): every outcome is an HTTP answer. An SQS batch goes to the
+//! A Function URL event runs the path source check (with `ALLOWED_SOURCE_CIDRS`) → decode →
+//! authenticate → classify → archive (or, in queue mode, enqueue), logs one structured line
+//! per stage (ids, counts, codes; never a secret, signature, body or personal data), and
+//! maps every error to its status in one place ([`Error::status`]): every outcome is an
+//! HTTP answer. An SQS batch goes to the
 //! [`queue::Consumer`](crate::queue::Consumer), whose answer names the records that failed.
 
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use serde_json::json;
 use tokio::time::Instant;
 
+use crate::allowlist::{self, SourceAddress, SourceAllowlist};
 use crate::archive::{Archiver, OutcomeKind, SignedBody};
 use crate::config::Config;
 use crate::config::IngestMode;
@@ -165,6 +167,9 @@ impl App {
         deadline: Instant,
         tally: &mut Tally,
     ) -> Result<HttpResponse, Error> {
+        if let Some(allowlist) = &self.config.allowed_sources {
+            check_source(allowlist, event)?;
+        }
         let request = event::decode(event, self.config.max_body_bytes)?;
         if let Some(method) = request.method.as_deref().filter(|m| *m != "POST") {
             return Err(Error::MethodNotAllowed(
@@ -309,6 +314,32 @@ impl App {
                 "messageId": message_id,
             }),
         ))
+    }
+}
+
+/// Refuses a request from outside `ALLOWED_SOURCE_CIDRS`, or one whose event shows no
+/// source address, before anything else of it is read. The caller's address is logged here
+/// and nowhere else: it is the sender's (Veriff's or a stranger's), never the end user's.
+fn check_source(allowlist: &SourceAllowlist, event: &serde_json::Value) -> Result<(), Error> {
+    match allowlist::source_address(event) {
+        SourceAddress::Known(address) if allowlist.allows(address) => Ok(()),
+        SourceAddress::Known(address) => {
+            tracing::warn!(
+                source_ip = %address,
+                "request from outside ALLOWED_SOURCE_CIDRS refused"
+            );
+            Err(Error::SourceNotAllowed(
+                "the request came from outside ALLOWED_SOURCE_CIDRS".into(),
+            ))
+        }
+        SourceAddress::Missing => Err(Error::SourceNotAllowed(
+            "the event carries no requestContext source address (not a Function URL \
+             request), and ALLOWED_SOURCE_CIDRS is set"
+                .into(),
+        )),
+        SourceAddress::Malformed => Err(Error::SourceNotAllowed(
+            "the event's requestContext source address is not an IP address".into(),
+        )),
     }
 }
 

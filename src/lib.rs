@@ -6,8 +6,8 @@
 //! One path through the code, each step one module:
 //!
 //! ```text
-//! Function URL event ─► event ─► webhook::authenticate ─► webhook::classify ─┬─► ignored (200)
-//!                                                                            └─► decision
+//! Function URL event ─► allowlist ─► event ─► webhook::authenticate ─► webhook::classify ─┬─► ignored (200)
+//!   (outside ALLOWED_SOURCE_CIDRS: 403, nothing else read)                                  └─► decision
 //! decision ─┬─ direct mode (default) ─────────────────────────────────────────► archive
 //!           └─ queue mode: queue::sender ─► SQS ─► 200 queued
 //! SQS batch ─► queue::consumer ─► each distinct decision ─► archive ─► partial batch response
@@ -24,6 +24,8 @@
 //! - [`config`]: environment → validated [`config::Config`] (cold start).
 //! - [`credentials`]: the Veriff API key and shared secrets, from the environment or from
 //!   Secrets Manager (read at cold start, refreshed while warm).
+//! - [`allowlist`]: the optional source-address allowlist (`ALLOWED_SOURCE_CIDRS`),
+//!   checked before anything else of a request is read.
 //! - [`event`]: Lambda HTTP envelopes ↔ raw headers, body bytes, responses.
 //! - [`webhook`]: constant-time HMAC check over raw bytes; decision vs other webhooks.
 //! - [`media`]: the media model (listings, items, attempts), parsed leniently.
@@ -50,6 +52,7 @@
 //! Pure modules (`config`, `event`, `webhook`, `media`, `select`, `layout`, `manifest`) do no
 //! I/O and are unit-tested without servers; I/O lives in `veriff`, `store` and `s3`.
 
+pub mod allowlist;
 pub mod archive;
 pub mod audit;
 pub mod budget;

@@ -373,6 +373,71 @@ async fn forged_or_unsigned_webhooks_are_rejected_before_any_work() {
 }
 
 #[tokio::test]
+async fn allowed_source_cidrs_refuses_other_callers_before_reading_anything() {
+    let h = Harness::with(&[("ALLOWED_SOURCE_CIDRS", "203.0.113.0/24, 2001:db8::/32")]).await;
+    demo_scenario(&h.fake, 1000);
+    let body = decision(SESSION, ATTEMPT, "approved");
+    let from = |source: Value| {
+        let mut event = signed_webhook_event(body.as_bytes(), SECRET, API_KEY, false);
+        event["requestContext"]["http"]["sourceIp"] = source;
+        event
+    };
+    // Refused with a valid signature: from outside the list (IPv4 and IPv6, and an IPv4
+    // address written as IPv6), from a malformed address, from no address at all.
+    let mut no_context = from(Value::Null);
+    no_context.as_object_mut().unwrap().remove("requestContext");
+    // Refused before the body is read: an oversized, broken body is a 403, not a 413 or 400.
+    let mut oversized = from("198.51.100.7".into());
+    oversized["body"] = "%".repeat(1024 * 1024).into();
+    oversized["isBase64Encoded"] = true.into();
+    for (name, event) in [
+        ("IPv4 outside", from("198.51.100.7".into())),
+        ("next to the range", from("203.0.114.0".into())),
+        ("IPv6 outside", from("2001:db9::1".into())),
+        (
+            "IPv4-mapped IPv6 outside",
+            from("::ffff:198.51.100.7".into()),
+        ),
+        ("malformed", from("203.0.113.10, 198.51.100.7".into())),
+        ("not a string", from(3405803786u32.into())),
+        ("null", from(Value::Null)),
+        ("no requestContext", no_context),
+        ("oversized body from outside", oversized),
+    ] {
+        let reply = h.deliver(event).await;
+        assert_eq!(
+            (reply.status, reply.body["code"].as_str()),
+            (403, Some("source_not_allowed")),
+            "{name}: {}",
+            reply.body
+        );
+        assert!(
+            !reply.body.to_string().contains("198.51.100.7"),
+            "the answer never echoes the address: {}",
+            reply.body
+        );
+    }
+    assert!(h.fake.requests().is_empty(), "no Veriff call");
+    assert!(h.keys().await.is_empty(), "nothing written");
+
+    // Inside the list: IPv4, IPv6 and IPv4-mapped IPv6 are archived (then already archived).
+    let reply = h.deliver(from("203.0.113.10".into())).await;
+    assert_eq!(reply.body["status"], "archived", "{}", reply.body);
+    for inside in ["2001:db8::9", "::ffff:203.0.113.200"] {
+        let reply = h.deliver(from(inside.into())).await;
+        assert_eq!(
+            reply.body["status"], "already_archived",
+            "{inside}: {}",
+            reply.body
+        );
+    }
+    // Inside the list, a forged signature is still a 401: the list adds a check, it never
+    // replaces one.
+    let forged = function_url_event(body.as_bytes(), &[("x-hmac-signature", "00")], false);
+    assert_eq!(h.deliver(forged).await.status, 401);
+}
+
+#[tokio::test]
 async fn upper_case_vrf_and_base64_signed_webhooks_are_accepted() {
     let body = decision(SESSION, ATTEMPT, "approved");
     let sig = hmac_sha256_hex(SECRET.as_bytes(), body.as_bytes());

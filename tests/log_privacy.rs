@@ -1,6 +1,8 @@
 //! Captures every log line of full runs (success and each failure class) in the production
 //! JSON format, at the most verbose level of this crate, and asserts that no secret,
-//! signature, API key, body, person name, document number or IP address appears.
+//! signature, API key, body, person name, document number or IP address appears; the one
+//! exception is the address of a caller refused by `ALLOWED_SOURCE_CIDRS`, on its refusal
+//! line only.
 
 mod support;
 
@@ -16,6 +18,9 @@ use archiver_devkit::{
 use serde_json::Value;
 use support::*;
 use tracing_subscriber::fmt::MakeWriter;
+
+/// A caller outside ALLOWED_SOURCE_CIDRS (documentation range, RFC 5737).
+const STRANGER_IP: &str = "198.51.100.77";
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
@@ -130,7 +135,12 @@ async fn no_secret_signature_body_or_personal_data_is_ever_logged() {
     }
     // Failures: Veriff 500s, a wrong response signature, a truncated download, S3 down, the
     // deadline. In a fresh archive: in the first one every file would be reused.
-    let mut second = Harness::with(&settings).await;
+    // The second archive only takes webhooks from the Function URL envelope's address
+    // (ALLOWED_SOURCE_CIDRS): every failure below comes from inside the list, and one
+    // stranger's request is refused. The stranger's address is the one IP a log may hold.
+    let mut allowlisted = settings.to_vec();
+    allowlisted.push(("ALLOWED_SOURCE_CIDRS", "203.0.113.0/24, 2001:db8::/32"));
+    let mut second = Harness::with(&allowlisted).await;
     second.app = second
         .app
         .clone()
@@ -184,10 +194,13 @@ async fn no_secret_signature_body_or_personal_data_is_ever_logged() {
             .await
             .status,
     );
+    let mut stranger = signed_webhook_event(later(10).as_bytes(), SECRET, API_KEY, false);
+    stranger["requestContext"]["http"]["sourceIp"] = STRANGER_IP.into();
+    statuses.push(h.deliver(stranger).await.status);
     assert_eq!(
         statuses,
         [
-            200, 200, 200, 200, 200, 401, 401, 400, 400, 502, 502, 502, 503, 504
+            200, 200, 200, 200, 200, 401, 401, 400, 400, 502, 502, 502, 503, 504, 403
         ]
     );
 
@@ -213,6 +226,26 @@ async fn no_secret_signature_body_or_personal_data_is_ever_logged() {
             .iter()
             .any(|l| l["level"] == "WARN" && l["decision_status"] == "approved_with_conditions")
     );
+
+    // The refused caller's address is logged once, on the refusal line, and nowhere else.
+    let naming_the_stranger: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l.to_string().contains(STRANGER_IP))
+        .collect();
+    assert_eq!(naming_the_stranger.len(), 1, "{naming_the_stranger:#?}");
+    assert_eq!(
+        (
+            &naming_the_stranger[0]["level"],
+            &naming_the_stranger[0]["source_ip"],
+            &naming_the_stranger[0]["message"]
+        ),
+        (
+            &Value::from("WARN"),
+            &Value::from(STRANGER_IP),
+            &Value::from("request from outside ALLOWED_SOURCE_CIDRS refused")
+        )
+    );
+    let logs = logs.replace(STRANGER_IP, "<the refused caller>");
 
     let mut forbidden: Vec<String> = vec![
         SECRET.into(),
@@ -259,6 +292,7 @@ async fn no_secret_signature_body_or_personal_data_is_ever_logged() {
         .collect::<Vec<_>>()
         .join("\n");
     forbidden.extend([
+        STRANGER_IP.to_string(),
         DEMO_SESSION_ID.to_string(),
         DEMO_ATTEMPT_ID.to_string(),
         "approved_with_conditions".into(),
