@@ -4981,3 +4981,112 @@ fn alarms_dashboard_and_secret_are_wired() {
         .into()
     );
 }
+
+/// Issue 14's bounds on the public URL: `ReservedConcurrency` reserves the webhook
+/// function's concurrency when set and nothing when empty; `AllowedSourceCidrs` reaches the
+/// webhook function (the one with a URL) as `ALLOWED_SOURCE_CIDRS`, and no other function.
+fn public_url_violations(root: &Node) -> Vec<String> {
+    let mut v = Vec::new();
+    let parameter = |name: &str, key: &str| {
+        root.get("Parameters")
+            .and_then(|p| p.get(name))
+            .and_then(|p| p.get(key))
+            .and_then(Node::scalar)
+            .map(str::to_string)
+    };
+    for name in ["ReservedConcurrency", "AllowedSourceCidrs"] {
+        if parameter(name, "Default").as_deref() != Some("") {
+            v.push(format!("parameter {name} must default to empty (no bound)"));
+        }
+    }
+    if parameter("ReservedConcurrency", "AllowedPattern").as_deref() != Some("^$|^[1-9][0-9]{0,4}$")
+    {
+        v.push("ReservedConcurrency must allow only empty or a number of at least 1 (0 would stop the function)".into());
+    }
+    let condition = root
+        .get("Conditions")
+        .and_then(|c| c.get("HasReservedConcurrency"))
+        .map(render);
+    if condition.as_deref() != Some("!Not [!Equals [!Ref \"ReservedConcurrency\", \"\"]]") {
+        v.push(format!(
+            "condition HasReservedConcurrency must be `ReservedConcurrency` not empty: {condition:?}"
+        ));
+    }
+    let reserved = root
+        .get("Resources")
+        .and_then(|r| r.get(WEBHOOK_FUNCTION))
+        .and_then(|f| f.get("Properties"))
+        .and_then(|p| p.get("ReservedConcurrentExecutions"));
+    match reserved {
+        None => v.push(format!(
+            "{WEBHOOK_FUNCTION} has no ReservedConcurrentExecutions"
+        )),
+        Some(node) => {
+            let set = resolve(node, &[("HasReservedConcurrency", true)]).map(|n| n.map(render));
+            let unset = resolve(node, &[("HasReservedConcurrency", false)]).map(|n| n.map(render));
+            if set != Ok(Some("!Ref \"ReservedConcurrency\"".into())) || unset != Ok(None) {
+                v.push(format!(
+                    "{WEBHOOK_FUNCTION}'s ReservedConcurrentExecutions must be ReservedConcurrency when set and absent when empty: {set:?} / {unset:?}"
+                ));
+            }
+        }
+    }
+    let list = environment(root, WEBHOOK_FUNCTION, "ALLOWED_SOURCE_CIDRS").map(render);
+    if list.as_deref() != Some("!Ref \"AllowedSourceCidrs\"") {
+        v.push(format!(
+            "{WEBHOOK_FUNCTION} must get ALLOWED_SOURCE_CIDRS from AllowedSourceCidrs: {list:?}"
+        ));
+    }
+    if environment(root, CONSUMER_FUNCTION, "ALLOWED_SOURCE_CIDRS").is_some() {
+        v.push(format!(
+            "{CONSUMER_FUNCTION} has no URL: it must not be given ALLOWED_SOURCE_CIDRS"
+        ));
+    }
+    v
+}
+
+#[test]
+fn public_url_bounds_are_wired_and_each_mutation_is_caught() {
+    let src = template();
+    let root = parse(&src).expect("template.yaml parses");
+    let found = public_url_violations(&root);
+    assert!(found.is_empty(), "{found:#?}");
+    for (what, from, to) in [
+        (
+            "no reservation",
+            "      ReservedConcurrentExecutions: !If\n",
+            "      ReservedConcurrentExecutionsX: !If\n",
+        ),
+        (
+            "zero allowed",
+            "AllowedPattern: \"^$|^[1-9][0-9]{0,4}$\"",
+            "AllowedPattern: \"^$|^[0-9]{1,5}$\"",
+        ),
+        (
+            "a default cap",
+            "  ReservedConcurrency:\n    Type: String\n    Default: \"\"",
+            "  ReservedConcurrency:\n    Type: String\n    Default: \"5\"",
+        ),
+        (
+            "the list not passed on",
+            "          ALLOWED_SOURCE_CIDRS: !Ref AllowedSourceCidrs\n",
+            "",
+        ),
+        (
+            "the condition inverted",
+            "HasReservedConcurrency: !Not [!Equals [!Ref ReservedConcurrency, \"\"]]",
+            "HasReservedConcurrency: !Equals [!Ref ReservedConcurrency, \"\"]",
+        ),
+    ] {
+        assert!(
+            src.contains(from),
+            "{what}: the template no longer has {from:?}"
+        );
+        let mutated = src.replacen(from, to, 1);
+        let root = parse(&mutated).expect("the mutated template parses");
+        assert!(
+            !public_url_violations(&root).is_empty(),
+            "{what}: not caught"
+        );
+    }
+}
