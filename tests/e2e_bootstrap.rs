@@ -572,3 +572,133 @@ fn start_emulator_without_credentials(
 ) -> Emulator {
     start_emulator_full(veriff_url, s3_endpoint, extra, false)
 }
+
+/// An event from `events/` with its Function URL source address replaced.
+fn event_from(name: &str, source: Value) -> String {
+    let mut event: Value = serde_json::from_str(&event(name)).unwrap();
+    event["requestContext"]["http"]["sourceIp"] = source;
+    event.to_string()
+}
+
+#[tokio::test]
+#[ignore = "needs the release bootstrap and the RIE: run through scripts/test.sh"]
+async fn release_bootstrap_refuses_sources_outside_allowed_source_cidrs() {
+    let root = tempfile::tempdir().unwrap();
+    let s3 = LocalS3::start(root.path(), S3_ACCESS_KEY, S3_SECRET_KEY)
+        .await
+        .unwrap();
+    let client = s3_client(&s3.endpoint(), S3_SECRET_KEY);
+    client.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let fake = FakeVeriff::start(FakeConfig::new(API_KEY, SECRET))
+        .await
+        .unwrap();
+    demo_scenario(&fake, 1000);
+    let http = reqwest::Client::new();
+    let view = Bucket {
+        client: client.clone(),
+        root: root.path().to_path_buf(),
+        validate_checksums: true,
+    };
+    // The events' source address (203.0.113.10) is inside the list.
+    let emulator = start_emulator_with(
+        &fake.base_url(),
+        &s3.endpoint(),
+        &[("ALLOWED_SOURCE_CIDRS", "203.0.113.0/24, 2001:db8::/32")],
+    );
+
+    let mut no_context: Value = serde_json::from_str(&event("decision-approved.json")).unwrap();
+    no_context.as_object_mut().unwrap().remove("requestContext");
+    for (what, refused) in [
+        (
+            "IPv4 outside",
+            event_from("decision-approved.json", "198.51.100.7".into()),
+        ),
+        (
+            "IPv6 outside",
+            event_from("decision-approved.json", "2001:db9::7".into()),
+        ),
+        (
+            "malformed",
+            event_from("decision-approved.json", "not-an-address".into()),
+        ),
+        ("no requestContext", no_context.to_string()),
+        // Refused before the signature is looked at: a 403, not a 401.
+        (
+            "bad signature from outside",
+            event_from("bad-signature.json", "198.51.100.7".into()),
+        ),
+    ] {
+        let (status, body) = invoke(&http, &emulator, &refused).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (403, Some("source_not_allowed")),
+            "{what}: {body}"
+        );
+    }
+    assert!(fake.requests().is_empty(), "Veriff never called");
+    assert!(view.keys().await.is_empty(), "nothing written");
+
+    // Inside: IPv4 (the events' own address) and IPv6.
+    let (status, body) = invoke(&http, &emulator, &event("decision-approved.json")).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("archived")),
+        "{body}"
+    );
+    let inside_v6 = event_from("decision-approved-base64.json", "2001:db8::7".into());
+    let (status, body) = invoke(&http, &emulator, &inside_v6).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("already_archived")),
+        "{body}"
+    );
+    let (status, _) = invoke(&http, &emulator, &event("bad-signature.json")).await;
+    assert_eq!(
+        status, 401,
+        "inside the list, the signature is still checked"
+    );
+
+    // The refused callers' addresses are logged, each on its refusal line; the allowed
+    // sender's address and the end user's never.
+    let output = emulator.output();
+    let refusals: Vec<&str> = output
+        .lines()
+        .filter(|l| l.contains("request from outside ALLOWED_SOURCE_CIDRS refused"))
+        .collect();
+    assert_eq!(refusals.len(), 3, "{output}");
+    assert_eq!(output.matches("198.51.100.7").count(), 2, "{output}");
+    assert_eq!(output.matches("2001:db9::7").count(), 1, "{output}");
+    for never in ["203.0.113.10", "2001:db8::7", "not-an-address"] {
+        assert!(!output.contains(never), "{never} logged: {output}");
+    }
+    let metrics = emulator.metric_records();
+    let rejected: u64 = metrics
+        .iter()
+        .filter(|r| r.get("DecisionsArchived").is_some())
+        .filter_map(|r| r.get("WebhooksRejected").and_then(Value::as_u64))
+        .sum();
+    assert_eq!(rejected, 6, "five refusals and one bad signature");
+    let refused_by_code = metrics
+        .iter()
+        .filter(|r| r["ErrorCode"] == "source_not_allowed")
+        .count();
+    assert_eq!(refused_by_code, 5, "per-ErrorCode records");
+    drop(emulator);
+
+    // An invalid list stops the function at cold start, naming the variable.
+    let emulator = start_emulator_with(
+        &fake.base_url(),
+        &s3.endpoint(),
+        &[("ALLOWED_SOURCE_CIDRS", "203.0.113.7/24")],
+    );
+    let result = invoke_result(&http, &emulator, &event("decision-approved.json")).await;
+    assert!(
+        result.get("errorType").is_some(),
+        "the init must fail: {result}"
+    );
+    let output = emulator.output();
+    assert!(
+        output.contains("ALLOWED_SOURCE_CIDRS: entry 1 (\\\"203.0.113.7/24\\\") has bits set after its prefix length: did you mean 203.0.113.0/24?"),
+        "{output}"
+    );
+}
