@@ -52,6 +52,23 @@ step "Release bootstrap under the Lambda Runtime Interface Emulator (events/ fil
 VERIFF_ARCHIVER_BOOTSTRAP="$BOOTSTRAP" VERIFF_ARCHIVER_RIE="$RIE" \
   cargo test --locked --test e2e_bootstrap -- --ignored
 
+# The artifact users deploy is arm64 (the template's default). Build it exactly as
+# `sam build` does, and run the same end-to-end tests on it under user-mode emulation. The
+# benchmark's timings stay on the native build: emulation is about 20 times slower.
+build_bootstrap_arm64
+ensure_arm64_emulation
+step "Release bootstrap sizes: x86_64 $(stat -c %s "$BOOTSTRAP") bytes, arm64 $(stat -c %s "$BOOTSTRAP_ARM64") bytes"
+# The emulation path must really run aarch64 code: it refuses the x86_64 binary.
+refused="$("$(emulated_bootstrap "$BOOTSTRAP" x86_64-bootstrap-under-qemu)" 2>&1 || true)"
+if ! grep -q 'Invalid ELF image for this architecture' <<<"$refused"; then
+  echo "qemu-aarch64 did not refuse the x86_64 bootstrap: the arm64 test would prove nothing" >&2
+  echo "$refused" >&2
+  exit 1
+fi
+step "arm64 release bootstrap under qemu-aarch64 and the Runtime Interface Emulator (events/ files)"
+VERIFF_ARCHIVER_BOOTSTRAP="$(emulated_bootstrap "$BOOTSTRAP_ARM64" arm64-bootstrap-under-qemu)" VERIFF_ARCHIVER_RIE="$RIE" \
+  cargo test --locked --test e2e_bootstrap -- --ignored
+
 step "Benchmark smoke run (tiny sizes; keeps scripts/bench.sh from rotting)"
 scripts/bench.sh --smoke --bootstrap "$BOOTSTRAP"
 

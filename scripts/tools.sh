@@ -67,3 +67,45 @@ build_bootstrap() {
   [ -x "$BOOTSTRAP" ] || { echo "sam build left no $BOOTSTRAP" >&2; return 1; }
   export BOOTSTRAP
 }
+
+# build_bootstrap_arm64: the artifact users deploy: `sam build` with the template's default
+# Architecture (arm64), which cargo-lambda cross-compiles with zig (it installs the
+# aarch64-unknown-linux-gnu target with rustup on first use). Built into a directory of its
+# own, beside the x86_64 one. Sets BOOTSTRAP_ARM64, and checks that it is an aarch64 ELF.
+build_bootstrap_arm64() {
+  step "Building the arm64 bootstrap as a user's sam build does (default Architecture; cold: about 6 minutes)"
+  (cd "$ROOT" && sam build --template-file template.yaml \
+    --build-dir "$ROOT/.aws-sam/build-arm64" 2>&1 | grep -vE '^\s*$' | sed 's/^/    /')
+  BOOTSTRAP_ARM64="$ROOT/.aws-sam/build-arm64/ArchiverFunction/bootstrap"
+  [ -x "$BOOTSTRAP_ARM64" ] || { echo "sam build left no $BOOTSTRAP_ARM64" >&2; return 1; }
+  # ELF header: e_machine (bytes 18-19, little-endian) is 0x00b7 for aarch64, 0x003e for x86_64.
+  local machine
+  machine="$(od -An -tx1 -j18 -N2 "$BOOTSTRAP_ARM64" | tr -d ' \n')"
+  [ "$machine" = "b700" ] || { echo "$BOOTSTRAP_ARM64 is not an aarch64 binary (e_machine $machine)" >&2; return 1; }
+  export BOOTSTRAP_ARM64
+}
+
+# ensure_arm64_emulation: Debian's qemu-user-static (user-mode emulation of one aarch64
+# process) and libc6-arm64-cross (the aarch64 glibc and loader it runs the bootstrap with),
+# installed with apt-get when missing (as root, as CI and the project's machines are).
+ensure_arm64_emulation() {
+  if ! command -v qemu-aarch64-static >/dev/null 2>&1 || [ ! -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ]; then
+    step "Installing Debian's qemu-user-static and libc6-arm64-cross (arm64 emulation; once)"
+    local sudo=()
+    [ "$(id -u)" = 0 ] || sudo=(sudo)
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static libc6-arm64-cross >/dev/null
+  fi
+  QEMU_AARCH64="$(command -v qemu-aarch64-static)"
+  export QEMU_AARCH64
+}
+
+# emulated_bootstrap BINARY NAME: writes a two-line script, .aws-sam/NAME, that runs BINARY
+# under qemu-aarch64-static (binfmt_misc is not available here, so the Runtime Interface
+# Emulator is given this script as the bootstrap) and prints its path.
+emulated_bootstrap() {
+  local script="$ROOT/.aws-sam/$2"
+  printf '#!/bin/sh\nexec %s -L /usr/aarch64-linux-gnu %s "$@"\n' "$QEMU_AARCH64" "$1" > "$script"
+  chmod +x "$script"
+  echo "$script"
+}
