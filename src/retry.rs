@@ -184,16 +184,76 @@ mod tests {
         assert_eq!(calls, 1);
     }
 
-    #[tokio::test]
-    async fn run_stops_at_the_deadline() {
-        let deadline = Instant::now() + Duration::from_millis(50);
-        let out: Result<(), _> = run(POLICY, deadline, |_| async {
-            Err(Failure {
-                retry_after: Some(Duration::from_secs(5)),
-                ..Failure::transient(Error::Upstream("429".into()))
-            })
+    // The tests below run on tokio's paused clock: a sleep advances virtual time at once, so
+    // the time a run took is exactly the waits it made.
+
+    #[tokio::test(start_paused = true)]
+    async fn run_stops_at_once_when_a_retry_after_would_pass_the_deadline() {
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(50);
+        let mut calls = 0;
+        let out: Result<(), _> = run(POLICY, deadline, |_| {
+            calls += 1;
+            async {
+                Err(Failure {
+                    retry_after: Some(Duration::from_secs(5)),
+                    ..Failure::transient(Error::Upstream("429".into()))
+                })
+            }
         })
         .await;
         assert!(matches!(out, Err(Error::Upstream(_))));
+        assert_eq!(calls, 1);
+        assert_eq!(started.elapsed(), Duration::ZERO, "no wait at all");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn run_waits_exactly_the_retry_after_a_server_asks_for() {
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(60);
+        let out = run(POLICY, deadline, |n| async move {
+            if n == 1 {
+                Err(Failure {
+                    // More than max_delay (2 s): the server's wait wins.
+                    retry_after: Some(Duration::from_secs(7)),
+                    ..Failure::transient(Error::Upstream("429".into()))
+                })
+            } else {
+                Ok(n)
+            }
+        })
+        .await;
+        assert_eq!(out.unwrap(), 2);
+        assert_eq!(started.elapsed(), Duration::from_secs(7));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn run_backs_off_within_the_policy_between_attempts() {
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(60);
+        let out: Result<(), _> = run(POLICY, deadline, |_| async {
+            Err(Failure::transient(Error::Upstream("503".into())))
+        })
+        .await;
+        assert!(matches!(out, Err(Error::Upstream(_))));
+        // Three waits, each at most 100, 200 and 400 ms.
+        assert!(
+            started.elapsed() <= Duration::from_millis(700),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_still_running_at_the_deadline_is_a_deadline_error() {
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(300);
+        let out: Result<(), _> = run(POLICY, deadline, |_| async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok(())
+        })
+        .await;
+        assert!(matches!(out, Err(Error::Deadline)), "{out:?}");
+        assert_eq!(started.elapsed(), Duration::from_millis(300));
     }
 }

@@ -20,12 +20,19 @@ pub fn init() {
 /// The filter `init` uses: `RUST_LOG` when it parses, else this crate at
 /// `AWS_LAMBDA_LOG_LEVEL` (default `info`) and everything else at `warn`.
 pub fn default_filter() -> Targets {
-    if let Some(filter) = std::env::var("RUST_LOG").ok().and_then(|v| v.parse().ok()) {
+    filter_from(
+        std::env::var("RUST_LOG").ok().as_deref(),
+        std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref(),
+    )
+}
+
+/// [`default_filter`] for given values of `RUST_LOG` and `AWS_LAMBDA_LOG_LEVEL`.
+pub fn filter_from(rust_log: Option<&str>, lambda_level: Option<&str>) -> Targets {
+    if let Some(filter) = rust_log.and_then(|v| v.parse().ok()) {
         return filter;
     }
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .ok()
-        .map(|l| l.to_ascii_lowercase())
+    let level = lambda_level
+        .map(str::to_ascii_lowercase)
         .filter(|l| ["trace", "debug", "info", "warn", "error"].contains(&l.as_str()))
         .unwrap_or_else(|| "info".into());
     format!("warn,veriff_archiver={level},bootstrap={level}")
@@ -57,12 +64,47 @@ mod tests {
     use super::*;
     use tracing::Level;
 
+    /// Whether `filter` logs `target` at `level`.
+    fn logs(filter: &Targets, target: &str, level: Level) -> bool {
+        filter.would_enable(target, &level)
+    }
+
     #[test]
-    fn default_directives_keep_dependencies_quiet() {
-        let filter: Targets = "warn,veriff_archiver=info".parse().unwrap();
-        assert!(filter.would_enable("veriff_archiver::archive", &Level::INFO));
-        assert!(!filter.would_enable("veriff_archiver::archive", &Level::DEBUG));
-        assert!(!filter.would_enable("aws_smithy_runtime", &Level::INFO));
-        assert!(filter.would_enable("aws_smithy_runtime", &Level::WARN));
+    fn by_default_this_crate_logs_info_and_dependencies_only_warnings() {
+        let filter = filter_from(None, None);
+        for target in ["veriff_archiver::archive", "bootstrap"] {
+            assert!(logs(&filter, target, Level::INFO), "{target}");
+            assert!(!logs(&filter, target, Level::DEBUG), "{target}");
+        }
+        assert!(!logs(&filter, "aws_smithy_runtime", Level::INFO));
+        assert!(logs(&filter, "aws_smithy_runtime", Level::WARN));
+        assert!(!logs(&filter, "hyper_util::client", Level::INFO));
+    }
+
+    #[test]
+    fn lambdas_log_level_sets_this_crates_level_only() {
+        let filter = filter_from(None, Some("DEBUG"));
+        assert!(logs(&filter, "veriff_archiver::store", Level::DEBUG));
+        assert!(logs(&filter, "bootstrap", Level::DEBUG));
+        assert!(!logs(&filter, "veriff_archiver::store", Level::TRACE));
+        assert!(!logs(&filter, "aws_smithy_runtime", Level::INFO));
+        let filter = filter_from(None, Some("error"));
+        assert!(!logs(&filter, "veriff_archiver::store", Level::WARN));
+        assert!(logs(&filter, "veriff_archiver::store", Level::ERROR));
+        // An unknown level is the default, info.
+        let filter = filter_from(None, Some("verbose"));
+        assert!(logs(&filter, "veriff_archiver::store", Level::INFO));
+        assert!(!logs(&filter, "veriff_archiver::store", Level::DEBUG));
+    }
+
+    #[test]
+    fn rust_log_wins_when_it_parses() {
+        let filter = filter_from(Some("error,aws_smithy_runtime=debug"), Some("trace"));
+        assert!(logs(&filter, "aws_smithy_runtime", Level::DEBUG));
+        assert!(!logs(&filter, "veriff_archiver::store", Level::WARN));
+        // A RUST_LOG that does not parse is ignored: Lambda's level applies.
+        let filter = filter_from(Some("veriff_archiver=loud=2"), Some("warn"));
+        assert!(logs(&filter, "veriff_archiver::store", Level::WARN));
+        assert!(!logs(&filter, "veriff_archiver::store", Level::INFO));
     }
 }

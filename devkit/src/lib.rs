@@ -40,6 +40,8 @@ pub use demo::{
 };
 pub use fixtures::{decision_webhook, deterministic_bytes, deterministic_sha256_hex};
 pub use moto::MotoServer;
-pub use s3_server::{LocalS3, S3Fault, S3FaultKind, S3Request, create_bucket_dir};
+pub use s3_server::{
+    LocalS3, MultipartUploads, S3Fault, S3FaultKind, S3Request, create_bucket_dir,
+};
 pub use signing::{function_url_event, hmac_sha256_hex, signed_webhook_event};
 pub use veriff_fake::{FakeConfig, FakeVeriff, Fault, FaultKind, MediaContent, RecordedRequest};

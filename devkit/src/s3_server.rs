@@ -143,6 +143,25 @@ impl S3Request {
     }
 }
 
+/// Multipart uploads counted from [`LocalS3`]'s request log ([`LocalS3::multipart_uploads`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MultipartUploads {
+    /// `CreateMultipartUpload` requests answered 200.
+    pub started: usize,
+    /// `CompleteMultipartUpload` requests answered 200.
+    pub completed: usize,
+    /// `AbortMultipartUpload` requests answered 2xx.
+    pub aborted: usize,
+}
+
+impl MultipartUploads {
+    /// Uploads started and neither completed nor aborted (since the log was last reset).
+    #[must_use]
+    pub fn open(&self) -> usize {
+        self.started.saturating_sub(self.completed + self.aborted)
+    }
+}
+
 /// A running S3-compatible server. See the [module docs](self).
 #[derive(Debug)]
 pub struct LocalS3 {
@@ -358,6 +377,26 @@ impl LocalS3 {
             .filter(|r| r.is_object_write())
             .cloned()
             .collect()
+    }
+
+    /// Multipart uploads as the wire shows them, from the request log: started
+    /// (`CreateMultipartUpload` answered 200), completed (`CompleteMultipartUpload` answered
+    /// 200) and aborted (`AbortMultipartUpload` answered 2xx). Reads no private file of the
+    /// store, so a test can show that an upload *was* open before it checks that none is.
+    #[must_use]
+    pub fn multipart_uploads(&self) -> MultipartUploads {
+        let log = self.state.log();
+        let count = |method: &str, param: &str, ok: fn(u16) -> bool| {
+            log.entries
+                .iter()
+                .filter(|r| r.method == method && r.has_query_param(param) && ok(r.status))
+                .count()
+        };
+        MultipartUploads {
+            started: count("POST", "uploads", |s| s == 200),
+            completed: count("POST", "uploadId", |s| s == 200),
+            aborted: count("DELETE", "uploadId", |s| (200..300).contains(&s)),
+        }
     }
 
     /// Clears the request log ([`LocalS3::request_count`] keeps counting).

@@ -7,7 +7,7 @@ pub mod sqs;
 
 use std::collections::HashMap;
 use std::ops::Deref;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use archiver_devkit::{
@@ -315,6 +315,26 @@ impl Harness {
             .set_attempt_media(archiver_devkit::fixtures::DEMO_ATTEMPT_ID, document);
     }
 
+    /// Multipart uploads started, completed and aborted, from the S3 server's request log.
+    pub fn multipart_uploads(&self) -> archiver_devkit::MultipartUploads {
+        self.s3().multipart_uploads()
+    }
+
+    /// Asserts that a failure left no multipart upload open, and that this proves something:
+    /// at least one upload had been started, and the archiver aborted it.
+    pub fn assert_started_uploads_were_aborted(&self, what: &str) {
+        let uploads = self.multipart_uploads();
+        assert!(
+            uploads.started >= 1,
+            "{what}: no multipart upload was ever started, so 'none open' proves nothing: {uploads:?}"
+        );
+        assert!(
+            uploads.aborted >= 1,
+            "{what}: nothing was aborted: {uploads:?}"
+        );
+        assert_eq!(uploads.open(), 0, "{what}: uploads left open: {uploads:?}");
+    }
+
     /// How many `GET /v1/media/...` requests the fake has seen.
     pub fn media_downloads(&self) -> usize {
         self.fake
@@ -497,30 +517,6 @@ impl Bucket {
             "the folder holds exactly the manifests and the files they list"
         );
     }
-
-    /// How many multipart uploads s3s-fs still holds open (its `.upload-*.json` files).
-    pub fn open_multipart_uploads(&self) -> usize {
-        count_files(&self.root, ".upload-")
-    }
-}
-
-fn count_files(dir: &Path, prefix: &str) -> usize {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| {
-                    let name = e.file_name().to_string_lossy().into_owned();
-                    let nested = if e.path().is_dir() {
-                        count_files(&e.path(), prefix)
-                    } else {
-                        0
-                    };
-                    nested + usize::from(name.starts_with(prefix) && name.ends_with(".json"))
-                })
-                .sum()
-        })
-        .unwrap_or(0)
 }
 
 /// The function's configuration for a fake at `base_url`.
