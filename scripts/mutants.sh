@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Mutation testing with cargo-mutants: each mutant is one function body or operator of the
+# library rewritten (a `true` for a signature check, `<` for `<=`, ...); a mutant that no test
+# catches is a behaviour no test checks. Configuration, and the mutants accepted as
+# equivalent, are in .cargo/mutants.toml; results and reasons in mutants.md.
+#
+#   scripts/mutants.sh                     # the core modules (about an hour on 2 cores)
+#   scripts/mutants.sh src/webhook.rs ...  # these files only
+#   scripts/mutants.sh --in-diff [BASE]    # only code changed since BASE (default: the merge
+#                                          # base with origin/main, else the last commit):
+#                                          # what CI runs
+#
+# Exit status: 0 when every mutant is caught (or is unviable), else cargo-mutants' own
+# (2: a mutant survived, 3: a test run timed out, 4: the tests fail without any mutant).
+# The report lands in mutants.out/ (git-ignored).
+set -euo pipefail
+source "$(dirname "$0")/tools.sh"
+cd "$ROOT"
+
+CORE_MODULES=(src/webhook.rs src/layout.rs src/event.rs src/allowlist.rs src/select.rs
+  src/manifest.rs src/config.rs src/retry.rs)
+
+if ! command -v cargo-mutants >/dev/null 2>&1; then
+  step "Installing cargo-mutants 27.1.0 (about 3 minutes, once)"
+  cargo install cargo-mutants --version 27.1.0 --locked --quiet
+fi
+
+args=()
+if [ "${1:-}" = "--in-diff" ]; then
+  base="${2:-}"
+  if [ -z "$base" ]; then
+    base="$(git merge-base HEAD origin/main 2>/dev/null || git rev-parse HEAD~1)"
+  fi
+  diff_file="$(mktemp --suffix=.diff)"
+  git diff "$base" -- src/ > "$diff_file"
+  step "Mutants in code changed since $(git rev-parse --short "$base") ($(grep -c '^+++ ' "$diff_file" || true) files)"
+  if [ ! -s "$diff_file" ]; then
+    echo "no library source changed: nothing to mutate"
+    exit 0
+  fi
+  # CI has just built and run the tests in this checkout: mutate it in place (it is restored
+  # after each mutant) to reuse the warm target directory, and skip the baseline run.
+  args=(--in-diff "$diff_file" --in-place --baseline skip --timeout 300)
+else
+  files=("$@")
+  [ ${#files[@]} -gt 0 ] || files=("${CORE_MODULES[@]}")
+  for f in "${files[@]}"; do args+=(--file "$f"); done
+  step "Mutants in ${files[*]}"
+fi
+cargo mutants "${args[@]}"
