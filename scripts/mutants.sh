@@ -6,9 +6,9 @@
 #
 #   scripts/mutants.sh                     # the core modules (about an hour on 2 cores)
 #   scripts/mutants.sh src/webhook.rs ...  # these files only
-#   scripts/mutants.sh --in-diff [BASE]    # only code changed since BASE (default: the merge
-#                                          # base with origin/main, else the last commit):
-#                                          # what CI runs
+#   scripts/mutants.sh --in-diff [BASE]    # only core-module code changed since BASE
+#                                          # (default: the merge base with origin/main, else
+#                                          # the last commit): what CI runs
 #
 # Exit status: 0 when every mutant is caught (or is unviable), else cargo-mutants' own
 # (2: a mutant survived, 3: a test run timed out, 4: the tests fail without any mutant).
@@ -41,6 +41,7 @@ if [ "${1:-}" = "--in-diff" ]; then
   # CI has just built and run the tests in this checkout: mutate it in place (it is restored
   # after each mutant) to reuse the warm target directory, and skip the baseline run.
   args=(--in-diff "$diff_file" --in-place --baseline skip --timeout 300)
+  for f in "${CORE_MODULES[@]}"; do args+=(--file "$f"); done
 else
   files=("$@")
   [ ${#files[@]} -gt 0 ] || files=("${CORE_MODULES[@]}")
