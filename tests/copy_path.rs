@@ -13,6 +13,12 @@ use archiver_devkit::{S3Fault, S3FaultKind};
 use serde_json::json;
 use support::*;
 
+/// These tests move tens of MiB through a debug build: on a CI machine whose cores are
+/// busy, the harness's 2 s Veriff timeout can pass between two reads of the fake's
+/// generated stream ("media download: timed out"). Timeouts are not what they test.
+const VERIFF_TIMEOUT_MS: &str = "VERIFF_TIMEOUT_MS";
+const PATIENT: &str = "20000";
+
 const SESSION: &str = "copy-path-session";
 const ATTEMPT: &str = "copy-path-attempt";
 
@@ -95,6 +101,7 @@ async fn a_budget_of_one_part_still_copies_large_files() {
         ("COPY_MEMORY_MIB", "5"),
         ("PART_SIZE_MIB", "5"),
         ("ARCHIVE_VIDEOS", "true"),
+        (VERIFF_TIMEOUT_MS, PATIENT),
     ])
     .await;
     listing(&h, 4, 300_000, &[12 * 1024 * 1024, 11 * 1024 * 1024]);
@@ -115,6 +122,7 @@ async fn the_next_part_is_read_while_the_current_one_uploads() {
         ("PART_SIZE_MIB", "16"),
         ("COPY_MEMORY_MIB", "64"),
         ("ARCHIVE_VIDEOS", "true"),
+        (VERIFF_TIMEOUT_MS, PATIENT),
     ])
     .await;
     listing(&h, 0, 0, &[64 * 1024 * 1024]);
@@ -125,10 +133,16 @@ async fn the_next_part_is_read_while_the_current_one_uploads() {
         1,
     ));
     let body = decision(SESSION, ATTEMPT, "approved");
-    let delivery = h.deliver_body(&body);
+    let finished = std::sync::atomic::AtomicBool::new(false);
+    let delivery = async {
+        let reply = h.deliver_body(&body).await;
+        finished.store(true, std::sync::atomic::Ordering::SeqCst);
+        reply
+    };
     let sampled = async {
-        // Wait for the first UploadPart to reach S3, then give the copy 4 s (a debug build
-        // on a busy machine reads, hashes and generates 16 MiB well within that).
+        // Wait for the first UploadPart to reach S3 (or the delivery to end: a failure,
+        // reported below), then give the copy 4 s (a debug build on a busy machine reads,
+        // hashes and generates 16 MiB well within that).
         loop {
             let uploading = h
                 .s3()
@@ -138,13 +152,17 @@ async fn the_next_part_is_read_while_the_current_one_uploads() {
             if uploading {
                 break;
             }
+            if finished.load(std::sync::atomic::Ordering::SeqCst) {
+                return None;
+            }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         tokio::time::sleep(Duration::from_secs(4)).await;
-        h.fake.media_bytes_sent()
+        Some(h.fake.media_bytes_sent())
     };
     let (reply, sent) = tokio::join!(delivery, sampled);
     assert_eq!(reply.body["status"], "archived", "{:?}", reply.body);
+    let sent = sent.expect("the first UploadPart reached S3");
     assert!(
         sent >= 2 * part,
         "while part 1 uploaded, only {sent} bytes were read (two parts are {})",
