@@ -7,8 +7,8 @@
 #   scripts/mutants.sh                     # the core modules (about an hour on 2 cores)
 #   scripts/mutants.sh src/webhook.rs ...  # these files only
 #   scripts/mutants.sh --in-diff [BASE]    # only core-module code changed since BASE
-#                                          # (default: the merge base with origin/main, else
-#                                          # the last commit): what CI runs
+#                                          # (default: the merge base with origin/main; on
+#                                          # main itself, the last commit): what CI runs
 #
 # Exit status: 0 when every mutant is caught (or is unviable), else cargo-mutants' own
 # (2: a mutant survived, 3: a test run timed out, 4: the tests fail without any mutant).
@@ -29,7 +29,12 @@ args=()
 if [ "${1:-}" = "--in-diff" ]; then
   base="${2:-}"
   if [ -z "$base" ]; then
-    base="$(git merge-base HEAD origin/main 2>/dev/null || git rev-parse HEAD~1)"
+    # A branch: its merge base with main. Main itself (CI on a clone of main, where the
+    # merge base is HEAD): the change being landed, the last commit.
+    base="$(git merge-base HEAD origin/main 2>/dev/null || true)"
+    if [ -z "$base" ] || [ "$base" = "$(git rev-parse HEAD)" ]; then
+      base="$(git rev-parse HEAD~1)"
+    fi
   fi
   diff_file="$(mktemp --suffix=.diff)"
   git diff "$base" -- src/ > "$diff_file"

@@ -83,6 +83,11 @@ fi
 cargo audit "${advisory_db[@]}" --deny warnings
 cargo audit "${advisory_db[@]}" --deny warnings --file fuzz/Cargo.lock
 
+# Mutation testing of what the last change touched in the core modules: every mutant of a
+# changed function must be caught by a unit test (scripts/mutants.sh; the full set is run by
+# hand, see README "Mutation testing").
+scripts/mutants.sh --in-diff "${MUTANTS_BASE:-}"
+
 step "Coverage-guided fuzzing of the webhook path (${FUZZ_SECONDS:-30} s; cold build about 7 minutes)"
 scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-30}" | grep -vE '^#[0-9]+' 
 

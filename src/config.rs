@@ -9,7 +9,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::allowlist::SourceAllowlist;
-use crate::credentials::{Credentials, CredentialsError, CredentialsHandle};
+use crate::credentials::{Credentials, CredentialsHandle};
 use crate::layout::is_safe_segment;
 use crate::webhook::DecisionStatus;
 
@@ -198,13 +198,14 @@ impl Config {
                     &shared,
                     ("VERIFF_API_KEY", "VERIFF_SHARED_SECRET"),
                 )
-                .map_err(|e| match e {
-                    CredentialsError::EmptyApiKey(var) => err(var, "is empty"),
-                    _ => err(
+                // The API key is not empty here (`required` refused that): the only failure
+                // left is an empty entry in the list of shared secrets.
+                .map_err(|_| {
+                    err(
                         "VERIFF_SHARED_SECRET",
                         "contains an empty entry: list secrets separated by single commas, \
-                             current first",
-                    ),
+                         current first",
+                    )
                 })?
             }
         };
@@ -686,6 +687,42 @@ mod tests {
                 .metrics_namespace,
             "Kyc/Archive"
         );
+    }
+
+    #[test]
+    fn media_sources_are_named_as_configured() {
+        for name in ["combined", "session", "attempt"] {
+            let c = config(&[("MEDIA_SOURCE", name)]).unwrap();
+            assert_eq!(c.media_source.as_str(), name);
+        }
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let secret = Secret::new("hunter2-shared");
+        assert_eq!(format!("{secret:?}"), "Secret(<redacted>)");
+        let c = config(&[
+            ("VERIFF_API_KEY", "api-key-0xDEAD"),
+            ("VERIFF_SHARED_SECRET", "shared-0xBEEF,old-0xF00D"),
+        ])
+        .unwrap();
+        let debug = format!("{c:?}");
+        for value in ["0xDEAD", "0xBEEF", "0xF00D"] {
+            assert!(!debug.contains(value), "{value} in {debug}");
+        }
+    }
+
+    #[test]
+    fn webhook_bodies_are_limited_in_kib() {
+        assert_eq!(config(&[]).unwrap().max_body_bytes, 256 * 1024);
+        let c = config(&[("MAX_BODY_KIB", "6144")]).unwrap();
+        assert_eq!(
+            c.max_body_bytes,
+            6 * 1024 * 1024,
+            "6 MiB: Lambda's payload limit"
+        );
+        let e = config(&[("MAX_BODY_KIB", "6145")]).unwrap_err();
+        assert_eq!(e.var, "MAX_BODY_KIB");
     }
 
     #[test]

@@ -437,4 +437,97 @@ mod tests {
         );
         assert_eq!(content_type_for(None), "application/octet-stream");
     }
+
+    #[test]
+    fn every_known_mimetype_has_its_extension() {
+        for (mimetype, ext) in [
+            ("image/jpeg", "jpg"),
+            ("image/jpg", "jpg"),
+            (" image/png ", "png"),
+            ("image/heif", "heif"),
+            ("image/heic", "heic"),
+            ("image/webp", "webp"),
+            ("application/pdf", "pdf"),
+            ("image/pdf", "pdf"),
+            ("video/mp4", "mp4"),
+            ("video/webm", "webm"),
+            ("video/quicktime", "mov"),
+        ] {
+            for kind in [MediaKind::Image, MediaKind::Video, MediaKind::Nfc] {
+                assert_eq!(extension_for(Some(mimetype), kind), ext, "{mimetype}");
+            }
+        }
+        // Unknown: `video` for videos, `bin` for anything else.
+        assert_eq!(
+            extension_for(Some("video/x-new"), MediaKind::Video),
+            "video"
+        );
+        assert_eq!(extension_for(Some("video/x-new"), MediaKind::Image), "bin");
+        assert_eq!(extension_for(None, MediaKind::Image), "bin");
+        assert_eq!(extension_for(None, MediaKind::Nfc), "bin");
+    }
+
+    #[test]
+    fn content_types_are_well_formed_tokens_or_octet_stream() {
+        let long = "a".repeat(64);
+        let too_long = "a".repeat(65);
+        for (mimetype, stored) in [
+            ("image/pdf", "application/pdf".to_string()),
+            ("IMAGE/PNG", "image/png".into()),
+            ("image/svg+xml", "image/svg+xml".into()),
+            ("x-a.b!#$&^_/y-z", "x-a.b!#$&^_/y-z".into()),
+            (&format!("{long}/{long}"), format!("{long}/{long}")),
+        ] {
+            assert_eq!(content_type_for(Some(mimetype)), stored, "{mimetype}");
+        }
+        for malformed in [
+            "imagepng".to_string(),
+            "/png".into(),
+            "image/".into(),
+            "image /png".into(),
+            "image/png;x=1".into(),
+            format!("{too_long}/png"),
+            format!("image/{too_long}"),
+        ] {
+            assert_eq!(
+                content_type_for(Some(&malformed)),
+                "application/octet-stream",
+                "{malformed}"
+            );
+        }
+    }
+
+    #[test]
+    fn manifest_keys_with_a_malformed_time_or_fingerprint_are_not_manifests() {
+        let good_time = "20250304T102107412000Z";
+        let good_fingerprint = "0123456789abcdef";
+        let key = |time: &str, fingerprint: &str| format!("f/manifest-{time}-{fingerprint}.json");
+        assert!(parse_manifest_key("f/", &key(good_time, good_fingerprint)).is_some());
+        for time in [
+            "20250304X102107412000Z",
+            "20250304T102107412000X",
+            "2025a304T102107412000Z",
+            "20250304T1021074120009",
+            "20250304T10210741200Z",
+            "20250304T1021074120000Z",
+        ] {
+            assert_eq!(
+                parse_manifest_key("f/", &key(time, good_fingerprint)),
+                None,
+                "{time}"
+            );
+        }
+        for fingerprint in ["0123456789abcde", "0123456789abcdef0", "0123456789abcdeg"] {
+            assert_eq!(
+                parse_manifest_key("f/", &key(good_time, fingerprint)),
+                None,
+                "{fingerprint}"
+            );
+        }
+        let second = parse_manifest_key(
+            "f/",
+            &format!("f/manifest-{good_time}-{good_fingerprint}-r2.json"),
+        );
+        assert_eq!(second.map(|m| m.revision), Some(2));
+    }
 }

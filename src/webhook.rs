@@ -420,6 +420,9 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"abcd"));
         assert!(!constant_time_eq(b"", b"a"));
+        assert!(!constant_time_eq(b"abcd", b"abc"), "a longer left side");
+        // Differences that cancel out when accumulated with XOR instead of OR.
+        assert!(!constant_time_eq(b"ab", b"ba"));
     }
 
     const DECISION: &str = r#"{"status":"success","verification":{"id":"f04bdb47-d3be-4b28-b028-a652feb060b5","attemptId":"e30122d1-740b-4764-853f-470374a7abf4","vendorData":"cust-8d1c2f","endUserId":null,"status":"approved","code":9001,"reason":null,"reasonCode":102,"decisionTime":"2025-03-04T10:21:07.412Z","person":{"firstName":"SARAH"},"document":{"number":"MORGA753116SM9IJ"}},"technicalData":{"ip":"186.153.67.122"}}"#;
@@ -471,6 +474,60 @@ mod tests {
                 Webhook::Other(kind),
                 "{body}"
             );
+        }
+    }
+
+    #[test]
+    fn each_webhook_kind_needs_all_of_its_fields() {
+        for (body, kind) in [
+            (r#"{"action":"started","code":7001}"#, "event"),
+            (r#"{"action":"started"}"#, "unrecognised"),
+            (r#"{"feature":"selfid","code":7001}"#, "unrecognised"),
+            (r#"{"matchStatus":"no_match"}"#, "watchlist_screening"),
+            (r#"{"checkType":"initial_result"}"#, "watchlist_screening"),
+            ("{}", "unrecognised"),
+        ] {
+            assert_eq!(
+                classify(body.as_bytes()).unwrap(),
+                Webhook::Other(kind),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn decision_statuses_round_trip_and_unknown_ones_are_none() {
+        for name in [
+            "approved",
+            "declined",
+            "resubmission_requested",
+            "review",
+            "expired",
+            "abandoned",
+        ] {
+            let status = DecisionStatus::parse(name).expect(name);
+            assert_eq!(status.as_str(), name);
+        }
+        assert_eq!(DecisionStatus::parse("approved_with_conditions"), None);
+        assert_eq!(DecisionStatus::parse("Approved"), None);
+    }
+
+    #[test]
+    fn a_decision_code_may_be_a_number_or_a_numeric_string() {
+        for (code, expected) in [
+            ("9102", Some(9102)),
+            (r#""9103""#, Some(9103)),
+            (r#"" 9104 ""#, Some(9104)),
+            (r#""soon""#, None),
+            ("null", None),
+            ("[9001]", None),
+        ] {
+            let body =
+                format!(r#"{{"verification":{{"id":"abc","status":"declined","code":{code}}}}}"#);
+            let Webhook::Decision(d) = classify(body.as_bytes()).unwrap() else {
+                panic!("not a decision: {body}")
+            };
+            assert_eq!(d.code, expected, "{body}");
         }
     }
 
