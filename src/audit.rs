@@ -7,8 +7,13 @@
 //! `deep`, the object is also downloaded and its SHA-256 recomputed, which catches a change
 //! that kept S3's metadata. Objects listed by several manifests (a re-decided attempt) are
 //! checked once. Listing is paginated, and checks run concurrently up to `concurrency`.
+//!
+//! This file does the reading; the rules that judge what was read (folders, orphans, gaps,
+//! what a stored object must match, the counts) are pure functions in `audit/rules.rs`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+mod rules;
+
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_s3::Client;
@@ -17,12 +22,12 @@ use p256::ecdsa::VerifyingKey;
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::layout::{self, is_safe_segment};
-use crate::manifest::{FileRecord, Manifest, S3Checksum};
+use crate::manifest::{Manifest, S3Checksum};
 use crate::select::Skipped;
 use crate::signing::{self, signature_key};
-use crate::store::{Store, same_checksum};
+use crate::store::Store;
 use crate::webhook::Decision;
+use rules::{Expected, FolderObjects};
 
 /// Largest manifest or signature document read.
 const MAX_DOCUMENT_BYTES: u64 = 16 * 1024 * 1024;
@@ -266,26 +271,6 @@ pub struct Auditor {
     store: Store,
 }
 
-/// An object of the listing, sorted into its attempt folder.
-#[derive(Debug, Default)]
-struct FolderObjects {
-    session_id: String,
-    attempt_id: String,
-    keys: BTreeMap<String, u64>,
-}
-
-/// What one file record must match, and which manifest listed it first.
-#[derive(Debug, Clone)]
-struct Expected {
-    key: String,
-    size: u64,
-    sha256: String,
-    version_id: Option<String>,
-    etag: Option<String>,
-    s3_checksum: Option<S3Checksum>,
-    manifest: String,
-}
-
 impl Auditor {
     /// An auditor of `bucket` through `client`.
     ///
@@ -322,19 +307,11 @@ impl Auditor {
         };
         let (folders, strays) = self.list(options).await?;
         for (key, size) in strays {
-            report.problems.orphans.push(Problem {
-                key,
-                expected: None,
-                found: Some(format!("{size} bytes outside any attempt folder")),
-                manifest: None,
-            });
+            let problem = rules::orphan(&key, size, "outside any attempt folder");
+            report.problems.orphans.push(problem);
         }
 
-        // Read every manifest (and signature), and gather the files to check.
-        let mut expected: Vec<Expected> = Vec::new();
-        let mut seen: HashSet<(String, Option<String>)> = HashSet::new();
-        let mut attempts: Vec<AttemptAudit> = Vec::new();
-        // Folders are read concurrently (in order), like the file checks below.
+        // Read every folder's manifests (and signatures), concurrently and in order.
         let read: Vec<(AttemptAudit, Problems)> = futures_util::stream::iter(&folders)
             .map(|(folder, objects)| async move {
                 let mut problems = Problems::default();
@@ -348,135 +325,40 @@ impl Auditor {
             .await
             .into_iter()
             .collect::<Result<_, _>>()?;
-        for ((folder, objects), (attempt, problems)) in folders.iter().zip(read) {
+        let mut attempts = Vec::with_capacity(read.len());
+        for (attempt, problems) in read {
             report.problems.append(problems);
-            let mut listed: HashSet<String> = HashSet::new();
-            for manifest in &attempt.manifests {
-                listed.insert(manifest.key.clone());
-                listed.insert(signature_key(&manifest.key));
-                for file in manifest.files.iter().chain(&manifest.decision_payload) {
-                    listed.insert(file.key.clone());
-                    if seen.insert((file.key.clone(), file.version_id.clone())) {
-                        expected.push(Expected {
-                            key: file.key.clone(),
-                            size: file.size,
-                            sha256: file.sha256.clone(),
-                            version_id: file.version_id.clone(),
-                            etag: file.etag.clone(),
-                            s3_checksum: file.s3_checksum.clone(),
-                            manifest: manifest.key.clone(),
-                        });
-                    }
-                }
-            }
-            if attempt.manifests.is_empty() {
-                report.problems.gaps.push(Problem {
-                    key: folder.clone(),
-                    expected: Some("a manifest".into()),
-                    found: Some(format!("{} object(s) and no manifest", objects.keys.len())),
-                    manifest: None,
-                });
-            } else {
-                for (key, size) in &objects.keys {
-                    if !listed.contains(key) {
-                        report.problems.orphans.push(Problem {
-                            key: key.clone(),
-                            expected: None,
-                            found: Some(format!("{size} bytes that no manifest lists")),
-                            manifest: None,
-                        });
-                    }
-                }
-            }
             attempts.push(attempt);
         }
+        let expected = rules::collate(&folders, &attempts, &mut report.problems);
 
         // Check every distinct file, concurrently.
         let total = expected.len() as u64;
         let done = AtomicU64::new(0);
         progress(0, total);
-        let results: Vec<(Expected, FileResult, Option<String>)> =
-            futures_util::stream::iter(expected)
-                .map(|file| {
-                    let done = &done;
-                    async move {
-                        let (result, detail) = self.check(&file, options.deep).await?;
-                        progress(done.fetch_add(1, Ordering::SeqCst) + 1, total);
-                        Ok::<_, Error>((file, result, detail))
-                    }
-                })
-                .buffer_unordered(options.concurrency.max(1))
-                .collect::<Vec<_>>()
-                .await
-                .into_iter()
-                .collect::<Result<_, _>>()?;
-
-        let mut by_key: HashMap<(String, Option<String>), (FileResult, Option<String>)> =
-            HashMap::new();
-        for (file, result, detail) in results {
-            report.summary.files += 1;
-            report.summary.bytes += file.size;
-            let problem = || Problem {
-                key: file.key.clone(),
-                expected: Some(expected_text(&file)),
-                found: detail.clone(),
-                manifest: Some(file.manifest.clone()),
-            };
-            match result {
-                FileResult::Ok => report.summary.ok += 1,
-                FileResult::Missing => report.problems.missing.push(problem()),
-                FileResult::Altered => report.problems.altered.push(problem()),
-            }
-            by_key.insert((file.key, file.version_id), (result, detail));
-        }
-        for attempt in &mut attempts {
-            for manifest in &mut attempt.manifests {
-                for file in manifest
-                    .files
-                    .iter_mut()
-                    .chain(manifest.decision_payload.iter_mut())
-                {
-                    if let Some((result, detail)) =
-                        by_key.get(&(file.key.clone(), file.version_id.clone()))
-                    {
-                        file.result = *result;
-                        file.detail = detail.clone();
-                    }
+        let results: Vec<rules::Checked> = futures_util::stream::iter(expected)
+            .map(|file| {
+                let done = &done;
+                async move {
+                    let (result, detail) = self.check(&file, options.deep).await?;
+                    progress(done.fetch_add(1, Ordering::SeqCst) + 1, total);
+                    Ok::<_, Error>((file, result, detail))
                 }
-            }
-        }
-
-        // Group attempts into sessions.
-        let mut sessions: BTreeMap<String, Vec<AttemptAudit>> = BTreeMap::new();
-        for (attempt, (_, objects)) in attempts.into_iter().zip(&folders) {
-            sessions
-                .entry(objects.session_id.clone())
-                .or_default()
-                .push(attempt);
-        }
-        let summary = &mut report.summary;
-        summary.sessions = sessions.len() as u64;
-        summary.attempts = sessions.values().map(|a| a.len() as u64).sum();
-        summary.manifests = sessions
-            .values()
-            .flatten()
-            .map(|a| a.manifests.len() as u64)
-            .sum();
-        let problems = &report.problems;
-        summary.missing = problems.missing.len() as u64;
-        summary.altered = problems.altered.len() as u64;
-        summary.unreadable = problems.unreadable.len() as u64;
-        summary.unsigned = problems.unsigned.len() as u64;
-        summary.bad_signature = problems.bad_signature.len() as u64;
-        summary.orphans = problems.orphans.len() as u64;
-        summary.gaps = problems.gaps.len() as u64;
-        report.sessions = sessions
-            .into_iter()
-            .map(|(session_id, attempts)| SessionAudit {
-                session_id,
-                attempts,
             })
-            .collect();
+            .buffer_unordered(options.concurrency.max(1))
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()?;
+
+        rules::record_results(
+            results,
+            &mut report.summary,
+            &mut report.problems,
+            &mut attempts,
+        );
+        report.sessions = rules::into_sessions(&folders, attempts);
+        rules::count(&mut report.summary, &report.problems, &report.sessions);
         Ok(report)
     }
 
@@ -497,27 +379,12 @@ impl Auditor {
         let mut folders: BTreeMap<String, FolderObjects> = BTreeMap::new();
         let mut strays = Vec::new();
         for prefix in prefixes {
-            for object in self.store.list_folder(&prefix).await? {
-                let rest = object.key.strip_prefix(&options.prefix).unwrap_or_default();
-                let parts: Vec<&str> = rest.splitn(3, '/').collect();
-                match parts.as_slice() {
-                    [session, attempt, name]
-                        if is_safe_segment(session)
-                            && is_safe_segment(attempt)
-                            && !name.is_empty()
-                            && !name.contains('/') =>
-                    {
-                        let folder = layout::attempt_folder(&options.prefix, session, attempt);
-                        let entry = folders.entry(folder).or_insert_with(|| FolderObjects {
-                            session_id: session.to_string(),
-                            attempt_id: attempt.to_string(),
-                            keys: BTreeMap::new(),
-                        });
-                        entry.keys.insert(object.key.clone(), object.size);
-                    }
-                    _ => strays.push((object.key, object.size)),
-                }
-            }
+            let objects = self.store.list_folder(&prefix).await?;
+            strays.extend(rules::sort_into_folders(
+                &options.prefix,
+                objects,
+                &mut folders,
+            ));
         }
         Ok((folders, strays))
     }
@@ -531,48 +398,19 @@ impl Auditor {
         problems: &mut Problems,
     ) -> Result<AttemptAudit, Error> {
         let mut manifests = Vec::new();
-        // The legacy manifest.json first, then per-decision manifests by decision time.
-        let mut keys: Vec<(bool, &String)> = objects
-            .keys
-            .keys()
-            .filter_map(|k| {
-                layout::parse_manifest_key(folder, k).map(|n| (n.decision.is_some(), k))
-            })
-            .collect();
-        keys.sort();
-        for (_, key) in keys {
+        for key in rules::manifest_keys_in_order(folder, objects) {
             let bytes = self
                 .store
                 .read(key, MAX_DOCUMENT_BYTES)
                 .await?
                 .unwrap_or_default();
-            let parsed = Manifest::parse(&bytes);
             let signature = self
                 .check_signature(key, &bytes, &objects.keys, options, problems)
                 .await?;
-            let audit = match parsed {
-                Ok(m) => manifest_audit(key, m, signature),
-                Err(reason) => {
-                    problems.unreadable.push(Problem {
-                        key: key.clone(),
-                        expected: Some("a v1 or v2 manifest".into()),
-                        found: Some(reason),
-                        manifest: None,
-                    });
-                    ManifestAudit {
-                        key: key.clone(),
-                        readable: false,
-                        schema_version: None,
-                        decision: None,
-                        archived_at: None,
-                        signature,
-                        files: Vec::new(),
-                        decision_payload: None,
-                        skipped: Vec::new(),
-                    }
-                }
-            };
-            manifests.push(audit);
+            manifests.push(match Manifest::parse(&bytes) {
+                Ok(m) => rules::manifest_audit(key, m, signature),
+                Err(reason) => rules::unreadable_manifest(key, reason, signature, problems),
+            });
         }
         Ok(AttemptAudit {
             attempt_id: objects.attempt_id.clone(),
@@ -581,6 +419,8 @@ impl Auditor {
         })
     }
 
+    /// Checks a manifest's signature document, when a public key is given; a missing or
+    /// failing one is recorded as a problem.
     async fn check_signature(
         &self,
         key: &str,
@@ -590,14 +430,11 @@ impl Auditor {
         problems: &mut Problems,
     ) -> Result<SignatureCheck, Error> {
         let sig_key = signature_key(key);
+        let has_signature = keys.contains_key(&sig_key);
         let Some(public_key) = &options.public_key else {
-            return Ok(if keys.contains_key(&sig_key) {
-                SignatureCheck::NotChecked
-            } else {
-                SignatureCheck::Unsigned
-            });
+            return Ok(rules::unchecked_signature(has_signature));
         };
-        if !keys.contains_key(&sig_key) {
+        if !has_signature {
             problems.unsigned.push(Problem {
                 key: key.to_string(),
                 expected: Some(format!("a signature at {sig_key}")),
@@ -635,98 +472,17 @@ impl Auditor {
         let Some(head) = self.store.head(&file.key, version).await? else {
             return Ok((FileResult::Missing, Some("no such object".into())));
         };
-        if head.size != file.size {
-            return Ok((FileResult::Altered, Some(format!("{} bytes", head.size))));
-        }
-        if let (Some(recorded), Some(found)) = (&file.version_id, &head.stored.version_id)
-            && recorded != found
-        {
-            return Ok((FileResult::Altered, Some(format!("version {found}"))));
-        }
-        if let (Some(recorded), Some(found)) = (&file.etag, &head.stored.etag)
-            && recorded != found
-        {
-            return Ok((FileResult::Altered, Some(format!("ETag {found}"))));
-        }
-        if let (Some(recorded), Some(found)) = (&file.s3_checksum, &head.stored.s3_checksum)
-            && !same_checksum(&recorded.value, &found.value)
-        {
-            return Ok((
-                FileResult::Altered,
-                Some(format!("S3 checksum {}", found.value)),
-            ));
+        if let Some(difference) = rules::head_difference(file, &head) {
+            return Ok((FileResult::Altered, Some(difference)));
         }
         if deep {
-            match self.store.sha256_of(&file.key, version).await? {
-                None => return Ok((FileResult::Missing, Some("no such object".into()))),
-                Some(sha256) if sha256 != file.sha256 => {
-                    return Ok((FileResult::Altered, Some(format!("SHA-256 {sha256}"))));
-                }
-                Some(_) => {}
+            let Some(sha256) = self.store.sha256_of(&file.key, version).await? else {
+                return Ok((FileResult::Missing, Some("no such object".into())));
+            };
+            if let Some(difference) = rules::sha256_difference(file, &sha256) {
+                return Ok((FileResult::Altered, Some(difference)));
             }
         }
         Ok((FileResult::Ok, None))
-    }
-}
-
-fn expected_text(file: &Expected) -> String {
-    let mut text = format!("{} bytes, SHA-256 {}", file.size, file.sha256);
-    if let Some(version) = &file.version_id {
-        text.push_str(&format!(", version {version}"));
-    }
-    if let Some(etag) = &file.etag {
-        text.push_str(&format!(", ETag {etag}"));
-    }
-    if let Some(checksum) = &file.s3_checksum {
-        text.push_str(&format!(", S3 checksum {}", checksum.value));
-    }
-    text
-}
-
-fn file_audit(record: &FileRecord) -> FileAudit {
-    FileAudit {
-        key: record.key.clone(),
-        media_id: record.media_id.clone(),
-        kind: serde_json::to_value(record.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default(),
-        context: record.context.clone(),
-        content_type: record.content_type.clone(),
-        size: record.size,
-        sha256: record.sha256.clone(),
-        version_id: record.stored.version_id.clone(),
-        etag: record.stored.etag.clone(),
-        s3_checksum: record.stored.s3_checksum.clone(),
-        result: FileResult::Ok,
-        detail: None,
-    }
-}
-
-fn manifest_audit(key: &str, manifest: Manifest, signature: SignatureCheck) -> ManifestAudit {
-    let decision_payload = manifest.decision_payload.as_ref().map(|p| FileAudit {
-        key: p.key.clone(),
-        media_id: String::new(),
-        kind: "decision".into(),
-        context: "webhook body".into(),
-        content_type: "application/json".into(),
-        size: p.size,
-        sha256: p.sha256.clone(),
-        version_id: p.stored.version_id.clone(),
-        etag: p.stored.etag.clone(),
-        s3_checksum: p.stored.s3_checksum.clone(),
-        result: FileResult::Ok,
-        detail: None,
-    });
-    ManifestAudit {
-        key: key.to_string(),
-        readable: true,
-        schema_version: Some(manifest.schema_version),
-        files: manifest.files.iter().map(file_audit).collect(),
-        decision: Some(manifest.decision),
-        archived_at: Some(manifest.archived_at),
-        signature,
-        decision_payload,
-        skipped: manifest.skipped,
     }
 }
