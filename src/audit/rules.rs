@@ -1150,6 +1150,22 @@ mod tests {
     }
 
     #[test]
+    fn the_read_limit_holds_a_manifest_of_far_more_files_than_a_session_has() {
+        // A session stores 10 to 20 files; a manifest listing 200 must still be read whole.
+        let mut big = sample_manifest(true);
+        let record = big.files[0].clone();
+        big.files = (0..200)
+            .map(|i| FileRecord {
+                key: format!("archive/session-{i:04}/attempt/document-front.{i:036}.jpeg"),
+                ..record.clone()
+            })
+            .collect();
+        let size = big.to_bytes().len() as u64;
+        assert!(size > 100 * 1024, "{size}");
+        assert!(size <= super::super::MAX_DOCUMENT_BYTES, "{size}");
+    }
+
+    #[test]
     fn an_unreadable_manifest_is_listed_empty_and_recorded() {
         let mut problems = Problems::default();
         let audit = unreadable_manifest(
