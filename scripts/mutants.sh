@@ -18,7 +18,7 @@ source "$(dirname "$0")/tools.sh"
 cd "$ROOT"
 
 CORE_MODULES=(src/webhook.rs src/layout.rs src/event.rs src/allowlist.rs src/select.rs
-  src/manifest.rs src/config.rs src/retry.rs)
+  src/manifest.rs src/signing.rs src/config.rs src/retry.rs src/audit/rules.rs)
 
 if ! command -v cargo-mutants >/dev/null 2>&1; then
   step "Installing cargo-mutants 27.1.0 (about 3 minutes, once)"

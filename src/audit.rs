@@ -29,8 +29,9 @@ use crate::store::Store;
 use crate::webhook::Decision;
 use rules::{Expected, FolderObjects};
 
-/// Largest manifest or signature document read.
-const MAX_DOCUMENT_BYTES: u64 = 16 * 1024 * 1024;
+/// Largest manifest or signature document read: 16 MiB, hundreds of times the tens of
+/// kilobytes of the manifests this archiver writes.
+const MAX_DOCUMENT_BYTES: u64 = 16 << 20;
 
 /// What to audit, and how.
 #[derive(Debug, Clone)]
@@ -100,19 +101,6 @@ pub struct Summary {
     pub gaps: u64,
 }
 
-impl Summary {
-    /// How many problems of any class were found.
-    pub fn problems(&self) -> u64 {
-        self.missing
-            + self.altered
-            + self.unreadable
-            + self.unsigned
-            + self.bad_signature
-            + self.orphans
-            + self.gaps
-    }
-}
-
 /// Every problem found, by class.
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -131,19 +119,6 @@ pub struct Problems {
     pub orphans: Vec<Problem>,
     /// Attempt folders with files but no manifest.
     pub gaps: Vec<Problem>,
-}
-
-impl Problems {
-    /// Moves every problem of `other` to the end of this one's lists.
-    fn append(&mut self, mut other: Problems) {
-        self.missing.append(&mut other.missing);
-        self.altered.append(&mut other.altered);
-        self.unreadable.append(&mut other.unreadable);
-        self.unsigned.append(&mut other.unsigned);
-        self.bad_signature.append(&mut other.bad_signature);
-        self.orphans.append(&mut other.orphans);
-        self.gaps.append(&mut other.gaps);
-    }
 }
 
 /// One problem: the key, what was expected and what was found.

@@ -37,6 +37,32 @@ pub(super) struct Expected {
     pub manifest: String,
 }
 
+impl Summary {
+    /// How many problems of any class were found.
+    pub fn problems(&self) -> u64 {
+        self.missing
+            + self.altered
+            + self.unreadable
+            + self.unsigned
+            + self.bad_signature
+            + self.orphans
+            + self.gaps
+    }
+}
+
+impl Problems {
+    /// Moves every problem of `other` to the end of this one's lists.
+    pub(super) fn append(&mut self, mut other: Problems) {
+        self.missing.append(&mut other.missing);
+        self.altered.append(&mut other.altered);
+        self.unreadable.append(&mut other.unreadable);
+        self.unsigned.append(&mut other.unsigned);
+        self.bad_signature.append(&mut other.bad_signature);
+        self.orphans.append(&mut other.orphans);
+        self.gaps.append(&mut other.gaps);
+    }
+}
+
 /// One file's check: the record, its result, and what differed.
 pub(super) type Checked = (Expected, FileResult, Option<String>);
 
