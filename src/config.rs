@@ -459,7 +459,11 @@ fn parse_base_url(raw: String) -> Result<String, ConfigError> {
     if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
         return Err(err(var, "must be an http(s) URL with a host"));
     }
-    if url.query().is_some() || url.fragment().is_some() || url.username() != "" {
+    if url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
         return Err(err(
             var,
             "must not carry credentials, a query or a fragment",
@@ -827,6 +831,83 @@ mod tests {
         }
         let missing = Config::from_lookup(|_| None).unwrap_err();
         assert_eq!(missing.var, "VERIFF_API_KEY");
+    }
+
+    #[test]
+    fn the_veriff_url_is_an_http_origin_without_credentials_query_or_fragment() {
+        let url = |raw: &str| config(&[("VERIFF_API_URL", raw)]).map(|c| c.veriff_api_url);
+        assert_eq!(
+            url("https://stationapi.veriff.com/").unwrap(),
+            "https://stationapi.veriff.com"
+        );
+        assert_eq!(
+            url("http://127.0.0.1:8080").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        // Each fault alone is refused.
+        for bad in [
+            "ftp://stationapi.veriff.com",
+            "mailto:ops@example.com",
+            "https://stationapi.veriff.com?x=1",
+            "https://stationapi.veriff.com#top",
+            "https://user@stationapi.veriff.com",
+            "https://:password@stationapi.veriff.com",
+            "not a url",
+        ] {
+            let e = url(bad).unwrap_err();
+            assert_eq!(e.var, "VERIFF_API_URL", "{bad}");
+            assert!(!e.to_string().contains("password@"), "{e}");
+        }
+    }
+
+    #[test]
+    fn names_and_ids_are_accepted_up_to_their_length_limits_and_no_further() {
+        let key = |id: &str| {
+            config(&[("MANIFEST_SIGNING_KEY_ID", id)]).map(|c| c.manifest_signing_key_id)
+        };
+        assert_eq!(
+            key("alias/evidence").unwrap().as_deref(),
+            Some("alias/evidence")
+        );
+        let longest = "k".repeat(2048);
+        assert_eq!(key(&longest).unwrap(), Some(longest.clone()));
+        assert!(key(&"k".repeat(2049)).is_err());
+
+        let secret = |id: &str| {
+            let env: HashMap<&str, &str> = [
+                ("ARCHIVE_BUCKET", "evidence-bucket"),
+                ("VERIFF_SECRET_ARN", id),
+            ]
+            .into();
+            Config::from_lookup(|k| env.get(k).map(|v| v.to_string()))
+                .map(|c| c.secret.map(|s| s.secret_id))
+        };
+        assert_eq!(secret(&longest).unwrap(), Some(longest.clone()));
+        assert_eq!(
+            secret(&"k".repeat(2049)).unwrap_err().var,
+            "VERIFF_SECRET_ARN"
+        );
+
+        let namespace = |n: &str| config(&[("METRICS_NAMESPACE", n)]).map(|c| c.metrics_namespace);
+        assert_eq!(namespace("K").unwrap(), "K");
+        assert_eq!(namespace(&"n".repeat(255)).unwrap(), "n".repeat(255));
+        assert!(namespace(&"n".repeat(256)).is_err());
+
+        let bucket = |b: &str| config(&[("ARCHIVE_BUCKET", b)]).map(|c| c.bucket);
+        assert_eq!(bucket("abc").unwrap(), "abc");
+        assert_eq!(bucket(&"b".repeat(63)).unwrap(), "b".repeat(63));
+        for bad in [
+            "ab",
+            &"b".repeat(64),
+            "-abc",
+            "abc-",
+            ".abc",
+            "abc.",
+            "aBc",
+            "a_c",
+        ] {
+            assert_eq!(bucket(bad).unwrap_err().var, "ARCHIVE_BUCKET", "{bad}");
+        }
     }
 
     #[test]
