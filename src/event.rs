@@ -222,6 +222,67 @@ mod tests {
     }
 
     #[test]
+    fn a_body_of_exactly_the_limit_is_accepted_and_one_byte_more_is_not() {
+        use base64::Engine as _;
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        let at_limit = vec![b'x'; 1024];
+        let plain = decode(
+            &v2(json!(String::from_utf8(at_limit.clone()).unwrap()), false),
+            1024,
+        );
+        assert_eq!(plain.unwrap().body, at_limit);
+        let encoded = decode(&v2(json!(b64(&at_limit)), true), 1024);
+        assert_eq!(encoded.unwrap().body, at_limit);
+        // One byte over, plain (within the early check's 3 bytes of slack) and encoded.
+        let over = vec![b'x'; 1025];
+        let e = decode(
+            &v2(json!(String::from_utf8(over.clone()).unwrap()), false),
+            1024,
+        );
+        assert_eq!(e.unwrap_err().status(), 413);
+        let e = decode(&v2(json!(b64(&over)), true), 1024).unwrap_err();
+        assert_eq!(e.status(), 413);
+        // Whitespace around base64 is trimmed: it counts toward no limit. 1,372 characters
+        // announce 1,029 bytes, exactly the early check's bound for a 1,026-byte limit.
+        let padded = format!("{}{}", b64(&[b'y'; 1020]), " ".repeat(12));
+        assert_eq!(padded.len(), 1372);
+        assert_eq!(
+            decode(&v2(json!(padded), true), 1026).unwrap().body.len(),
+            1020
+        );
+    }
+
+    #[test]
+    fn an_oversized_body_is_refused_unread_even_when_it_is_not_base64() {
+        // Refused on its announced size (413), before the decoder could find it invalid
+        // (400) or spend memory on it.
+        let e = decode(&v2(json!("!!!!".repeat(1000)), true), 1024).unwrap_err();
+        assert_eq!(e.status(), 413);
+    }
+
+    #[test]
+    fn a_header_in_both_maps_of_a_rest_event_is_read_once() {
+        let ev = json!({
+            "httpMethod": "POST",
+            "headers": {"X-HMAC-Signature": "ab"},
+            "multiValueHeaders": {
+                "X-HMAC-Signature": ["ab"],
+                "x-auth-client": ["key"]
+            },
+            "body": "{}"
+        });
+        let req = decode(&ev, 1024).unwrap();
+        assert_eq!(
+            req.header_values("x-hmac-signature").collect::<Vec<_>>(),
+            ["ab"]
+        );
+        assert_eq!(
+            req.header_values("x-auth-client").collect::<Vec<_>>(),
+            ["key"]
+        );
+    }
+
+    #[test]
     fn responses_are_lambda_proxy_shaped() {
         let out = HttpResponse::new(200, json!({"status": "ok"})).into_lambda();
         assert_eq!(out["statusCode"], 200);
