@@ -40,7 +40,8 @@
 //! - [`store`]: S3 access: list, read, head, and conditional creates (never an overwrite).
 //! - [`archive`]: orchestration of one decision: idempotency, reuse, concurrency.
 //! - [`audit`]: reading the archive back (verify, report): manifests, signatures, every
-//!   file against its record, orphans and gaps. Never writes.
+//!   file against its record, orphans and gaps. Never writes. What it reads is judged by
+//!   pure functions in `audit/rules.rs`.
 //! - [`handler`]: one event in, one answer out: an HTTP answer for a Function URL event,
 //!   a partial batch response for an SQS batch; one log line per stage.
 //! - [`queue`]: queue mode: the decision message, sending it (webhook, CLI), and the

@@ -87,10 +87,7 @@ pub fn decided_listing(
                 })
                 .collect();
             Some(DecidedListing {
-                media: MediaList {
-                    nfc_documents: Vec::new(),
-                    ..attempt
-                },
+                media: attempt,
                 listing: Listing::Attempt,
                 listings_matched: Some(false),
                 later_attempt,
@@ -429,6 +426,85 @@ mod tests {
                 reason: SkipReason::LaterAttempt,
             }]
         );
+    }
+
+    #[test]
+    fn an_attempt_listing_keeps_nfc_documents_of_its_own() {
+        // Veriff documents none in the attempt listing; were it to send some, they are the
+        // decided attempt's, and kept whether or not the session listing was read.
+        let decided = decided_listing(
+            Some(listing(&["later1"], &["n-later"])),
+            Some(listing(&["i1"], &["n-own"])),
+        )
+        .unwrap();
+        assert_eq!(decided.listing, Listing::Attempt);
+        let nfc: Vec<_> = decided
+            .media
+            .nfc_documents
+            .iter()
+            .map(|n| n.id.as_deref())
+            .collect();
+        assert_eq!(nfc, [Some("n-own")]);
+        assert_eq!(decided.later_attempt.len(), 1);
+        let alone = decided_listing(None, Some(listing(&["i1"], &["n-own"]))).unwrap();
+        assert_eq!(alone.media.nfc_documents.len(), 1);
+    }
+
+    #[test]
+    fn a_listing_is_named_in_logs_as_in_the_manifest() {
+        for listing in [Listing::Session, Listing::Attempt] {
+            let in_manifest = serde_json::to_value(listing).unwrap();
+            assert_eq!(in_manifest, listing.as_str(), "{listing:?}");
+        }
+        assert_eq!(Listing::Session.as_str(), "session");
+        assert_eq!(Listing::Attempt.as_str(), "attempt");
+    }
+
+    #[test]
+    fn an_id_that_lost_its_context_is_not_taken_again_elsewhere() {
+        use MediaKind::Image;
+        // f2 is the same file whichever context lists it: lower ranked in `face`, it is not
+        // stored again as `document-back`. An id skipped for its size is not claimed.
+        let list = MediaList {
+            images: vec![
+                item(Image, "f1", "face"),
+                item(Image, "f2", "face"),
+                item(Image, "f2", "document-back"),
+                MediaItem {
+                    size: Some(1001),
+                    ..item(Image, "big", "document-front")
+                },
+                item(Image, "big", "document-front-pre"),
+            ],
+            ..Default::default()
+        };
+        let s = select(&list, OPTS);
+        assert_eq!(ids(&s), ["f1", "big"]);
+        let reasons: Vec<_> = s.skipped.iter().map(|k| k.reason).collect();
+        assert_eq!(
+            reasons,
+            [
+                SkipReason::LowerRanked,
+                SkipReason::DuplicateMediaId,
+                SkipReason::TooLarge
+            ]
+        );
+    }
+
+    #[test]
+    fn a_file_of_exactly_the_size_limit_is_taken() {
+        let at_limit = MediaItem {
+            size: Some(OPTS.max_file_bytes),
+            ..item(MediaKind::Image, "i1", "face")
+        };
+        let s = select(
+            &MediaList {
+                images: vec![at_limit],
+                ..Default::default()
+            },
+            OPTS,
+        );
+        assert_eq!(ids(&s), ["i1"]);
     }
 
     #[test]
