@@ -185,11 +185,6 @@ impl ManifestSigner {
         }
     }
 
-    /// The configured key id, as statements record it.
-    pub fn key_id(&self) -> &str {
-        &self.key_id
-    }
-
     /// The signature document for the manifest bytes stored at `manifest_key`.
     pub async fn sign(&self, manifest_key: &str, manifest: &[u8]) -> Result<Vec<u8>, Error> {
         let statement = statement_bytes(manifest_key, manifest, &self.key_id);
