@@ -487,6 +487,16 @@ mod tests {
         }
     }
 
+    /// A problem that only names its key.
+    fn problem(key: &str) -> Problem {
+        Problem {
+            key: key.into(),
+            expected: None,
+            found: None,
+            manifest: None,
+        }
+    }
+
     const M1: &str = "p/s1/a1/manifest-20250304T102107412000Z-0123456789abcdef.json";
     const M2: &str = "p/s1/a1/manifest-20250305T000000000000Z-fedcba9876543210.json";
 
@@ -931,12 +941,6 @@ mod tests {
             ]
         );
 
-        let problem = |key: &str| Problem {
-            key: key.into(),
-            expected: None,
-            found: None,
-            manifest: None,
-        };
         let problems = Problems {
             missing: vec![problem("1")],
             altered: vec![problem("1"), problem("2")],
@@ -974,12 +978,6 @@ mod tests {
 
     #[test]
     fn problems_of_every_class_are_appended() {
-        let problem = |key: &str| Problem {
-            key: key.into(),
-            expected: None,
-            found: None,
-            manifest: None,
-        };
         let class = |n: &str| vec![problem(&format!("{n}-1"))];
         let mut all = Problems {
             missing: class("missing"),
