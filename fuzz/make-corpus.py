@@ -57,9 +57,31 @@ def main() -> None:
     consts = fixtures()
 
     bodies = {p.stem: p.read_bytes() for p in sorted((ROOT / "events" / "bodies").glob("*.json"))}
-    for name in ("DECISION_WEBHOOK", "EVENT_WEBHOOK_STARTED", "EVENT_WEBHOOK_SUBMITTED"):
+    for name in (
+        "DECISION_WEBHOOK",
+        "FULL_AUTO_WEBHOOK",
+        "EVENT_WEBHOOK_STARTED",
+        "EVENT_WEBHOOK_SUBMITTED",
+    ):
         if name in consts:
             bodies[name.lower().replace("_", "-")] = consts[name].encode()
+    # Full Auto shapes a hostile sender could try: a body claiming both kinds, ids missing
+    # or escaping, a decision of the wrong type.
+    if "FULL_AUTO_WEBHOOK" in consts:
+        full_auto = json.loads(consts["FULL_AUTO_WEBHOOK"])
+        variants = {
+            "both-kinds": {**full_auto, "verification": {"id": "x", "status": "approved"}},
+            "no-session": {k: v for k, v in full_auto.items() if k != "sessionId"},
+            "escaping-session": {**full_auto, "sessionId": "../x"},
+            "escaping-attempt": {**full_auto, "attemptId": "a/../b"},
+            "decision-object": {
+                **full_auto,
+                "data": {"verification": {"decision": {"value": "approved"}}},
+            },
+            "no-data": {k: v for k, v in full_auto.items() if k != "data"},
+        }
+        for name, doc in variants.items():
+            bodies[f"full-auto-{name}"] = json.dumps(doc).encode()
     for name, body in bodies.items():
         seeds[f"classify-{name}"] = CLASSIFY + body
         seeds[f"signed-{name}"] = SIGNED + b"\n" + body

@@ -47,6 +47,8 @@ DEFAULT_EVENTS = [
     "decision-approved-base64.json",
     "decision-declined.json",
     "decision-later-attempt.json",
+    "fullauto-approved.json",
+    "fullauto-declined.json",
 ]
 
 

@@ -26,7 +26,8 @@ sign() { # sign OUTPUT BODY [EXTRA_OPTIONS...]
   echo "wrote $out"
 }
 
-for name in decision-approved decision-declined decision-resubmission decision-later-attempt event-started; do
+for name in decision-approved decision-declined decision-resubmission decision-later-attempt event-started \
+  fullauto-approved fullauto-declined; do
   sign "events/$name.json" "events/bodies/$name.json"
 done
 sign events/bad-signature.json events/bodies/decision-approved.json --bad-signature

@@ -27,12 +27,14 @@ use crate::config::{Config, MediaSource};
 use crate::error::Error;
 use crate::layout::{self, DecisionName, ManifestName};
 use crate::manifest::{
-    AttemptIdSource, DecisionSource, FileRecord, Manifest, ManifestInput, PayloadRecord,
-    SourceRecord, StoredObject,
+    AttemptIdSource, DecisionSource, FileRecord, Manifest, ManifestInput, MediaUnavailable,
+    NOT_FOUND_AT_VERIFF, PayloadRecord, SourceRecord, StoredObject,
 };
-use crate::media::newest_attempt;
+use crate::media::{MediaList, newest_attempt};
 use crate::retry::{self, Failure};
-use crate::select::{Chosen, DecidedListing, Listing, SelectOptions, decided_listing, select};
+use crate::select::{
+    Chosen, DecidedListing, Listing, MediaAvailability, SelectOptions, decided_media, select,
+};
 use crate::signing::{ManifestSigner, signature_key};
 use crate::store::{Created, PendingUploads, Store, same_checksum};
 use crate::veriff::VeriffClient;
@@ -73,6 +75,9 @@ pub struct Outcome {
     pub bytes_stored: u64,
     /// Whether a signature document stands beside the manifest (`MANIFEST_SIGNING_KEY_ID`).
     pub signed: bool,
+    /// Whether the manifest records that Veriff no longer had the media
+    /// ([`Manifest::media_unavailable`]).
+    pub media_unavailable: bool,
 }
 
 /// The webhook body as received, with the signature that authenticated it.
@@ -124,6 +129,16 @@ pub struct Archiver {
     /// [`Archiver::sharing_copy_slots`]); `None`: each archive has its own
     /// `COPY_CONCURRENCY`.
     copy_slots: Option<Arc<tokio::sync::Semaphore>>,
+}
+
+/// The media listed for a decided attempt.
+struct Listed {
+    /// The listing chosen (empty when the media are unavailable).
+    decided: DecidedListing,
+    /// The listings read, as the manifest records them.
+    source: SourceRecord,
+    /// Why there is nothing to list, when Veriff no longer has the media.
+    unavailable: Option<MediaUnavailable>,
 }
 
 /// One file to store, or to reuse from an earlier decision's manifest.
@@ -282,7 +297,10 @@ impl Archiver {
                 skipped: manifest.skipped.len(),
             });
         }
-        let (decided, _) = self.list_media(session_id, &attempt_id, deadline).await?;
+        let decided = self
+            .list_media(session_id, &attempt_id, deadline)
+            .await?
+            .decided;
         let selection = select(
             &decided.media,
             SelectOptions {
@@ -350,7 +368,11 @@ impl Archiver {
         }
         let manifest_key = name.manifest_key(&folder, revision);
 
-        let (decided, media_source) = self.list_media(session_id, attempt_id, deadline).await?;
+        let Listed {
+            decided,
+            source: media_source,
+            unavailable,
+        } = self.list_media(session_id, attempt_id, deadline).await?;
         let selection = select(
             &decided.media,
             SelectOptions {
@@ -407,7 +429,7 @@ impl Archiver {
             None => None,
         };
 
-        let manifest = Manifest::new(
+        let mut manifest = Manifest::new(
             ManifestInput {
                 decision,
                 attempt_id,
@@ -420,6 +442,7 @@ impl Archiver {
             decision_payload,
             SystemTime::now(),
         );
+        manifest.media_unavailable = unavailable;
         let manifest_bytes = Bytes::from(manifest.to_bytes());
         // Signed before anything is written: a KMS failure leaves no manifest behind.
         let signature = self.signature_for(&manifest_key, &manifest_bytes).await?;
@@ -465,6 +488,7 @@ impl Archiver {
             reused,
             bytes_stored,
             signed,
+            media_unavailable: manifest.media_unavailable.is_some(),
         })
     }
 
@@ -550,13 +574,14 @@ impl Archiver {
     }
 
     /// Reads the listings the configured mode asks for (both at once in combined mode) and
-    /// decides which one to archive from.
+    /// decides which one to archive from. When Veriff answered every listing with an
+    /// authenticated 404, the listing is empty and [`Listed::unavailable`] says why.
     async fn list_media(
         &self,
         session_id: &str,
         attempt_id: &str,
         deadline: Instant,
-    ) -> Result<(DecidedListing, SourceRecord), Error> {
+    ) -> Result<Listed, Error> {
         let session = self
             .veriff
             .media_listing(Listing::Session, session_id, deadline);
@@ -571,14 +596,50 @@ impl Archiver {
             MediaSource::Session => (Some(session.await?), None),
             MediaSource::Attempt => (None, Some(attempt.await?)),
         };
+        let endpoint = |listing| match listing {
+            Listing::Session => VeriffClient::listing_endpoint(listing, session_id),
+            Listing::Attempt => VeriffClient::listing_endpoint(listing, attempt_id),
+        };
         let mut endpoints = Vec::new();
         if session.is_some() {
-            endpoints.push(VeriffClient::listing_endpoint(Listing::Session, session_id));
+            endpoints.push(endpoint(Listing::Session));
         }
         if attempt.is_some() {
-            endpoints.push(VeriffClient::listing_endpoint(Listing::Attempt, attempt_id));
+            endpoints.push(endpoint(Listing::Attempt));
         }
-        let decided = decided_listing(session, attempt).expect("at least one listing was read");
+        let (decided, unavailable) = match decided_media(session, attempt)
+            .expect("at least one listing was read")
+        {
+            MediaAvailability::Listed(decided) => (decided, None),
+            MediaAvailability::Gone(listings) => {
+                tracing::warn!(
+                    session_id,
+                    attempt_id,
+                    "Veriff answered 404 to every media listing (session deleted, or media past \
+                         Veriff's retention); the decision is recorded with no files"
+                );
+                let gone = MediaUnavailable {
+                    reason: NOT_FOUND_AT_VERIFF.into(),
+                    endpoints: listings.into_iter().map(endpoint).collect(),
+                };
+                let empty = DecidedListing {
+                    media: MediaList::default(),
+                    listing: match self.config.media_source {
+                        MediaSource::Attempt => Listing::Attempt,
+                        MediaSource::Combined | MediaSource::Session => Listing::Session,
+                    },
+                    listings_matched: None,
+                    later_attempt: Vec::new(),
+                };
+                (empty, Some(gone))
+            }
+            MediaAvailability::Inconsistent(listing) => {
+                return Err(Error::Upstream(format!(
+                    "{}: HTTP 404 while the other media listing answered",
+                    endpoint(listing)
+                )));
+            }
+        };
         let record = SourceRecord {
             mode: self.config.media_source.as_str().into(),
             listing: Some(decided.listing),
@@ -586,7 +647,11 @@ impl Archiver {
             endpoints,
             endpoint: None,
         };
-        Ok((decided, record))
+        Ok(Listed {
+            decided,
+            source: record,
+            unavailable,
+        })
     }
 
     /// The earlier decision's record of this file, when HeadObject confirms the object is
@@ -882,6 +947,7 @@ fn already_archived(
         reused: 0,
         bytes_stored: 0,
         signed,
+        media_unavailable: manifest.media_unavailable.is_some(),
     }
 }
 
@@ -978,6 +1044,7 @@ mod tests {
             decision_time: Some("2025-03-04T10:21:07.412Z".into()),
             vendor_data: None,
             end_user_id: None,
+            ..Decision::default()
         };
         let name = DecisionName::of(&d, "a");
         let mut folder = Folder::default();

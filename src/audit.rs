@@ -22,7 +22,7 @@ use p256::ecdsa::VerifyingKey;
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::manifest::{Manifest, S3Checksum};
+use crate::manifest::{Manifest, MediaUnavailable, S3Checksum};
 use crate::select::Skipped;
 use crate::signing::{self, signature_key};
 use crate::store::Store;
@@ -182,7 +182,7 @@ pub struct ManifestAudit {
     pub key: String,
     /// Whether it parsed.
     pub readable: bool,
-    /// Schema version (1 or 2), when readable.
+    /// Schema version (1, 2 or 3), when readable.
     pub schema_version: Option<u32>,
     /// The decision's non-personal fields, when readable.
     pub decision: Option<Decision>,
@@ -196,6 +196,9 @@ pub struct ManifestAudit {
     pub decision_payload: Option<FileAudit>,
     /// The items it lists as not stored.
     pub skipped: Vec<Skipped>,
+    /// Why it lists no files because Veriff no longer had the media (schema v3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media_unavailable: Option<MediaUnavailable>,
 }
 
 /// One file a manifest lists, with this run's result.

@@ -227,6 +227,7 @@ impl App {
         tracing::info!(
             session_id,
             attempt_id = given_attempt_id,
+            webhook = decision.webhook.as_str(),
             decision_status = status.map_or("unknown", DecisionStatus::as_str),
             "decision received"
         );
@@ -274,6 +275,7 @@ impl App {
                 "bytes": outcome.bytes,
                 "skipped": outcome.skipped,
                 "signed": outcome.signed,
+                "mediaUnavailable": outcome.media_unavailable,
             }),
         ))
     }

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::media::MediaKind;
 use crate::select::Chosen;
-use crate::webhook::Decision;
+use crate::webhook::{Decision, WebhookKind};
 
 /// Longest id or context accepted in a key or URL path.
 pub const MAX_SEGMENT_LEN: usize = 128;
@@ -75,7 +75,7 @@ impl DecisionName {
             })
             .filter(|t| t.len() == UNKNOWN_TIME.len())
             .unwrap_or_else(|| UNKNOWN_TIME.to_string());
-        let canonical = serde_json::json!([
+        let mut canonical = serde_json::json!([
             decision.session_id,
             attempt_id,
             decision.status,
@@ -86,6 +86,14 @@ impl DecisionName {
             decision.vendor_data,
             decision.end_user_id,
         ]);
+        // A Full Auto result is its own decision, even with the same status and time as a
+        // decision webhook of the attempt. Decision webhooks keep the names they had before
+        // Full Auto existed, so their redeliveries still find their manifests.
+        if decision.webhook == WebhookKind::FullAuto {
+            let fields = canonical.as_array_mut().expect("an array");
+            fields.push(WebhookKind::FullAuto.as_str().into());
+            fields.push(serde_json::json!(decision.decision_score));
+        }
         let digest = Sha256::digest(canonical.to_string().as_bytes());
         DecisionName {
             time,
@@ -266,8 +274,7 @@ mod tests {
             reason: None,
             reason_code: None,
             decision_time: time.map(str::to_string),
-            vendor_data: None,
-            end_user_id: None,
+            ..Decision::default()
         }
     }
 
@@ -340,6 +347,40 @@ mod tests {
             DecisionName::of(&d, "a1"),
             DecisionName::of(&resolved, "a1")
         );
+    }
+
+    #[test]
+    fn decision_webhooks_keep_their_names_and_full_auto_results_get_their_own() {
+        // The name a decision webhook had before Full Auto existed: redeliveries of
+        // decisions archived by earlier builds must find their manifests.
+        let d = decision(Some("2025-03-04T10:21:07.412Z"));
+        assert_eq!(DecisionName::of(&d, "a1").fingerprint, "3c10c2b292ac7711");
+        let full_auto = Decision {
+            webhook: WebhookKind::FullAuto,
+            code: None,
+            decision_score: Some(0.97),
+            ..d.clone()
+        };
+        let as_webhook = Decision {
+            webhook: WebhookKind::Decision,
+            ..full_auto.clone()
+        };
+        let name = DecisionName::of(&full_auto, "a1");
+        assert_eq!(name.time, DecisionName::of(&d, "a1").time);
+        assert_ne!(
+            name.fingerprint,
+            DecisionName::of(&as_webhook, "a1").fingerprint,
+            "the same fields from a decision webhook are another decision"
+        );
+        let rescored = Decision {
+            decision_score: Some(0.5),
+            ..full_auto.clone()
+        };
+        assert_ne!(
+            name.fingerprint,
+            DecisionName::of(&rescored, "a1").fingerprint
+        );
+        assert_eq!(name, DecisionName::of(&full_auto.clone(), "a1"));
     }
 
     #[test]

@@ -1,12 +1,15 @@
 //! The manifest: the JSON document that proves what was archived for one decision.
 //!
-//! Written last, once per decision, only after every file it lists is stored. Schema v2
-//! is documented in README.md ("Manifest schema") and in `schema/manifest-v2.schema.json`.
+//! Written last, once per decision, only after every file it lists is stored. Schema v3
+//! is documented in README.md ("Manifest schema") and in `schema/manifest-v3.schema.json`
+//! (which validates v2 manifests too): v3 adds which webhook decided (`decision.webhook`,
+//! `decision.decisionScore` for Full Auto results) and `mediaUnavailable`.
 //! It carries the decision's non-personal fields, the listings read, each stored file with
 //! its SHA-256 and S3's own record of it (version id, ETag, checksum), each skipped item
 //! with its reason, and, when kept, the SHA-256 of the webhook body. No person, document
-//! or IP data ever reaches it: [`Decision`] has no field for them. Schema v1 manifests
-//! (written before v2, one per attempt) still parse: their v2-only fields are absent.
+//! or IP data ever reaches it: [`Decision`] has no field for them. Schema v1 and v2
+//! manifests still parse: their later fields are absent (a v2 decision came from the
+//! decision webhook).
 //! No I/O here.
 
 use std::time::SystemTime;
@@ -18,13 +21,13 @@ use crate::select::{Listing, Skipped};
 use crate::webhook::Decision;
 
 /// The manifest schema version this build writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
-/// The manifest document (v2; v1 documents parse with the v2-only fields absent).
+/// The manifest document (v3; v1 and v2 documents parse with the later fields absent).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Manifest {
-    /// Schema version: 2 when written by this build, 1 for older archives.
+    /// Schema version: 3 when written by this build, 1 or 2 for older archives.
     pub schema_version: u32,
     /// Veriff session id.
     pub session_id: String,
@@ -52,7 +55,28 @@ pub struct Manifest {
     /// Where the decision came from (v2; absent in manifests written before backfill).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision_source: Option<DecisionSource>,
+    /// Why no file could be listed although the decision may have had some (v3): Veriff no
+    /// longer has the session's media. Absent when the listings were read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_unavailable: Option<MediaUnavailable>,
 }
+
+/// Why a decision's manifest lists no files: Veriff answered every media listing with an
+/// authenticated 404 (a signed answer of Veriff's own, not a proxy's). The session was
+/// deleted (`DELETE /v1/sessions/{id}`, whose data is gone within 12 hours), or its media
+/// are past Veriff's retention. Recorded so that the decision is archived honestly once,
+/// instead of being retried for Veriff's 7 days of redeliveries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MediaUnavailable {
+    /// Always `not_found_at_veriff` in this build.
+    pub reason: String,
+    /// The requests answered 404, as `GET /v1/sessions/<id>/media`.
+    pub endpoints: Vec<String>,
+}
+
+/// The [`MediaUnavailable::reason`] of listings Veriff answered 404.
+pub const NOT_FOUND_AT_VERIFF: &str = "not_found_at_veriff";
 
 /// Where an archived decision came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,7 +84,8 @@ pub struct Manifest {
 pub enum DecisionSource {
     /// Veriff's decision webhook.
     Webhook,
-    /// `GET /v1/sessions/{id}/decision` (`veriff-archiver backfill`).
+    /// `GET /v1/sessions/{id}/decision` (`veriff-archiver backfill`), or for a Full Auto
+    /// session `GET /v1/sessions/{id}/decision/fullauto` (`decision.webhook` says which).
     DecisionEndpoint,
     /// An earlier attempt of `GET /v1/sessions/{id}/attempts` (`backfill --all-attempts`):
     /// only its status is known, as the listing gives it.
@@ -219,6 +244,7 @@ impl Manifest {
             skipped,
             decision_payload,
             decision_source: Some(input.decision_source),
+            media_unavailable: None,
         }
     }
 
@@ -226,7 +252,7 @@ impl Manifest {
     pub fn parse(bytes: &[u8]) -> Result<Manifest, String> {
         let mut manifest: Manifest =
             serde_json::from_slice(bytes).map_err(|e| format!("not a manifest ({e})"))?;
-        if !matches!(manifest.schema_version, 1 | 2) {
+        if !matches!(manifest.schema_version, 1..=SCHEMA_VERSION) {
             return Err(format!(
                 "unknown manifest schema version {}",
                 manifest.schema_version
@@ -253,6 +279,8 @@ impl Manifest {
             && d.decision_time == decision.decision_time
             && d.vendor_data == decision.vendor_data
             && d.end_user_id == decision.end_user_id
+            && d.webhook == decision.webhook
+            && d.decision_score == decision.decision_score
     }
 
     /// Serialises the manifest (pretty, with a trailing newline).
@@ -284,7 +312,7 @@ mod tests {
             reason_code: Some(serde_json::json!(102)),
             decision_time: Some(time.into()),
             vendor_data: Some("cust-1".into()),
-            end_user_id: None,
+            ..Decision::default()
         }
     }
 
@@ -338,10 +366,13 @@ mod tests {
     }
 
     #[test]
-    fn schema_v2_field_names() {
+    fn schema_v3_field_names() {
         let m = manifest(&decision("2025-03-04T10:21:07.412Z"));
         let v: serde_json::Value = serde_json::from_slice(&m.to_bytes()).unwrap();
-        assert_eq!(v["schemaVersion"], 2);
+        assert_eq!(v["schemaVersion"], 3);
+        assert_eq!(v["decision"]["webhook"], "decision");
+        assert!(v["decision"].get("decisionScore").is_none());
+        assert!(v.get("mediaUnavailable").is_none());
         assert_eq!(v["sessionId"], "s1");
         assert_eq!(v["attemptId"], "a1");
         assert_eq!(v["attemptIdSource"], "given");
@@ -398,7 +429,7 @@ mod tests {
         assert_eq!(m.files[0].listing, None);
         assert!(m.records(&decision("2025-03-04T10:21:07.412Z"), "a1"));
         let future =
-            String::from_utf8_lossy(v1).replace("\"schemaVersion\":1", "\"schemaVersion\":3");
+            String::from_utf8_lossy(v1).replace("\"schemaVersion\":1", "\"schemaVersion\":4");
         assert!(Manifest::parse(future.as_bytes()).is_err());
         assert!(Manifest::parse(b"{\"schemaVersion\":2}").is_err());
         assert!(Manifest::parse(b"\x00garbage").is_err());
@@ -421,10 +452,51 @@ mod tests {
             |d: &mut Decision| d.vendor_data = None,
             |d: &mut Decision| d.end_user_id = Some("u".into()),
             |d: &mut Decision| d.session_id = "s2".into(),
+            |d: &mut Decision| d.webhook = crate::webhook::WebhookKind::FullAuto,
+            |d: &mut Decision| d.decision_score = Some(0.9),
         ] {
             let mut other = d.clone();
             change(&mut other);
             assert!(!back.records(&other, "a1"), "{other:?}");
         }
+    }
+
+    #[test]
+    fn v2_manifests_parse_as_decision_webhooks_and_full_auto_round_trips() {
+        let d = decision("2025-03-04T10:21:07.412Z");
+        let mut v: serde_json::Value = serde_json::from_slice(&manifest(&d).to_bytes()).unwrap();
+        v["schemaVersion"] = 2.into();
+        v["decision"].as_object_mut().unwrap().remove("webhook");
+        let v2 = Manifest::parse(v.to_string().as_bytes()).unwrap();
+        assert_eq!(v2.decision.webhook, crate::webhook::WebhookKind::Decision);
+        assert!(
+            v2.records(&d, "a1"),
+            "a v2 manifest records its decision webhook"
+        );
+
+        let full_auto = Decision {
+            webhook: crate::webhook::WebhookKind::FullAuto,
+            code: None,
+            reason_code: None,
+            decision_score: Some(0.97),
+            ..d.clone()
+        };
+        let mut m = manifest(&full_auto);
+        m.media_unavailable = Some(MediaUnavailable {
+            reason: NOT_FOUND_AT_VERIFF.into(),
+            endpoints: vec!["GET /v1/sessions/s1/media".into()],
+        });
+        let v: serde_json::Value = serde_json::from_slice(&m.to_bytes()).unwrap();
+        assert_eq!(v["decision"]["webhook"], "fullauto");
+        assert_eq!(v["decision"]["decisionScore"], 0.97);
+        assert_eq!(v["mediaUnavailable"]["reason"], "not_found_at_veriff");
+        let back = Manifest::parse(&m.to_bytes()).unwrap();
+        assert_eq!(back, m);
+        assert!(back.records(&full_auto, "a1"));
+        assert!(
+            !back.records(&d, "a1"),
+            "the decision webhook is another decision"
+        );
+        assert!(!v2.records(&full_auto, "a1"));
     }
 }

@@ -44,6 +44,9 @@ pub struct Tally {
     pub archive_ms: Vec<f64>,
     /// Veriff requests (and whole downloads) retried.
     pub veriff_retries: u64,
+    /// Decisions archived with no files because Veriff no longer had their media (an
+    /// authenticated 404 to every media listing: the session deleted, or past retention).
+    pub media_unavailable: u64,
 }
 
 impl Tally {
@@ -57,6 +60,7 @@ impl Tally {
             self.files_stored += outcome.files.saturating_sub(outcome.reused) as u64;
             self.files_reused += outcome.reused as u64;
             self.bytes_stored += outcome.bytes_stored;
+            self.media_unavailable += u64::from(outcome.media_unavailable);
         }
     }
 }
@@ -85,7 +89,7 @@ impl std::fmt::Debug for Metrics {
 
 /// The summary's metric names, with their units, in the order records list them
 /// (`ArchiveDuration`, in milliseconds, follows when the invocation archived anything).
-const COUNTS: [(&str, &str); 10] = [
+const COUNTS: [(&str, &str); 11] = [
     ("DecisionsArchived", "Count"),
     ("DecisionsAlreadyArchived", "Count"),
     ("DecisionsQueued", "Count"),
@@ -96,6 +100,7 @@ const COUNTS: [(&str, &str); 10] = [
     ("FilesReused", "Count"),
     ("BytesStored", "Bytes"),
     ("VeriffRetries", "Count"),
+    ("DecisionsMediaUnavailable", "Count"),
 ];
 
 impl Metrics {
@@ -124,7 +129,7 @@ impl Metrics {
         let timestamp = at
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        let values: [Value; 10] = [
+        let values: [Value; 11] = [
             tally.archived.into(),
             tally.already_archived.into(),
             tally.queued.into(),
@@ -135,6 +140,7 @@ impl Metrics {
             tally.files_reused.into(),
             tally.bytes_stored.into(),
             tally.veriff_retries.into(),
+            tally.media_unavailable.into(),
         ];
         let mut summary = Map::new();
         let mut declared = Vec::new();
@@ -241,7 +247,7 @@ mod tests {
             .iter()
             .map(|m| m["Name"].as_str().unwrap())
             .collect();
-        assert_eq!(declared.len(), 11);
+        assert_eq!(declared.len(), 12);
         for name in &declared {
             assert!(
                 summary.get(*name).is_some(),
@@ -276,7 +282,7 @@ mod tests {
                 .as_array()
                 .unwrap()
                 .len(),
-            10
+            11
         );
     }
 }

@@ -96,6 +96,44 @@ pub fn decided_listing(
     }
 }
 
+/// What the listings read say about the decided attempt's media (see [`decided_media`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum MediaAvailability {
+    /// Every listing read answered: archive from the one [`decided_listing`] chose.
+    Listed(DecidedListing),
+    /// Every listing read answered an authenticated 404: Veriff no longer has the session's
+    /// media (deleted, or past its retention). The listings, in the order read.
+    Gone(Vec<Listing>),
+    /// One listing answered and the other was not found: not a state Veriff documents, so
+    /// the archive fails (and is retried) rather than guess. The listing not found.
+    Inconsistent(Listing),
+}
+
+/// Decides from the listings read: the outer `Option` is whether a listing was read (the
+/// configured `MEDIA_SOURCE`), the inner whether Veriff had it (`None`: an authenticated
+/// 404). `None` only when no listing was read.
+pub fn decided_media(
+    session: Option<Option<MediaList>>,
+    attempt: Option<Option<MediaList>>,
+) -> Option<MediaAvailability> {
+    let read: Vec<Listing> = [
+        session.as_ref().map(|_| Listing::Session),
+        attempt.as_ref().map(|_| Listing::Attempt),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    match (session, attempt) {
+        (None, None) => None,
+        (Some(None) | None, Some(None) | None) => Some(MediaAvailability::Gone(read)),
+        (Some(None), Some(Some(_))) => Some(MediaAvailability::Inconsistent(Listing::Session)),
+        (Some(Some(_)), Some(None)) => Some(MediaAvailability::Inconsistent(Listing::Attempt)),
+        (session, attempt) => {
+            decided_listing(session.flatten(), attempt.flatten()).map(MediaAvailability::Listed)
+        }
+    }
+}
+
 /// The context Veriff gives every NFC document.
 pub const NFC_CONTEXT: &str = "document-nfc";
 
@@ -520,5 +558,42 @@ mod tests {
     #[test]
     fn nothing_to_select_from_an_empty_list() {
         assert_eq!(select(&MediaList::default(), OPTS), Selection::default());
+    }
+
+    #[test]
+    fn listings_not_found_mean_the_media_are_gone_only_when_every_one_was() {
+        let list = || Some(MediaList::default());
+        let gone = |l: Vec<Listing>| Some(MediaAvailability::Gone(l));
+        assert_eq!(decided_media(None, None), None);
+        assert_eq!(
+            decided_media(Some(None), Some(None)),
+            gone(vec![Listing::Session, Listing::Attempt])
+        );
+        assert_eq!(
+            decided_media(Some(None), None),
+            gone(vec![Listing::Session])
+        );
+        assert_eq!(
+            decided_media(None, Some(None)),
+            gone(vec![Listing::Attempt])
+        );
+        assert_eq!(
+            decided_media(Some(None), Some(list())),
+            Some(MediaAvailability::Inconsistent(Listing::Session))
+        );
+        assert_eq!(
+            decided_media(Some(list()), Some(None)),
+            Some(MediaAvailability::Inconsistent(Listing::Attempt))
+        );
+        for (session, attempt, listing) in [
+            (Some(list()), Some(list()), Listing::Session),
+            (Some(list()), None, Listing::Session),
+            (None, Some(list()), Listing::Attempt),
+        ] {
+            let Some(MediaAvailability::Listed(decided)) = decided_media(session, attempt) else {
+                panic!("listed")
+            };
+            assert_eq!(decided.listing, listing);
+        }
     }
 }

@@ -173,78 +173,151 @@ impl DecisionStatus {
     }
 }
 
-/// The non-personal fields of a decision webhook that the archive records.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+/// Which of Veriff's webhooks decided a session.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookKind {
+    /// The decision webhook (`verification.status`): Veriff's Plus and Premium plans, and
+    /// every manifest written before schema v3.
+    #[default]
+    Decision,
+    /// The Full Auto webhook (`eventType: "fullauto"`, `data.verification.decision`): the
+    /// Self-Serve Essential plan, which sends no decision webhook.
+    #[serde(rename = "fullauto")]
+    FullAuto,
+}
+
+impl WebhookKind {
+    /// The name used in manifests, queue messages and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookKind::Decision => "decision",
+            WebhookKind::FullAuto => "fullauto",
+        }
+    }
+}
+
+/// The non-personal fields of a decision (a decision webhook or a Full Auto result) that
+/// the archive records.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Decision {
-    /// Session id (`verification.id`), validated as a safe path segment.
+    /// Session id (`verification.id`; Full Auto: `sessionId`), validated as a safe path
+    /// segment.
     #[serde(skip)]
     pub session_id: String,
-    /// Decided attempt (`verification.attemptId`), validated as a safe path segment.
-    /// Some payloads carry none: the archive then resolves the session's newest attempt.
+    /// Decided attempt (`verification.attemptId`; Full Auto: `attemptId`), validated as a
+    /// safe path segment. Some payloads carry none: the archive then resolves the session's
+    /// newest attempt.
     #[serde(skip)]
     pub attempt_id: Option<String>,
-    /// `verification.status` as sent.
+    /// Which webhook decided (schema v3; absent in older manifests: the decision webhook).
+    #[serde(default)]
+    pub webhook: WebhookKind,
+    /// `verification.status` (Full Auto: `data.verification.decision`) as sent.
     pub status: String,
-    /// `verification.code`, when a number (or a numeric string).
+    /// `verification.code`, when a number (or a numeric string). Full Auto sends none.
     pub code: Option<i64>,
-    /// `verification.reason`.
+    /// `verification.reason`. Full Auto sends none.
     pub reason: Option<String>,
     /// `verification.reasonCode`: documented as a string, sent as a number; kept as sent.
+    /// Full Auto sends none.
     pub reason_code: Option<Value>,
-    /// `verification.decisionTime`, as sent (precision varies).
+    /// `verification.decisionTime` (Full Auto: `time`), as sent (precision varies).
     pub decision_time: Option<String>,
-    /// `verification.vendorData`: the integrator's own reference.
+    /// `verification.vendorData` (Full Auto: `vendorData`): the integrator's own reference.
     pub vendor_data: Option<String>,
-    /// `verification.endUserId`.
+    /// `verification.endUserId` (Full Auto: `endUserId`).
     pub end_user_id: Option<String>,
+    /// Full Auto's `data.verification.decisionScore` (0 to 1: how likely the session is
+    /// genuine), when it is a number. Not personal data. Absent for decision webhooks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_score: Option<f64>,
 }
 
 /// What an authenticated webhook turned out to be.
+// One value per request, moved once into the archive: boxing the decision would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Webhook {
-    /// A decision to archive (subject to the configured statuses).
+    /// A decision to archive (subject to the configured statuses): a decision webhook or a
+    /// Full Auto result ([`Decision::webhook`] says which).
     Decision(Decision),
     /// Any other webhook: acknowledged and ignored. The `&str` names its kind.
     Other(&'static str),
 }
 
-/// Why an authenticated decision cannot be archived (a permanent, 4xx problem).
+/// Why an authenticated decision cannot be archived (a permanent, 4xx problem). Each names
+/// the field at fault as the webhook kind spells it, never its value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PayloadError {
-    /// `verification.id` is missing, not a string, or not a safe path segment.
-    #[error("verification.id is missing or not a safe identifier")]
-    BadSessionId,
-    /// `verification.attemptId` is present but not a string, or not a safe path segment.
-    #[error("verification.attemptId is not a safe identifier")]
-    BadAttemptId,
+    /// The session id (`verification.id`, or Full Auto's `sessionId`) is missing, not a
+    /// string, or not a safe path segment.
+    #[error("{0} is missing or not a safe identifier")]
+    BadSessionId(&'static str),
+    /// The attempt id (`verification.attemptId`, or Full Auto's `attemptId`) is present but
+    /// not a string, or not a safe path segment.
+    #[error("{0} is not a safe identifier")]
+    BadAttemptId(&'static str),
+    /// A Full Auto result without a string `data.verification.decision`.
+    #[error("data.verification.decision is missing or not a string")]
+    BadFullAutoDecision,
+    /// A body that is both a decision webhook (a top-level `verification` object) and a
+    /// Full Auto result (`eventType: "fullauto"`): which session it decides is ambiguous.
+    #[error(
+        "the body is both a decision webhook (verification) and a Full Auto result (eventType fullauto)"
+    )]
+    AmbiguousKind,
 }
 
+/// The `eventType` of a Full Auto result.
+pub const FULL_AUTO_EVENT_TYPE: &str = "fullauto";
+
 /// Classifies an authenticated body. Non-JSON and non-decision bodies are [`Webhook::Other`].
+///
+/// A decision webhook is a body whose top-level `verification` object has a string
+/// `status`; a Full Auto result is a body with `eventType: "fullauto"`. A body that claims
+/// to be both is refused ([`PayloadError::AmbiguousKind`]).
 pub fn classify(body: &[u8]) -> Result<Webhook, PayloadError> {
     let Ok(doc) = serde_json::from_slice::<Value>(body) else {
         return Ok(Webhook::Other("not_json"));
     };
     let verification = doc.get("verification").filter(|v| v.is_object());
-    let Some(status) = verification
-        .and_then(|v| v.get("status"))
-        .and_then(Value::as_str)
-    else {
-        return Ok(Webhook::Other(other_kind(&doc)));
-    };
-    let v = verification.expect("checked above");
+    let full_auto = doc.get("eventType").and_then(Value::as_str) == Some(FULL_AUTO_EVENT_TYPE);
+    match (verification, full_auto) {
+        (Some(_), true) => Err(PayloadError::AmbiguousKind),
+        (None, true) => full_auto_decision(&doc).map(Webhook::Decision),
+        (Some(v), false) => match v.get("status").and_then(Value::as_str) {
+            Some(status) => decision_webhook(v, status).map(Webhook::Decision),
+            None => Ok(Webhook::Other(other_kind(&doc))),
+        },
+        (None, false) => Ok(Webhook::Other(other_kind(&doc))),
+    }
+}
+
+/// The id at `field` of `object`: absent or `null` is `None`; a safe segment is kept; any
+/// other value is `Err(())`.
+fn optional_id(object: &Value, field: &str) -> Result<Option<String>, ()> {
+    match object.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(id)) if is_safe_segment(id) => Ok(Some(id.clone())),
+        Some(_) => Err(()),
+    }
+}
+
+/// A decision webhook's recorded fields, from its `verification` object.
+fn decision_webhook(v: &Value, status: &str) -> Result<Decision, PayloadError> {
     let text = |field: &str| v.get(field).and_then(Value::as_str).map(str::to_string);
     let session_id = text("id")
         .filter(|id| is_safe_segment(id))
-        .ok_or(PayloadError::BadSessionId)?;
+        .ok_or(PayloadError::BadSessionId("verification.id"))?;
     // Only `verification.id` names the session, and only `verification.attemptId` the
     // attempt: other ids in the payload (riskLabels[].sessionIds,
     // biometricAuthentication.matchedSessionId) belong to other sessions.
-    let attempt_id = match v.get("attemptId") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(id)) if is_safe_segment(id) => Some(id.clone()),
-        Some(_) => return Err(PayloadError::BadAttemptId),
-    };
+    let attempt_id = optional_id(v, "attemptId")
+        .map_err(|()| PayloadError::BadAttemptId("verification.attemptId"))?;
     let code = match v.get("code") {
         Some(Value::Number(n)) => n.as_i64(),
         Some(Value::String(s)) => s.trim().parse().ok(),
@@ -254,9 +327,10 @@ pub fn classify(body: &[u8]) -> Result<Webhook, PayloadError> {
         .get("reasonCode")
         .filter(|c| c.is_number() || c.is_string())
         .cloned();
-    Ok(Webhook::Decision(Decision {
+    Ok(Decision {
         session_id,
         attempt_id,
+        webhook: WebhookKind::Decision,
         status: status.to_string(),
         code,
         reason: text("reason"),
@@ -264,7 +338,44 @@ pub fn classify(body: &[u8]) -> Result<Webhook, PayloadError> {
         decision_time: text("decisionTime"),
         vendor_data: text("vendorData"),
         end_user_id: text("endUserId"),
-    }))
+        decision_score: None,
+    })
+}
+
+/// A Full Auto result's recorded fields: the ids, times and references at the top level,
+/// the decision and its score in `data.verification`. The extractions (`person`,
+/// `document`) and `insights` beside them are personal data and are never read.
+fn full_auto_decision(doc: &Value) -> Result<Decision, PayloadError> {
+    let text = |field: &str| doc.get(field).and_then(Value::as_str).map(str::to_string);
+    let session_id = text("sessionId")
+        .filter(|id| is_safe_segment(id))
+        .ok_or(PayloadError::BadSessionId("sessionId"))?;
+    let attempt_id =
+        optional_id(doc, "attemptId").map_err(|()| PayloadError::BadAttemptId("attemptId"))?;
+    let verification = doc
+        .get("data")
+        .and_then(|d| d.get("verification"))
+        .filter(|v| v.is_object());
+    let status = verification
+        .and_then(|v| v.get("decision"))
+        .and_then(Value::as_str)
+        .ok_or(PayloadError::BadFullAutoDecision)?;
+    let decision_score = verification
+        .and_then(|v| v.get("decisionScore"))
+        .and_then(Value::as_f64);
+    Ok(Decision {
+        session_id,
+        attempt_id,
+        webhook: WebhookKind::FullAuto,
+        status: status.to_string(),
+        code: None,
+        reason: None,
+        reason_code: None,
+        decision_time: text("time"),
+        vendor_data: text("vendorData"),
+        end_user_id: text("endUserId"),
+        decision_score,
+    })
 }
 
 fn other_kind(doc: &Value) -> &'static str {
@@ -276,7 +387,7 @@ fn other_kind(doc: &Value) -> &'static str {
     } else if has("eventType") {
         "event_type"
     } else {
-        "unrecognised"
+        "unknown"
     }
 }
 
@@ -460,12 +571,12 @@ mod tests {
                 "watchlist_screening",
             ),
             (
-                r#"{"eventType":"fullauto","data":{"verification":{"status":"approved"}}}"#,
+                r#"{"eventType":"user_defined_status","data":{"verification":{"status":"x"}}}"#,
                 "event_type",
             ),
-            (r#"{"verification":{"status":7}}"#, "unrecognised"),
-            (r#"{"verification":"approved"}"#, "unrecognised"),
-            ("[1,2]", "unrecognised"),
+            (r#"{"verification":{"status":7}}"#, "unknown"),
+            (r#"{"verification":"approved"}"#, "unknown"),
+            ("[1,2]", "unknown"),
             ("not json", "not_json"),
         ];
         for (body, kind) in cases {
@@ -481,11 +592,11 @@ mod tests {
     fn each_webhook_kind_needs_all_of_its_fields() {
         for (body, kind) in [
             (r#"{"action":"started","code":7001}"#, "event"),
-            (r#"{"action":"started"}"#, "unrecognised"),
-            (r#"{"feature":"selfid","code":7001}"#, "unrecognised"),
+            (r#"{"action":"started"}"#, "unknown"),
+            (r#"{"feature":"selfid","code":7001}"#, "unknown"),
             (r#"{"matchStatus":"no_match"}"#, "watchlist_screening"),
             (r#"{"checkType":"initial_result"}"#, "watchlist_screening"),
-            ("{}", "unrecognised"),
+            ("{}", "unknown"),
         ] {
             assert_eq!(
                 classify(body.as_bytes()).unwrap(),
@@ -550,7 +661,7 @@ mod tests {
                 format!(r#"{{"verification":{{"id":"abc",{wrong_type},"status":"approved"}}}}"#);
             assert_eq!(
                 classify(body.as_bytes()),
-                Err(PayloadError::BadAttemptId),
+                Err(PayloadError::BadAttemptId("verification.attemptId")),
                 "{body}"
             );
         }
@@ -586,5 +697,138 @@ mod tests {
                 hex: VECTOR_HMAC.into()
             })
         );
+    }
+
+    /// A Full Auto result as Veriff's page documents it, with personal extractions.
+    const FULL_AUTO: &str = r#"{"status":"success","eventType":"fullauto","sessionId":"f04bdb47-d3be-4b28-b028-a652feb060b5","attemptId":"e30122d1-740b-4764-853f-470374a7abf4","vendorData":"cust-8d1c2f","endUserId":null,"version":"1.0.0","acceptanceTime":"2025-03-04T10:15:55.000Z","time":"2025-03-04T10:16:30.120Z","data":{"verification":{"decision":"approved","decisionScore":0.97,"person":{"firstName":{"value":"SARAH","confidenceCategory":"high","sources":["VIZ"]},"idNumber":{"value":"38703300123"}},"document":{"number":{"value":"MORGA753116SM9IJ"},"type":{"value":"DRIVERS_LICENSE"}},"insights":[{"label":"documentAccepted","result":"yes","category":"document"}]}}}"#;
+
+    #[test]
+    fn a_full_auto_result_is_a_decision_of_its_session_and_attempt() {
+        let Webhook::Decision(d) = classify(FULL_AUTO.as_bytes()).unwrap() else {
+            panic!("not a decision")
+        };
+        assert_eq!(d.webhook, WebhookKind::FullAuto);
+        assert_eq!(d.session_id, "f04bdb47-d3be-4b28-b028-a652feb060b5");
+        assert_eq!(
+            d.attempt_id.as_deref(),
+            Some("e30122d1-740b-4764-853f-470374a7abf4")
+        );
+        assert_eq!(d.status, "approved");
+        assert_eq!(d.decision_time.as_deref(), Some("2025-03-04T10:16:30.120Z"));
+        assert_eq!(d.decision_score, Some(0.97));
+        assert_eq!(d.vendor_data.as_deref(), Some("cust-8d1c2f"));
+        assert_eq!((d.code, &d.reason, &d.reason_code), (None, &None, &None));
+        let printed = format!("{d:?}{}", serde_json::to_string(&d).unwrap());
+        for pii in [
+            "SARAH",
+            "MORGA753116SM9IJ",
+            "38703300123",
+            "DRIVERS_LICENSE",
+        ] {
+            assert!(!printed.contains(pii), "{pii} in {printed}");
+        }
+        assert!(printed.contains(r#""webhook":"fullauto""#), "{printed}");
+    }
+
+    /// `FULL_AUTO` with `edit` applied to its parsed JSON.
+    fn full_auto_with(edit: impl FnOnce(&mut Value)) -> Vec<u8> {
+        let mut doc: Value = serde_json::from_str(FULL_AUTO).unwrap();
+        edit(&mut doc);
+        serde_json::to_vec(&doc).unwrap()
+    }
+
+    #[test]
+    fn hostile_full_auto_bodies_are_refused_naming_the_field() {
+        let cases: Vec<(Vec<u8>, PayloadError)> = vec![
+            (
+                full_auto_with(|d| {
+                    d.as_object_mut().unwrap().remove("sessionId");
+                }),
+                PayloadError::BadSessionId("sessionId"),
+            ),
+            (
+                full_auto_with(|d| d["sessionId"] = "../other".into()),
+                PayloadError::BadSessionId("sessionId"),
+            ),
+            (
+                full_auto_with(|d| d["sessionId"] = 7.into()),
+                PayloadError::BadSessionId("sessionId"),
+            ),
+            (
+                full_auto_with(|d| d["attemptId"] = "a/b".into()),
+                PayloadError::BadAttemptId("attemptId"),
+            ),
+            (
+                full_auto_with(|d| d["attemptId"] = serde_json::json!({})),
+                PayloadError::BadAttemptId("attemptId"),
+            ),
+            (
+                full_auto_with(|d| d["data"]["verification"]["decision"] = 1.into()),
+                PayloadError::BadFullAutoDecision,
+            ),
+            (
+                full_auto_with(|d| d["data"]["verification"]["decision"] = Value::Null),
+                PayloadError::BadFullAutoDecision,
+            ),
+            (
+                full_auto_with(|d| d["data"] = serde_json::json!([])),
+                PayloadError::BadFullAutoDecision,
+            ),
+            (
+                full_auto_with(|d| {
+                    d["verification"] = serde_json::json!({"id": "x", "status": "approved"})
+                }),
+                PayloadError::AmbiguousKind,
+            ),
+            (
+                full_auto_with(|d| d["verification"] = serde_json::json!({})),
+                PayloadError::AmbiguousKind,
+            ),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(
+                classify(&body),
+                Err(expected.clone()),
+                "{}",
+                String::from_utf8_lossy(&body)
+            );
+            let message = expected.to_string();
+            for pii in ["SARAH", "other", "MORGA"] {
+                assert!(!message.contains(pii), "{message}");
+            }
+        }
+    }
+
+    #[test]
+    fn full_auto_fields_may_be_missing_or_of_another_type() {
+        let body = full_auto_with(|d| {
+            let d = d.as_object_mut().unwrap();
+            d.remove("attemptId");
+            d.remove("time");
+            d.insert("vendorData".into(), 5.into());
+            d["data"]["verification"]["decisionScore"] = "high".into();
+        });
+        let Webhook::Decision(d) = classify(&body).unwrap() else {
+            panic!("not a decision")
+        };
+        assert_eq!(d.attempt_id, None, "resolved as the newest attempt later");
+        assert_eq!(d.decision_time, None);
+        assert_eq!(d.vendor_data, None);
+        assert_eq!(d.decision_score, None);
+        assert_eq!(d.status, "approved");
+        // Only "fullauto" makes an eventType a decision.
+        let other = full_auto_with(|d| d["eventType"] = "FullAuto".into());
+        assert_eq!(classify(&other), Ok(Webhook::Other("event_type")));
+    }
+
+    #[test]
+    fn a_decision_webhook_with_another_event_type_stays_a_decision() {
+        let body = r#"{"eventType":"user_defined_status","verification":{"id":"abc","status":"approved"}}"#;
+        let Webhook::Decision(d) = classify(body.as_bytes()).unwrap() else {
+            panic!("not a decision")
+        };
+        assert_eq!(d.webhook, WebhookKind::Decision);
+        assert_eq!(WebhookKind::FullAuto.as_str(), "fullauto");
+        assert_eq!(WebhookKind::Decision.as_str(), "decision");
     }
 }

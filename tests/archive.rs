@@ -45,7 +45,7 @@ async fn images_and_nfc_are_archived_top_ranked_per_context_with_a_manifest() {
         .await
         .expect("manifest written");
     h.assert_manifest_consistent(&manifest).await;
-    assert_eq!(manifest["schemaVersion"], 2);
+    assert_eq!(manifest["schemaVersion"], 3);
     assert_eq!(manifest["attemptIdSource"], "given");
     assert_eq!(manifest["decision"]["status"], "approved");
     assert_eq!(manifest["decision"]["code"], 9001);
@@ -307,15 +307,25 @@ async fn a_session_without_media_gets_an_empty_manifest() {
 async fn non_decision_webhooks_are_acknowledged_and_do_nothing() {
     let h = Harness::start().await;
     demo_scenario(&h.fake, 1000);
-    for body in [
-        fixtures::EVENT_WEBHOOK_STARTED,
-        fixtures::EVENT_WEBHOOK_SUBMITTED,
-        r#"{"checkType":"updated_result","sessionId":"f04bdb47-d3be-4b28-b028-a652feb060b5","matchStatus":"no_match","hits":[]}"#,
-        r#"{"eventType":"fullauto","data":{"verification":{"status":"approved"}}}"#,
+    // Each is answered with the kind recognised (a Full Auto result is a decision: see
+    // tests/full_auto.rs).
+    for (body, kind) in [
+        (fixtures::EVENT_WEBHOOK_STARTED, "event"),
+        (fixtures::EVENT_WEBHOOK_SUBMITTED, "event"),
+        (
+            r#"{"checkType":"updated_result","sessionId":"f04bdb47-d3be-4b28-b028-a652feb060b5","matchStatus":"no_match","hits":[]}"#,
+            "watchlist_screening",
+        ),
+        (
+            r#"{"eventType":"user-status.created","data":{"verification":{"status":"approved"}}}"#,
+            "event_type",
+        ),
+        (r#"{"status":"success"}"#, "unknown"),
     ] {
         let reply = h.deliver_body(body).await;
         assert_eq!(reply.status, 200, "{body}");
         assert_eq!(reply.body["status"], "ignored");
+        assert_eq!(reply.body["reason"], kind, "{body}");
     }
     assert!(h.fake.requests().is_empty(), "no Veriff call");
     assert!(h.keys().await.is_empty(), "nothing written");

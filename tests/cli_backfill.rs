@@ -730,3 +730,80 @@ async fn the_rate_caps_veriff_requests_across_sessions() {
     assert!(elapsed >= 0.5, "12 requests at 20/s took {elapsed} s");
     assert_eq!(h.fake.requests().len(), 12);
 }
+
+// ---------------------------------------------------------------------------------------
+// --full-auto: the Essential plan, whose sessions have no decision endpoint answer
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_auto_sessions_are_archived_from_the_attempts_listing() {
+    let h = Harness::start().await;
+    let essential = archiver_devkit::essential_scenario(&h.fake);
+    three_attempts(&h.fake);
+    // A session whose newest attempt is still being processed: pending, not an error.
+    let waiting = "essential-waiting";
+    h.fake.set_session_attempts(
+        waiting,
+        json!({"status": "success", "verifications": [
+            {"id": "essential-waiting-a", "status": "submitted", "createdTime": "2025-03-04T10:00:00.000Z"}
+        ]})
+        .to_string(),
+    );
+    let input = format!("{}\n{THREE}\n{waiting}\n", essential.session_id);
+
+    // Without --full-auto the decision endpoint has nothing for an Essential session (404).
+    let run = backfill(&h, &format!("{}\n", essential.session_id), &[], &[]).await;
+    run.assert_code(1);
+
+    h.fake.reset_requests();
+    let run = backfill(&h, &input, &["--full-auto", "--json"], &[]).await;
+    run.assert_code(0);
+    let doc = run.json();
+    assert_eq!(
+        counts(&doc, &["archived", "pending", "failed"]),
+        [2, 1, 0],
+        "{doc:#}"
+    );
+    assert!(
+        h.fake
+            .requests()
+            .iter()
+            .all(|r| !r.path.ends_with("/decision")),
+        "--full-auto never asks the decision endpoint"
+    );
+    let manifest = only_manifest(&h, &essential.session_id, &essential.attempt_id).await;
+    assert_eq!(manifest["decisionSource"], "attempts_listing");
+    assert_eq!(manifest["decision"]["webhook"], "fullauto");
+    assert_eq!(manifest["decision"]["status"], "approved");
+    assert!(manifest["decision"]["decisionTime"].is_null());
+    assert!(manifest["decision"].get("decisionScore").is_none());
+    assert_eq!(manifest["files"].as_array().unwrap().len(), 4);
+    // The newest attempt of the three is the decided one; earlier ones need --all-attempts.
+    let three = only_manifest(&h, THREE, THREE_ATTEMPTS[2].0).await;
+    assert_eq!(three["decision"]["webhook"], "fullauto");
+    assert!(manifests(&h, THREE, THREE_ATTEMPTS[0].0).await.is_empty());
+    assert!(h.keys().await.iter().all(|k| !k.contains(waiting)));
+
+    // With --all-attempts, every earlier attempt too, recorded as Full Auto decisions; the
+    // decided attempt is already archived.
+    let run = backfill(
+        &h,
+        &input,
+        &["--full-auto", "--all-attempts", "--json"],
+        &[],
+    )
+    .await;
+    run.assert_code(0);
+    for (attempt, status) in &THREE_ATTEMPTS[..2] {
+        let manifest = only_manifest(&h, THREE, attempt).await;
+        assert_eq!(manifest["decision"]["webhook"], "fullauto");
+        assert_eq!(manifest["decision"]["status"], *status);
+        assert_eq!(manifest["decisionSource"], "attempts_listing");
+    }
+    // A Full Auto webhook arriving later for the same attempt is a decision of its own,
+    // with its time and score: a second manifest, every file reused.
+    let downloads = h.media_downloads();
+    let reply = h.deliver_body(&essential.approved_webhook).await;
+    assert_eq!(reply.body["status"], "archived", "{}", reply.body);
+    assert_eq!(reply.body["reused"], 4);
+    assert_eq!(h.media_downloads(), downloads);
+}

@@ -549,6 +549,11 @@ async fn report_of_a_re_decided_session_renders_every_decision_file_and_image() 
     );
     let first = decisions[0]["text"].as_str().unwrap();
     let second = decisions[1]["text"].as_str().unwrap();
+    assert_eq!(
+        shown_after(first, "Decided by"),
+        Some("the decision webhook")
+    );
+    assert_eq!(shown_after(first, "Decision score"), None);
     assert_eq!(shown_after(first, "Status"), Some("approved"));
     assert_eq!(shown_after(first, "Code"), Some("9001"));
     assert_eq!(shown_after(first, "Reason"), Some("none"));
@@ -563,7 +568,7 @@ async fn report_of_a_re_decided_session_renders_every_decision_file_and_image() 
         Some(SECOND_DECISION_TIME)
     );
     for d in [first, second] {
-        assert_eq!(shown_after(d, "Schema version"), Some("2"));
+        assert_eq!(shown_after(d, "Schema version"), Some("3"));
         assert_eq!(
             shown_after(d, "Signature"),
             Some("not signed"),
@@ -887,4 +892,49 @@ async fn report_refuses_a_non_empty_out_folder_and_an_unreachable_bucket() {
     );
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
     assert_eq!(std::fs::read_dir(cwd.path()).unwrap().count(), 1, "no pack");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn report_of_a_full_auto_result_for_a_session_deleted_at_veriff_says_so() {
+    let h = Harness::start().await;
+    demo_scenario(&h.fake, 1000);
+    let response = reqwest::Client::new()
+        .delete(format!("{}/v1/sessions/{SESSION}", h.fake.base_url()))
+        .header("X-AUTH-CLIENT", support::API_KEY)
+        .header(
+            "X-HMAC-SIGNATURE",
+            archiver_devkit::hmac_sha256_hex(support::SECRET.as_bytes(), SESSION.as_bytes()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body = archiver_devkit::full_auto_webhook(
+        SESSION,
+        ATTEMPT,
+        "expired",
+        "2025-03-04T11:00:00.000Z",
+        Some(0.42),
+    );
+    let reply = h.deliver_body(&body).await;
+    assert_eq!(reply.body["mediaUnavailable"], true, "{}", reply.body);
+
+    let cwd = tempfile::tempdir().unwrap();
+    let out = run_report(&h, cwd.path(), &["--session", SESSION]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let page = default_pack(cwd.path()).join("report.html");
+    let seen = what_a_person_sees(&page, cwd.path());
+    let decisions = seen["decisions"].as_array().unwrap();
+    assert_eq!(decisions.len(), 1);
+    let card = decisions[0]["text"].as_str().unwrap();
+    assert_eq!(
+        shown_after(card, "Decided by"),
+        Some("a Full Auto result (Essential plan)")
+    );
+    assert_eq!(shown_after(card, "Decision score"), Some("0.42"));
+    assert_eq!(shown_after(card, "Status"), Some("expired"));
+    assert!(
+        card.contains("No file archived: Veriff answered 404 to GET /v1/sessions/"),
+        "{card}"
+    );
 }

@@ -264,7 +264,7 @@ async fn a_clean_archive_verifies_with_exit_0_and_its_counts() {
     let mut kinds: Vec<&str> = Vec::new();
     for manifest in &manifests {
         assert_eq!(manifest["readable"], true);
-        assert_eq!(manifest["schemaVersion"], 2);
+        assert_eq!(manifest["schemaVersion"], 3);
         assert_eq!(manifest["signature"], "unsigned");
         for file in manifest["files"].as_array().unwrap() {
             assert_eq!(file["result"], "ok", "{file}");

@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use archiver_devkit::fixtures::{DEMO_ATTEMPT_ID, DEMO_SESSION_ID};
 use archiver_devkit::{
-    FakeConfig, FakeVeriff, LocalS3, demo_scenario, resubmitted_scenario, signed_webhook_event,
+    FakeConfig, FakeVeriff, LocalS3, demo_scenario, essential_scenario, resubmitted_scenario,
+    signed_webhook_event,
 };
 use serde_json::Value;
 use support::*;
@@ -344,6 +345,44 @@ async fn release_bootstrap_archives_under_the_runtime_interface_emulator() {
             .iter()
             .any(|s| s["reason"] == "later_attempt")
     );
+
+    // The Essential plan's Full Auto result (events/fullauto-approved.json) is a decision:
+    // archived with its kind and score; the declined result of the same attempt is another
+    // decision, every file reused.
+    let essential = essential_scenario(&fake);
+    let (status, body) = invoke(&http, &emulator, &event("fullauto-approved.json")).await;
+    assert_eq!(
+        (status, body["status"].as_str(), body["files"].as_u64()),
+        (200, Some("archived"), Some(4)),
+        "document-front, document-back, face and the NFC file: {body}"
+    );
+    let manifest = view
+        .manifest(&essential.session_id, &essential.attempt_id)
+        .await
+        .expect("the Full Auto manifest");
+    view.assert_manifest_consistent(&manifest).await;
+    assert_eq!(manifest["decision"]["webhook"], "fullauto");
+    assert_eq!(manifest["decision"]["decisionScore"], 0.97);
+    assert_eq!(manifest["skipped"].as_array().unwrap().len(), 2);
+    let fullauto: Value = serde_json::from_str(&event("fullauto-approved.json")).unwrap();
+    let payload_key = manifest["decisionPayload"]["key"].as_str().unwrap();
+    assert_eq!(
+        view.object(payload_key).await.0,
+        fullauto["body"].as_str().unwrap().as_bytes(),
+        "the Full Auto body kept byte for byte"
+    );
+    let (status, body) = invoke(&http, &emulator, &event("fullauto-approved.json")).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("already_archived")),
+        "{body}"
+    );
+    let (status, body) = invoke(&http, &emulator, &event("fullauto-declined.json")).await;
+    assert_eq!(
+        (status, body["status"].as_str(), body["reused"].as_u64()),
+        (200, Some("archived"), Some(4)),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -389,7 +428,7 @@ async fn release_bootstrap_enqueues_and_consumes_in_queue_mode() {
         (200, Some("queued")),
         "{body}"
     );
-    let unknown = support::decision("unknown-session", "unknown-attempt", "approved");
+    let unknown = support::decision("refused-session", "refused-attempt", "approved");
     let unknown = signed_webhook_event(unknown.as_bytes(), SECRET, API_KEY, false);
     let (status, body) = invoke(&http, &webhook, &unknown.to_string()).await;
     assert_eq!(
@@ -404,12 +443,17 @@ async fn release_bootstrap_enqueues_and_consumes_in_queue_mode() {
     assert!(view.keys().await.is_empty(), "nor writes to S3");
 
     // The consumer role: one SQS event of both records; the partial batch response names
-    // exactly the one that fails (a session Veriff does not know).
+    // exactly the one that fails (a session whose media listing Veriff refuses: 403).
+    fake.inject(archiver_devkit::Fault::new(
+        "/v1/sessions/refused-session/media",
+        archiver_devkit::FaultKind::Status(403),
+        1000,
+    ));
     let messages = q.receive(&q.url, 10, Duration::from_secs(5)).await;
     assert_eq!(messages.len(), 2);
     let failing = messages
         .iter()
-        .find(|m| m.body.as_deref().unwrap().contains("unknown-session"))
+        .find(|m| m.body.as_deref().unwrap().contains("refused-session"))
         .and_then(|m| m.message_id.clone())
         .unwrap();
     let response = invoke_raw(&http, &consumer, &q.lambda_event(&messages).to_string()).await;

@@ -665,7 +665,7 @@ async fn a_v1_archive_stays_readable_and_its_files_are_reused() {
     assert_eq!(reply.body["reused"], 1);
     assert_eq!(h.fake.count(&format!("/v1/media/{}", face.id)), 0);
     let manifest = h.manifest(SESSION, ATTEMPT).await.unwrap();
-    assert_eq!(manifest["schemaVersion"], 2);
+    assert_eq!(manifest["schemaVersion"], 3);
     let reused = manifest["files"]
         .as_array()
         .unwrap()

@@ -810,6 +810,29 @@ enum ClassifyCase {
         extra: Vec<(String, Value)>,
         top: Vec<(String, Value)>,
     },
+    /// A Full Auto result: ids at the top level, the decision in `data.verification`.
+    FullAuto {
+        id: IdField,
+        attempt: IdField,
+        decision: Value,
+        extra: Vec<(String, Value)>,
+        top: Vec<(String, Value)>,
+    },
+}
+
+/// Sets (or, when absent, removes) an id field of a JSON object.
+fn put_id(object: &mut Map<String, Value>, name: &str, field: &IdField) {
+    match field {
+        IdField::Absent => {
+            object.remove(name);
+        }
+        IdField::Text(s) => {
+            object.insert(name.into(), json!(s));
+        }
+        IdField::Other(o) => {
+            object.insert(name.into(), o.clone());
+        }
+    }
 }
 
 impl ClassifyCase {
@@ -825,22 +848,27 @@ impl ClassifyCase {
                 top,
             } => {
                 let mut v: Map<String, Value> = extra.iter().cloned().collect();
-                for (name, field) in [("id", id), ("attemptId", attempt)] {
-                    match field {
-                        IdField::Absent => {
-                            v.remove(name);
-                        }
-                        IdField::Text(s) => {
-                            v.insert(name.into(), json!(s));
-                        }
-                        IdField::Other(o) => {
-                            v.insert(name.into(), o.clone());
-                        }
-                    }
-                }
+                put_id(&mut v, "id", id);
+                put_id(&mut v, "attemptId", attempt);
                 v.insert("status".into(), status.clone());
                 let mut doc: Map<String, Value> = top.iter().cloned().collect();
                 doc.insert("verification".into(), Value::Object(v));
+                Value::Object(doc).to_string().into_bytes()
+            }
+            ClassifyCase::FullAuto {
+                id,
+                attempt,
+                decision,
+                extra,
+                top,
+            } => {
+                let mut v: Map<String, Value> = extra.iter().cloned().collect();
+                v.insert("decision".into(), decision.clone());
+                let mut doc: Map<String, Value> = top.iter().cloned().collect();
+                doc.insert("eventType".into(), json!("fullauto"));
+                put_id(&mut doc, "sessionId", id);
+                put_id(&mut doc, "attemptId", attempt);
+                doc.insert("data".into(), json!({ "verification": v }));
                 Value::Object(doc).to_string().into_bytes()
             }
         }
@@ -868,8 +896,31 @@ fn classify_case() -> BoxedStrategy<ClassifyCase> {
             top,
         })
         .boxed();
+    let full_auto = (
+        id_field(),
+        id_field(),
+        prop_oneof![
+            4 => prop::sample::select(&["approved", "declined", "resubmission_requested", "x"][..])
+                .prop_map(|s| json!(s)),
+            1 => json_leaf(),
+        ],
+        prop::collection::vec((json_key(), json_value()), 0..4),
+        prop::collection::vec((json_key(), json_value()), 0..3),
+    )
+        .prop_map(
+            |(id, attempt, decision, extra, top)| ClassifyCase::FullAuto {
+                id,
+                attempt,
+                decision,
+                extra,
+                top,
+            },
+        )
+        .boxed();
     prop_oneof![
         5 => decision.clone(),
+        3 => full_auto.clone(),
+        1 => mutated(full_auto.prop_map(|d| d.body())).prop_map(ClassifyCase::Bytes),
         2 => json_value().prop_map(ClassifyCase::Json),
         1 => raw_bytes().prop_map(ClassifyCase::Bytes),
         2 => mutated(decision.prop_map(|d| d.body())).prop_map(ClassifyCase::Bytes),
@@ -913,38 +964,98 @@ fn check_classify(case: ClassifyCase) -> Result<(), TestCaseError> {
     if let Ok(Webhook::Decision(d)) = &outcome {
         check_decision_ids(&d.session_id, d.attempt_id.as_deref())?;
     }
-    if let ClassifyCase::Decision {
-        id,
-        attempt,
-        status,
-        ..
-    } = &case
-    {
-        let safe = |f: &IdField| f.text().filter(|s| layout::is_safe_segment(s)).is_some();
-        if serde_json::from_slice::<Value>(&body).is_err() {
+    let safe = |f: &IdField| f.text().filter(|s| layout::is_safe_segment(s)).is_some();
+    if serde_json::from_slice::<Value>(&body).is_err() {
+        if matches!(
+            case,
+            ClassifyCase::Decision { .. } | ClassifyCase::FullAuto { .. }
+        ) {
             // Nested deeper than serde_json's recursion limit.
             prop_assert_eq!(outcome, Ok(Webhook::Other("not_json")));
-            return Ok(());
         }
-        match &outcome {
-            Ok(Webhook::Decision(d)) => {
-                prop_assert!(status.is_string());
-                prop_assert_eq!(Some(d.session_id.as_str()), id.text());
-                if attempt.is_absent() {
-                    prop_assert_eq!(d.attempt_id.as_deref(), None);
-                } else {
-                    prop_assert_eq!(d.attempt_id.as_deref(), attempt.text());
+        return Ok(());
+    }
+    match &case {
+        ClassifyCase::Decision {
+            id,
+            attempt,
+            status,
+            top,
+            ..
+        } => {
+            let claims_full_auto = top
+                .iter()
+                .rev()
+                .find(|(k, _)| k == "eventType")
+                .is_some_and(|(_, v)| v == "fullauto");
+            match &outcome {
+                Ok(Webhook::Decision(d)) => {
+                    prop_assert!(status.is_string());
+                    prop_assert_eq!(d.webhook, webhook::WebhookKind::Decision);
+                    prop_assert_eq!(Some(d.session_id.as_str()), id.text());
+                    if attempt.is_absent() {
+                        prop_assert_eq!(d.attempt_id.as_deref(), None);
+                    } else {
+                        prop_assert_eq!(d.attempt_id.as_deref(), attempt.text());
+                    }
+                    prop_assert_eq!(Some(d.status.as_str()), status.as_str());
                 }
-                prop_assert_eq!(Some(d.status.as_str()), status.as_str());
-            }
-            Ok(Webhook::Other(kind)) => {
-                prop_assert!(!status.is_string(), "decision classified as {kind}")
-            }
-            Err(webhook::PayloadError::BadSessionId) => prop_assert!(!safe(id)),
-            Err(webhook::PayloadError::BadAttemptId) => {
-                prop_assert!(safe(id) && !safe(attempt) && !attempt.is_absent())
+                Ok(Webhook::Other(kind)) => {
+                    prop_assert!(!status.is_string(), "decision classified as {kind}")
+                }
+                Err(webhook::PayloadError::AmbiguousKind) => prop_assert!(claims_full_auto),
+                Err(webhook::PayloadError::BadSessionId(field)) => {
+                    prop_assert_eq!(*field, "verification.id");
+                    prop_assert!(!safe(id))
+                }
+                Err(webhook::PayloadError::BadAttemptId(field)) => {
+                    prop_assert_eq!(*field, "verification.attemptId");
+                    prop_assert!(safe(id) && !safe(attempt) && !attempt.is_absent())
+                }
+                Err(e) => prop_assert!(false, "unexpected {e:?}"),
             }
         }
+        ClassifyCase::FullAuto {
+            id,
+            attempt,
+            decision,
+            top,
+            ..
+        } => {
+            let has_verification = top
+                .iter()
+                .rev()
+                .find(|(k, _)| k == "verification")
+                .is_some_and(|(_, v)| v.is_object());
+            match &outcome {
+                Ok(Webhook::Decision(d)) => {
+                    prop_assert!(!has_verification);
+                    prop_assert_eq!(d.webhook, webhook::WebhookKind::FullAuto);
+                    prop_assert_eq!(Some(d.session_id.as_str()), id.text());
+                    if attempt.is_absent() {
+                        prop_assert_eq!(d.attempt_id.as_deref(), None);
+                    } else {
+                        prop_assert_eq!(d.attempt_id.as_deref(), attempt.text());
+                    }
+                    prop_assert_eq!(Some(d.status.as_str()), decision.as_str());
+                    prop_assert_eq!((d.code, &d.reason, &d.reason_code), (None, &None, &None));
+                }
+                Ok(Webhook::Other(kind)) => prop_assert!(false, "Full Auto classified as {kind}"),
+                Err(webhook::PayloadError::AmbiguousKind) => prop_assert!(has_verification),
+                Err(webhook::PayloadError::BadSessionId(field)) => {
+                    prop_assert_eq!(*field, "sessionId");
+                    prop_assert!(!safe(id))
+                }
+                Err(webhook::PayloadError::BadAttemptId(field)) => {
+                    prop_assert_eq!(*field, "attemptId");
+                    prop_assert!(safe(id) && !safe(attempt) && !attempt.is_absent())
+                }
+                Err(webhook::PayloadError::BadFullAutoDecision) => {
+                    prop_assert!(safe(id) && !decision.is_string())
+                }
+            }
+        }
+        _ => {}
     }
     Ok(())
 }

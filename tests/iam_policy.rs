@@ -155,6 +155,7 @@ const METRICS: &[&str] = &[
     "BytesStored",
     "ArchiveDuration",
     "VeriffRetries",
+    "DecisionsMediaUnavailable",
 ];
 const METRICS_BY_ERROR_CODE: &[&str] = &["ArchiveFailures", "WebhooksRejected"];
 const NAMESPACE_PARAMETER: &str = "MetricsNamespace";

@@ -89,6 +89,8 @@ async fn no_secret_signature_body_or_personal_data_is_ever_logged() {
         .unwrap()
         .remove("attemptId");
     let no_attempt = no_attempt.to_string();
+    // Full Auto results (the Essential plan), whose extractions are full of personal data.
+    let essential = archiver_devkit::essential_scenario(&h.fake);
     for event in [
         signed_webhook_event(body.as_bytes(), SECRET, API_KEY, false),
         signed_webhook_event(body.as_bytes(), SECRET, API_KEY, true),
@@ -100,6 +102,19 @@ async fn no_secret_signature_body_or_personal_data_is_ever_logged() {
         ),
         signed_webhook_event(unknown_status.as_bytes(), SECRET, API_KEY, false),
         signed_webhook_event(no_attempt.as_bytes(), SECRET, API_KEY, false),
+        signed_webhook_event(
+            essential.approved_webhook.as_bytes(),
+            SECRET,
+            API_KEY,
+            false,
+        ),
+        signed_webhook_event(essential.declined_webhook.as_bytes(), SECRET, API_KEY, true),
+        signed_webhook_event(
+            essential.approved_webhook.as_bytes(),
+            SECRET,
+            API_KEY,
+            false,
+        ),
     ] {
         statuses.push(h.deliver(event).await.status);
     }
@@ -109,7 +124,7 @@ async fn no_secret_signature_body_or_personal_data_is_ever_logged() {
         .into_iter()
         .filter(|k| k.contains("/decision-"))
         .count();
-    assert_eq!(stored_payloads, 3, "the webhook bodies were kept");
+    assert_eq!(stored_payloads, 5, "the webhook bodies were kept");
     // Rejections: wrong signature, wrong API key, malformed envelope, unsafe id.
     let mut wrong = signature.clone();
     wrong.replace_range(0..2, "00");
@@ -126,6 +141,15 @@ async fn no_secret_signature_body_or_personal_data_is_ever_logged() {
         serde_json::json!({"headers": {"x-hmac-signature": signature}, "body": "%%%", "isBase64Encoded": true}),
         signed_webhook_event(
             body.replace(DEMO_SESSION_ID, "../../x").as_bytes(),
+            SECRET,
+            API_KEY,
+            false,
+        ),
+        signed_webhook_event(
+            essential
+                .approved_webhook
+                .replace(&essential.session_id, "../../x")
+                .as_bytes(),
             SECRET,
             API_KEY,
             false,
@@ -200,7 +224,8 @@ async fn no_secret_signature_body_or_personal_data_is_ever_logged() {
     assert_eq!(
         statuses,
         [
-            200, 200, 200, 200, 200, 401, 401, 400, 400, 502, 502, 502, 503, 504, 403
+            200, 200, 200, 200, 200, 200, 200, 200, 401, 401, 400, 400, 400, 502, 502, 502, 503,
+            504, 403
         ]
     );
 
@@ -215,6 +240,12 @@ async fn no_secret_signature_body_or_personal_data_is_ever_logged() {
             .iter()
             .any(|l| l["message"] == "manifest written" && l["session_id"] == DEMO_SESSION_ID)
     );
+    assert!(
+        lines.iter().any(|l| l["message"] == "manifest written"
+            && l["session_id"] == essential.session_id.as_str()),
+        "the Full Auto results were archived"
+    );
+    assert!(lines.iter().any(|l| l["webhook"] == "fullauto"));
     assert!(
         lines
             .iter()
@@ -267,7 +298,16 @@ async fn no_secret_signature_body_or_personal_data_is_ever_logged() {
         "\"verification\"".into(),
         "\"person\"".into(),
         "technicalData".into(),
+        "confidenceCategory".into(),
+        "insights".into(),
+        "faceLiveness".into(),
     ];
+    // The Full Auto extractions' personal values.
+    forbidden.extend(
+        archiver_devkit::fixtures::FULL_AUTO_PERSONAL_VALUES
+            .iter()
+            .map(|v| v.to_string()),
+    );
     forbidden.extend(signatures_of_every_path(&first));
     forbidden.extend(signatures_of_every_path(&second));
     for needle in &forbidden {

@@ -79,6 +79,7 @@ fn summary(records: &[Value]) -> std::collections::BTreeMap<String, Value> {
         ("FilesReused", "Count"),
         ("BytesStored", "Bytes"),
         ("VeriffRetries", "Count"),
+        ("DecisionsMediaUnavailable", "Count"),
     ] {
         assert_eq!(metrics[name].0, unit, "{name}");
     }

@@ -84,6 +84,17 @@ impl QueueMode {
     }
 }
 
+/// Makes Veriff refuse the media listing of `session` (403, a failure no retry heals): its
+/// decisions fail every time. (A session Veriff answers 404 for is archived without files:
+/// see tests/full_auto.rs.)
+fn refuse_session(fake: &archiver_devkit::FakeVeriff, session: &str) {
+    fake.inject(Fault::new(
+        format!("/v1/sessions/{session}/media"),
+        FaultKind::Status(403),
+        1000,
+    ));
+}
+
 fn media_downloads(h: &Harness) -> usize {
     h.fake
         .requests()
@@ -183,8 +194,9 @@ async fn the_webhook_enqueues_the_decision_and_touches_neither_veriff_nor_s3() {
 async fn a_batch_reports_exactly_the_record_that_failed() {
     let m = QueueMode::start(30, 5).await;
     demo_scenario(&m.h.fake, 1_000_000);
-    // Good: the demo decision. Bad: a session Veriff does not know (404, every time), and a
-    // message that is not a decision message at all.
+    // Good: the demo decision. Bad: a session whose media listing Veriff refuses (403,
+    // every time), and a message that is not a decision message at all.
+    refuse_session(&m.h.fake, "refused-session");
     assert_eq!(
         m.deliver(&decision(DEMO_SESSION_ID, DEMO_ATTEMPT_ID, "approved"))
             .await
@@ -192,7 +204,7 @@ async fn a_batch_reports_exactly_the_record_that_failed() {
         200
     );
     assert_eq!(
-        m.deliver(&decision("unknown-session", "unknown-attempt", "approved"))
+        m.deliver(&decision("refused-session", "refused-attempt", "approved"))
             .await
             .0,
         200
@@ -215,7 +227,7 @@ async fn a_batch_reports_exactly_the_record_that_failed() {
             .and_then(|msg| msg.message_id.clone())
             .unwrap()
     };
-    let unknown = id_of("unknown-session");
+    let refused = id_of("refused-session");
     let lines = Lines::default();
     let consumer = m.consumer.clone().with_metrics(Some(lines.metrics("Test")));
     let response = consumer
@@ -227,7 +239,7 @@ async fn a_batch_reports_exactly_the_record_that_failed() {
         .unwrap();
     let mut failed = failed_ids(&response);
     failed.sort();
-    let mut expected = vec![unknown, garbage, unsafe_id];
+    let mut expected = vec![refused, garbage, unsafe_id];
     expected.sort();
     assert_eq!(failed, expected, "{response}");
     m.q.delete_succeeded(&messages, &response).await;
@@ -504,10 +516,11 @@ async fn queue_mode_logs_no_secret_signature_or_personal_data() {
     );
     let m = QueueMode::start(30, 5).await;
     demo_scenario(&m.h.fake, 1_000_000);
+    refuse_session(&m.h.fake, "refused-session");
     let body = decision(DEMO_SESSION_ID, DEMO_ATTEMPT_ID, "approved");
     assert_eq!(m.deliver(&body).await.0, 200);
     assert_eq!(
-        m.deliver(&decision("unknown-session", "unknown-attempt", "declined"))
+        m.deliver(&decision("refused-session", "refused-attempt", "declined"))
             .await
             .0,
         200
@@ -646,4 +659,78 @@ async fn two_decisions_of_one_attempt_in_a_batch_download_each_file_once() {
     for (_, manifest) in &manifests {
         m.h.assert_manifest_consistent(manifest).await;
     }
+}
+
+#[tokio::test]
+#[ignore = "needs moto_server: run through scripts/test.sh"]
+async fn a_full_auto_result_is_queued_with_its_kind_and_archived_by_the_consumer() {
+    let m = QueueMode::start(30, 5).await;
+    let essential = archiver_devkit::essential_scenario(&m.h.fake);
+    let (session, attempt) = (essential.session_id.as_str(), essential.attempt_id.as_str());
+    let (status, answer) = m.deliver(&essential.approved_webhook).await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("queued")));
+    assert_eq!(answer["sessionId"], session);
+    assert!(m.h.fake.requests().is_empty(), "Veriff not called");
+
+    let messages = m.q.receive(&m.q.url, 10, Duration::from_secs(5)).await;
+    assert_eq!(messages.len(), 1);
+    let text = messages[0].body.as_deref().unwrap();
+    let message: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(message["decision"]["webhook"], "fullauto");
+    assert_eq!(message["decision"]["status"], "approved");
+    assert_eq!(message["decision"]["decisionScore"], 0.97);
+    assert_eq!(
+        message["decision"]["decisionTime"],
+        "2025-03-04T12:00:31.207Z"
+    );
+    for personal in archiver_devkit::fixtures::FULL_AUTO_PERSONAL_VALUES {
+        assert!(
+            !text.contains(personal),
+            "{personal} in the message: {text}"
+        );
+    }
+    // The consumer archives the message it was given (the poll made it invisible: hand the
+    // batch over as the event source mapping would).
+    let response = m
+        .consumer
+        .handle_event(
+            m.q.lambda_event(&messages),
+            Instant::now() + Duration::from_secs(60),
+        )
+        .await
+        .expect("an SQS batch is answered");
+    assert_eq!(failed_ids(&response), Vec::<String>::new());
+    m.q.delete_succeeded(&messages, &response).await;
+    let manifests = m.h.manifests(session, attempt).await;
+    assert_eq!(manifests.len(), 1);
+    let manifest = &manifests[0].1;
+    assert_eq!(manifest["decision"]["webhook"], "fullauto");
+    assert_eq!(manifest["decision"]["decisionScore"], 0.97);
+    assert_eq!(manifest["decisionSource"], "webhook");
+    m.h.assert_manifest_consistent(manifest).await;
+
+    // A decision webhook of the same attempt (an integration moved between plans) is another
+    // decision: its own manifest, every file reused.
+    let downloads = media_downloads(&m.h);
+    let decision_webhook =
+        archiver_devkit::decision_webhook(session, attempt, "approved", "2025-03-04T12:00:31.207Z");
+    let (status, _) = m.deliver(&decision_webhook).await;
+    assert_eq!(status, 200);
+    let (_, response) = m.poll(10, Duration::from_secs(60)).await;
+    assert_eq!(failed_ids(&response), Vec::<String>::new());
+    let manifests = m.h.manifests(session, attempt).await;
+    assert_eq!(manifests.len(), 2);
+    let kinds: Vec<&str> = manifests
+        .iter()
+        .map(|(_, m)| m["decision"]["webhook"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"fullauto") && kinds.contains(&"decision"),
+        "{kinds:?}"
+    );
+    assert_eq!(
+        media_downloads(&m.h),
+        downloads,
+        "files reused, none downloaded"
+    );
 }

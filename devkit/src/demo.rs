@@ -11,11 +11,15 @@
 //!   [`RESUBMITTED_DECIDED_ATTEMPT_ID`] got `resubmission_requested`; the end user then made
 //!   attempt [`RESUBMITTED_LATEST_ATTEMPT_ID`] with different images and an NFC document, so
 //!   the session media listing shows attempt 2 while the decision is about attempt 1.
+//! - [`essential_scenario`]: a session of an integration on Veriff's Self-Serve Essential
+//!   plan, decided by Full Auto webhooks only ([`full_auto_webhook`]): two document images
+//!   of one side (the first is archived), a back, two faces and an NFC data file.
 
 use serde_json::{Value, json};
 
 use crate::fixtures::{
     DECISION_WEBHOOK, DEMO_ATTEMPT_ID, DEMO_SESSION_ID, decision_webhook, deterministic_bytes,
+    full_auto_webhook,
 };
 use crate::signing::uuid_like;
 use crate::veriff_fake::{FakeVeriff, MediaContent};
@@ -388,6 +392,129 @@ pub fn resubmitted_scenario(fake: &FakeVeriff) -> ResubmittedScenario {
         fake.set_media(&m.id, m.content.clone());
     }
     scenario
+}
+
+/// Session id of [`essential_scenario`].
+pub const ESSENTIAL_SESSION_ID: &str = "7d0e4b21-93a6-4f1c-b58e-0c2d9a6e41f7";
+
+/// The one attempt of [`essential_scenario`].
+pub const ESSENTIAL_ATTEMPT_ID: &str = "c41f8a03-2e7b-4d95-a6c0-9b3e5f71d2a8";
+
+/// `time` of the approved Full Auto result of [`essential_scenario`].
+pub const ESSENTIAL_APPROVED_TIME: &str = "2025-03-04T12:00:31.207Z";
+
+/// `time` of a later declined Full Auto result of the same attempt (an operator's review in
+/// the Customer Portal, say).
+pub const ESSENTIAL_DECLINED_TIME: &str = "2025-03-05T08:14:02.550Z";
+
+/// Image contexts of [`essential_scenario`], in ranked order.
+const ESSENTIAL_CONTEXTS: [&str; 5] = [
+    "document-front",
+    "document-front",
+    "document-back",
+    "face",
+    "face",
+];
+
+/// What [`essential_scenario`] registered.
+#[derive(Clone, Debug)]
+pub struct EssentialScenario {
+    /// The session id ([`ESSENTIAL_SESSION_ID`]).
+    pub session_id: String,
+    /// The attempt ([`ESSENTIAL_ATTEMPT_ID`]).
+    pub attempt_id: String,
+    /// The images in listing order, then the NFC data file.
+    pub media: Vec<DemoMedia>,
+    /// The approved Full Auto webhook body (score 0.97).
+    pub approved_webhook: String,
+    /// A later declined Full Auto webhook body of the same attempt (score 0.12).
+    pub declined_webhook: String,
+}
+
+/// Registers the Essential-plan scenario on `fake`: its media listings (the session's with
+/// the NFC file), its attempts listing (one `approved` attempt), and every file. Veriff
+/// sends such sessions' results as Full Auto webhooks only; the fake serves no
+/// `GET /v1/sessions/{id}/decision` for it (404).
+pub fn essential_scenario(fake: &FakeVeriff) -> EssentialScenario {
+    let session_id = ESSENTIAL_SESSION_ID;
+    let mut media: Vec<DemoMedia> = ESSENTIAL_CONTEXTS
+        .iter()
+        .enumerate()
+        .map(|(i, context)| {
+            let seed = 5_000 + i as u64;
+            DemoMedia {
+                id: uuid_like(&[b"essential-image", &seed.to_le_bytes()]),
+                kind: DemoMediaKind::Image,
+                context: (*context).to_owned(),
+                content: MediaContent::bytes(jpeg_like(seed, 30_000 + 7_000 * i), "image/jpeg"),
+            }
+        })
+        .collect();
+    media.push(DemoMedia {
+        id: uuid_like(&[b"essential-nfc"]),
+        kind: DemoMediaKind::Nfc,
+        context: "document-nfc".to_owned(),
+        content: MediaContent::bytes(
+            deterministic_bytes(5_900, NFC_SIZE),
+            "application/octet-stream",
+        ),
+    });
+    let list = |kind: DemoMediaKind| -> Vec<Value> {
+        media
+            .iter()
+            .filter(|m| m.kind == kind)
+            .map(|m| metadata_object(m, session_id))
+            .collect()
+    };
+    fake.set_session_media(
+        session_id,
+        json!({
+            "status": "success",
+            "images": list(DemoMediaKind::Image),
+            "videos": [],
+            "nfcDocuments": list(DemoMediaKind::Nfc),
+        })
+        .to_string(),
+    );
+    fake.set_attempt_media(
+        ESSENTIAL_ATTEMPT_ID,
+        json!({ "status": "success", "images": list(DemoMediaKind::Image), "videos": [] })
+            .to_string(),
+    );
+    fake.set_session_attempts(
+        session_id,
+        json!({
+            "status": "success",
+            "verifications": [{
+                "id": ESSENTIAL_ATTEMPT_ID,
+                "status": "approved",
+                "createdTime": "2025-03-04T11:59:02.000Z",
+            }],
+        })
+        .to_string(),
+    );
+    for m in &media {
+        fake.set_media(&m.id, m.content.clone());
+    }
+    EssentialScenario {
+        session_id: session_id.to_owned(),
+        attempt_id: ESSENTIAL_ATTEMPT_ID.to_owned(),
+        media,
+        approved_webhook: full_auto_webhook(
+            session_id,
+            ESSENTIAL_ATTEMPT_ID,
+            "approved",
+            ESSENTIAL_APPROVED_TIME,
+            Some(0.97),
+        ),
+        declined_webhook: full_auto_webhook(
+            session_id,
+            ESSENTIAL_ATTEMPT_ID,
+            "declined",
+            ESSENTIAL_DECLINED_TIME,
+            Some(0.12),
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -185,6 +185,89 @@ pub const DECISION_WEBHOOK: &str = r#"{
   "technicalData": { "ip": "186.153.67.122" }
 }"#;
 
+/// A Full Auto webhook (Veriff's Self-Serve Essential plan, which sends no decision
+/// webhook) for the demo session: the shape public client code types and Veriff's
+/// `full-auto-webhook` page describes (`eventType: "fullauto"`, ids at the top level, the
+/// decision and its `decisionScore` in `data.verification`, no reason or decision codes).
+///
+/// The extractions (`person`, `document`, each field `{confidenceCategory, value,
+/// sources}`) carry the fictitious personal data of [`DECISION_WEBHOOK`] on purpose, and
+/// more (an id number, an address), so tests can check that none of it leaks.
+pub const FULL_AUTO_WEBHOOK: &str = r#"{
+  "status": "success",
+  "eventType": "fullauto",
+  "sessionId": "f04bdb47-d3be-4b28-b028-a652feb060b5",
+  "attemptId": "e30122d1-740b-4764-853f-470374a7abf4",
+  "vendorData": "cust-8d1c2f",
+  "endUserId": null,
+  "version": "1.0.0",
+  "acceptanceTime": "2025-03-04T10:15:55.000Z",
+  "time": "2025-03-04T10:16:30.120Z",
+  "data": {
+    "verification": {
+      "decisionScore": 0.97,
+      "decision": "approved",
+      "person": {
+        "firstName": { "confidenceCategory": "high", "value": "SARAH", "sources": ["MRZ", "VIZ"] },
+        "lastName": { "confidenceCategory": "high", "value": "MORGAN", "sources": ["MRZ", "VIZ"] },
+        "dateOfBirth": { "confidenceCategory": "high", "value": "1967-03-30", "sources": ["MRZ", "VIZ"] },
+        "idNumber": { "confidenceCategory": "medium", "value": "38703300123", "sources": ["VIZ"] },
+        "nationality": { "confidenceCategory": "high", "value": "GB", "sources": ["MRZ", "VIZ"] },
+        "address": { "confidenceCategory": "low", "value": "12 Ashdown Lane, Leeds LS6 2QT", "components": {}, "sources": ["VIZ"] }
+      },
+      "document": {
+        "number": { "confidenceCategory": "high", "value": "MORGA753116SM9IJ", "sources": ["MRZ", "VIZ"] },
+        "type": { "value": "DRIVERS_LICENSE" },
+        "country": { "value": "GB" },
+        "validUntil": { "confidenceCategory": "high", "value": "2031-05-17", "sources": ["VIZ"] }
+      },
+      "insights": [
+        { "label": "documentAccepted", "result": "yes", "category": "document" },
+        { "label": "documentNotExpired", "result": "yes", "category": "document" },
+        { "label": "faceLiveness", "result": "yes", "category": "biometric" },
+        { "label": "faceSimilarToPortrait", "result": "yes", "category": "biometric" },
+        { "label": "expectedTrafficBehaviour", "result": "yes", "category": "fraud" }
+      ]
+    }
+  }
+}"#;
+
+/// [`FULL_AUTO_WEBHOOK`] with `sessionId`, `attemptId`, `data.verification.decision`,
+/// `time` and `data.verification.decisionScore` replaced (`None`: `null`). The
+/// extractions and insights are kept. Pretty-printed JSON with keys in alphabetical order.
+#[must_use]
+pub fn full_auto_webhook(
+    session_id: &str,
+    attempt_id: &str,
+    decision: &str,
+    time: &str,
+    decision_score: Option<f64>,
+) -> String {
+    let mut payload: Value =
+        serde_json::from_str(FULL_AUTO_WEBHOOK).expect("FULL_AUTO_WEBHOOK is valid JSON");
+    payload["sessionId"] = Value::from(session_id);
+    payload["attemptId"] = Value::from(attempt_id);
+    payload["time"] = Value::from(time);
+    let verification = &mut payload["data"]["verification"];
+    verification["decision"] = Value::from(decision);
+    verification["decisionScore"] = decision_score.map_or(Value::Null, Value::from);
+    serde_json::to_string_pretty(&payload).expect("a JSON value always serializes")
+}
+
+/// The personal values of [`FULL_AUTO_WEBHOOK`]'s extractions (and of
+/// [`DECISION_WEBHOOK`]): none may reach a log line, a metric or a manifest.
+pub const FULL_AUTO_PERSONAL_VALUES: [&str; 9] = [
+    "SARAH",
+    "MORGAN",
+    "1967-03-30",
+    "38703300123",
+    "12 Ashdown Lane",
+    "MORGA753116SM9IJ",
+    "2031-05-17",
+    "DRIVERS_LICENSE",
+    "LS6 2QT",
+];
+
 /// `GET /v1/sessions/{id}/decision` while the session has no decision yet (Veriff: "the
 /// response status is success, but verification is null"). Once decided, that endpoint
 /// answers with the decision webhook's shape (see [`decision_webhook`]).

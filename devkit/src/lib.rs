@@ -8,12 +8,14 @@
 //! - [`signing`]: Veriff HMAC-SHA256 signatures and realistic Lambda Function URL events
 //!   (payload format 2.0), signed like Veriff's webhooks.
 //! - [`fixtures`]: Veriff's documented payloads verbatim (media metadata examples, the
-//!   decision webhook, an event webhook) and the deterministic byte generator behind
-//!   generated media.
+//!   decision webhook, an event webhook), a Full Auto webhook of the documented shape, and
+//!   the deterministic byte generator behind generated media.
 //! - [`veriff_fake`]: [`FakeVeriff`], a faithful fake of the Veriff API (authentication,
-//!   signatures, error bodies) on loopback, with fault injection and a request log.
+//!   signatures, error bodies, session deletion) on loopback, with fault injection and a
+//!   request log.
 //! - [`demo`]: the demo scenarios (a session with documents, faces, NFC data and a video; a
-//!   session whose decided attempt is not its latest).
+//!   session whose decided attempt is not its latest; a session of the Essential plan,
+//!   decided by Full Auto webhooks).
 //! - [`s3_server`]: [`LocalS3`], a real S3-compatible server (`s3s-fs`, SigV4 verified) on
 //!   loopback, with fault injection and a request log.
 //! - [`moto`]: [`MotoServer`], a launcher for an external `moto_server` (S3 with Object Lock
@@ -35,10 +37,12 @@ pub mod signing;
 pub mod veriff_fake;
 
 pub use demo::{
-    DemoMedia, DemoMediaKind, DemoScenario, ResubmittedScenario, demo_media, demo_scenario,
-    resubmitted_decision_webhook, resubmitted_scenario,
+    DemoMedia, DemoMediaKind, DemoScenario, EssentialScenario, ResubmittedScenario, demo_media,
+    demo_scenario, essential_scenario, resubmitted_decision_webhook, resubmitted_scenario,
 };
-pub use fixtures::{decision_webhook, deterministic_bytes, deterministic_sha256_hex};
+pub use fixtures::{
+    decision_webhook, deterministic_bytes, deterministic_sha256_hex, full_auto_webhook,
+};
 pub use moto::MotoServer;
 pub use s3_server::{
     LocalS3, MultipartUploads, S3Fault, S3FaultKind, S3Request, create_bucket_dir,

@@ -2,14 +2,15 @@
 //!
 //! [`FakeVeriff`] implements the endpoints the archiver calls
 //! (`GET /v1/sessions/{id}/media`, `GET /v1/attempts/{id}/media`,
-//! `GET /v1/sessions/{id}/attempts`, `GET /v1/media/{id}`) and the decision-polling
-//! endpoint `GET /v1/sessions/{id}/decision`, with Veriff's authentication rules and error
-//! bodies (see `CONTRACT.md` section 2):
+//! `GET /v1/sessions/{id}/attempts`, `GET /v1/media/{id}`), the decision-polling
+//! endpoint `GET /v1/sessions/{id}/decision`, and `DELETE /v1/sessions/{id}` (which makes
+//! the session, its attempts and their media unavailable at once, as Veriff documents),
+//! with Veriff's authentication rules and error bodies (see `CONTRACT.md` section 2):
 //!
 //! 1. `X-AUTH-CLIENT` must equal the API key (missing: 401 code `1801`, other: `1803`).
 //! 2. `X-HMAC-SIGNATURE` must be 64 hex characters (else 401 `1812`) and, for GET, the
 //!    HMAC-SHA256 of the path's `{id}` segment under any configured secret (else `1818`);
-//!    for other methods, of the raw body (else `1819`). GETs on unknown routes are answered
+//!    the same for DELETE; for other methods, of the raw body (else `1819`). GETs on unknown routes are answered
 //!    404 after the header checks: there is no id to verify.
 //! 3. Injected [`Fault`]s are applied (after authentication: a bad request stays a 401).
 //! 4. Unknown ids answer 404 `{"status":"fail","code":"1101","message":"Resource not found"}`.
@@ -477,6 +478,7 @@ impl FakeVeriff {
 /// A recognised API route and its `{id}` path segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Route<'a> {
+    Session(&'a str),
     SessionMedia(&'a str),
     SessionAttempts(&'a str),
     SessionDecision(&'a str),
@@ -489,6 +491,7 @@ impl<'a> Route<'a> {
         let rest = path.strip_prefix("/v1/")?;
         let segments: Vec<&str> = rest.split('/').collect();
         let route = match segments.as_slice() {
+            ["sessions", id] => Route::Session(id),
             ["sessions", id, "media"] => Route::SessionMedia(id),
             ["sessions", id, "attempts"] => Route::SessionAttempts(id),
             ["sessions", id, "decision"] => Route::SessionDecision(id),
@@ -501,7 +504,8 @@ impl<'a> Route<'a> {
 
     fn id(self) -> &'a str {
         match self {
-            Route::SessionMedia(id)
+            Route::Session(id)
+            | Route::SessionMedia(id)
             | Route::SessionAttempts(id)
             | Route::SessionDecision(id)
             | Route::AttemptMedia(id)
@@ -663,7 +667,8 @@ fn authenticate(
             .iter()
             .any(|secret| hmac_sha256_verify(secret.as_bytes(), data, &signature))
     };
-    if method == Method::GET {
+    // GET and DELETE sign the resource id; POST and PATCH their body.
+    if method == Method::GET || method == Method::DELETE {
         match route {
             Some(route) if !verify(route.id().as_bytes()) => Err(AuthError {
                 code: "1818",
@@ -701,7 +706,10 @@ fn route_plan(shared: &Shared, method: &Method, route: Option<Route<'_>>) -> Pla
     let Some(route) = route else {
         return Plan::not_found();
     };
-    if method != Method::GET {
+    if let (Route::Session(id), &Method::DELETE) = (route, method) {
+        return delete_session(&mut shared.state(), id);
+    }
+    if method != Method::GET || matches!(route, Route::Session(_)) {
         return Plan::error(StatusCode::METHOD_NOT_ALLOWED, "1101", "Method not allowed");
     }
     let state = shared.state();
@@ -717,7 +725,57 @@ fn route_plan(shared: &Shared, method: &Method, route: Option<Route<'_>>) -> Pla
         Route::Media(id) => state.media.get(id).map_or_else(Plan::not_found, |c| {
             Plan::media(c, shared.config.sign_media)
         }),
+        Route::Session(_) => unreachable!("answered above"),
     }
+}
+
+/// `DELETE /v1/sessions/{id}`: the session becomes unavailable through every endpoint at
+/// once (Veriff: "immediately ... unavailable ... via public API endpoints"; its data is
+/// gone within 12 hours). Its attempts are those of its attempts listing, its media those
+/// of its listings. An unknown session is a 404. Veriff then sends an `expired` or
+/// `abandoned` decision for a session that was still created or started: the fake never
+/// makes outbound requests, so tests deliver that webhook themselves.
+fn delete_session(state: &mut FakeState, id: &str) -> Plan {
+    let known = state.session_media.contains_key(id)
+        || state.session_attempts.contains_key(id)
+        || state.session_decisions.contains_key(id);
+    if !known {
+        return Plan::not_found();
+    }
+    let attempts: Vec<String> = state
+        .session_attempts
+        .get(id)
+        .map(|body| listed_ids(body, "verifications"))
+        .unwrap_or_default();
+    let mut listings: Vec<Bytes> = state.session_media.remove(id).into_iter().collect();
+    for attempt in &attempts {
+        listings.extend(state.attempt_media.remove(attempt));
+    }
+    for listing in &listings {
+        for field in ["images", "videos", "nfcDocuments"] {
+            for media in listed_ids(listing, field) {
+                state.media.remove(&media);
+            }
+        }
+    }
+    state.session_attempts.remove(id);
+    state.session_decisions.remove(id);
+    Plan::json(
+        StatusCode::OK,
+        Bytes::from_static(br#"{"status":"success","message":"Session is deleted"}"#),
+    )
+}
+
+/// The `id`s of the objects in the array `field` of a JSON document (none when it is not
+/// one).
+fn listed_ids(body: &[u8], field: &str) -> Vec<String> {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|doc| doc.get(field).and_then(|a| a.as_array()).cloned())
+        .into_iter()
+        .flatten()
+        .filter_map(|item| item.get("id").and_then(|id| id.as_str()).map(str::to_owned))
+        .collect()
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {

@@ -828,3 +828,182 @@ async fn resubmitted_scenario_is_consistent() {
     assert_eq!(resp.status(), 200);
     fake.shutdown().await;
 }
+
+/// DELETE `path` signed over `id` (Veriff signs the session id of a DELETE, as for a GET).
+async fn delete(fake: &FakeVeriff, path: &str, id: &str) -> reqwest::Response {
+    client()
+        .delete(format!("{}{path}", fake.base_url()))
+        .header("X-AUTH-CLIENT", KEY)
+        .header(
+            "X-HMAC-SIGNATURE",
+            hmac_sha256_hex(SECRET.as_bytes(), id.as_bytes()),
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_deleted_session_is_gone_from_every_endpoint_at_once() {
+    let fake = start(true).await;
+    let demo = demo_scenario(&fake, 1000);
+    let other = resubmitted_scenario(&fake);
+    let session = demo.session_id.as_str();
+
+    // A DELETE signed over the body (empty), not the session id, is refused.
+    let resp = client()
+        .delete(format!("{}/v1/sessions/{session}", fake.base_url()))
+        .header("X-AUTH-CLIENT", KEY)
+        .header("X-HMAC-SIGNATURE", hmac_sha256_hex(SECRET.as_bytes(), b""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    assert_eq!(error_code(&resp.bytes().await.unwrap()), "1818");
+    // A GET of the session itself is not an endpoint.
+    assert_eq!(
+        get(&fake, &format!("/v1/sessions/{session}"), session, SECRET)
+            .await
+            .status(),
+        405
+    );
+
+    let resp = delete(&fake, &format!("/v1/sessions/{session}"), session).await;
+    assert_eq!(resp.status(), 200);
+    assert!(signature_of(&resp).is_some(), "the answer is signed");
+    let body: Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+    assert_eq!(body["status"], "success");
+
+    // Every endpoint of the session answers Veriff's signed 404 now.
+    let attempt = demo.attempt_id.as_str();
+    let mut gone = vec![
+        (format!("/v1/sessions/{session}/media"), session.to_owned()),
+        (
+            format!("/v1/sessions/{session}/attempts"),
+            session.to_owned(),
+        ),
+        (
+            format!("/v1/sessions/{session}/decision"),
+            session.to_owned(),
+        ),
+        (format!("/v1/attempts/{attempt}/media"), attempt.to_owned()),
+    ];
+    for m in &demo.media {
+        gone.push((format!("/v1/media/{}", m.id), m.id.clone()));
+    }
+    for (path, id) in &gone {
+        let resp = get(&fake, path, id, SECRET).await;
+        assert_eq!(resp.status(), 404, "{path}");
+        assert!(signature_of(&resp).is_some(), "{path}: signed 404");
+        assert_eq!(error_code(&resp.bytes().await.unwrap()), "1101", "{path}");
+    }
+    // Deleting it again, or a session never created, is a 404.
+    for id in [session, "0badc0de-0000-4000-8000-000000000000"] {
+        let resp = delete(&fake, &format!("/v1/sessions/{id}"), id).await;
+        assert_eq!(resp.status(), 404, "{id}");
+    }
+    // Other sessions are untouched.
+    let resp = get(
+        &fake,
+        &format!("/v1/sessions/{}/media", other.session_id),
+        &other.session_id,
+        SECRET,
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    fake.shutdown().await;
+}
+
+#[tokio::test]
+async fn essential_scenario_is_decided_by_full_auto_webhooks() {
+    let fake = start(false).await;
+    let demo = demo_scenario(&fake, 1000);
+    let sc = archiver_devkit::essential_scenario(&fake);
+    let session = sc.session_id.as_str();
+    assert_ne!(session, demo.session_id);
+    let listed = get_json(&fake, &format!("/v1/sessions/{session}/media"), session).await;
+    let images: Vec<&DemoMedia> = sc
+        .media
+        .iter()
+        .filter(|m| m.kind == DemoMediaKind::Image)
+        .collect();
+    assert_eq!(
+        listed_ids(&listed["images"]),
+        images.iter().map(|m| m.id.as_str()).collect::<Vec<_>>()
+    );
+    assert_eq!(listed["nfcDocuments"].as_array().unwrap().len(), 1);
+    let attempt = sc.attempt_id.as_str();
+    let one = get_json(&fake, &format!("/v1/attempts/{attempt}/media"), attempt).await;
+    assert_eq!(one["images"], listed["images"]);
+    // An Essential-plan session has no decision webhook, and the fake serves no decision.
+    let resp = get(
+        &fake,
+        &format!("/v1/sessions/{session}/decision"),
+        session,
+        SECRET,
+    )
+    .await;
+    assert_eq!(resp.status(), 404);
+    for (body, decision, score) in [
+        (&sc.approved_webhook, "approved", 0.97),
+        (&sc.declined_webhook, "declined", 0.12),
+    ] {
+        let v: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["eventType"], "fullauto");
+        assert_eq!(v["sessionId"], session);
+        assert_eq!(v["attemptId"], attempt);
+        assert_eq!(v["data"]["verification"]["decision"], decision);
+        assert_eq!(v["data"]["verification"]["decisionScore"], score);
+        assert!(v.get("verification").is_none());
+        for value in fixtures::FULL_AUTO_PERSONAL_VALUES {
+            if value != "DRIVERS_LICENSE" {
+                assert!(body.contains(value), "{value}: the fixture carries it");
+            }
+        }
+    }
+    for m in &sc.media {
+        let resp = get(&fake, &format!("/v1/media/{}", m.id), &m.id, SECRET).await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(
+            sha256_hex(&resp.bytes().await.unwrap()),
+            m.content.sha256_hex()
+        );
+    }
+    fake.shutdown().await;
+}
+
+#[test]
+fn the_full_auto_event_bodies_are_the_essential_scenarios_webhooks() {
+    use archiver_devkit::demo::{
+        ESSENTIAL_APPROVED_TIME, ESSENTIAL_ATTEMPT_ID, ESSENTIAL_DECLINED_TIME,
+        ESSENTIAL_SESSION_ID,
+    };
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/bodies");
+    for (file, decision, time, score) in [
+        (
+            "fullauto-approved.json",
+            "approved",
+            ESSENTIAL_APPROVED_TIME,
+            0.97,
+        ),
+        (
+            "fullauto-declined.json",
+            "declined",
+            ESSENTIAL_DECLINED_TIME,
+            0.12,
+        ),
+    ] {
+        let body = std::fs::read_to_string(root.join(file)).unwrap();
+        assert_eq!(
+            body,
+            archiver_devkit::full_auto_webhook(
+                ESSENTIAL_SESSION_ID,
+                ESSENTIAL_ATTEMPT_ID,
+                decision,
+                time,
+                Some(score)
+            ),
+            "events/bodies/{file} (regenerate it from the fixture)"
+        );
+    }
+}

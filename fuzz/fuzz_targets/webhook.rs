@@ -27,7 +27,7 @@ use veriff_archiver::event::{self, HttpRequest};
 use veriff_archiver::layout;
 use veriff_archiver::select::{self, SelectOptions};
 use veriff_archiver::veriff::media::{MediaKind, MediaList};
-use veriff_archiver::webhook::{self, AuthError, Webhook};
+use veriff_archiver::webhook::{self, AuthError, Webhook, WebhookKind};
 
 const SECRET: &str = "fuzz-shared-secret";
 const OTHER_SECRET: &str = "fuzz-previous-secret";
@@ -213,6 +213,16 @@ fn classify(body: &[u8]) {
     if let Ok(Webhook::Decision(d)) = webhook::classify(body) {
         // Without an attempt id the archive resolves one (checked there as a safe segment).
         check_ids(&d.session_id, d.attempt_id.as_deref().unwrap_or("resolved"));
+        // A Full Auto result carries no codes or reasons, and is never also a decision
+        // webhook; a decision webhook carries no score.
+        match d.webhook {
+            WebhookKind::FullAuto => {
+                assert!(d.code.is_none() && d.reason.is_none() && d.reason_code.is_none());
+                let doc: Value = serde_json::from_slice(body).expect("classified JSON");
+                assert!(!doc.get("verification").is_some_and(Value::is_object));
+            }
+            WebhookKind::Decision => assert!(d.decision_score.is_none()),
+        }
     }
 }
 

@@ -362,6 +362,7 @@ pub(super) fn manifest_audit(
         signature,
         decision_payload,
         skipped: manifest.skipped,
+        media_unavailable: manifest.media_unavailable,
     }
 }
 
@@ -374,7 +375,7 @@ pub(super) fn unreadable_manifest(
 ) -> ManifestAudit {
     problems.unreadable.push(Problem {
         key: key.to_string(),
-        expected: Some("a v1 or v2 manifest".into()),
+        expected: Some("a v1, v2 or v3 manifest".into()),
         found: Some(reason),
         manifest: None,
     });
@@ -388,6 +389,7 @@ pub(super) fn unreadable_manifest(
         files: Vec::new(),
         decision_payload: None,
         skipped: Vec::new(),
+        media_unavailable: None,
     }
 }
 
@@ -468,6 +470,7 @@ mod tests {
             files,
             decision_payload: None,
             skipped: Vec::new(),
+            media_unavailable: None,
         }
     }
 
@@ -1059,6 +1062,7 @@ mod tests {
                 decision_time: Some("2025-03-04T10:21:07.412Z".into()),
                 vendor_data: None,
                 end_user_id: None,
+                ..Decision::default()
             },
             media_source: SourceRecord {
                 mode: "combined".into(),
@@ -1102,6 +1106,7 @@ mod tests {
                 stored: stored("vp"),
             }),
             decision_source: None,
+            media_unavailable: None,
         }
     }
 
@@ -1206,7 +1211,7 @@ mod tests {
             problems.unreadable,
             vec![Problem {
                 key: "s1/a1/manifest.json".into(),
-                expected: Some("a v1 or v2 manifest".into()),
+                expected: Some("a v1, v2 or v3 manifest".into()),
                 found: Some("expected value at line 1".into()),
                 manifest: None,
             }]

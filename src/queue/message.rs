@@ -151,6 +151,7 @@ mod tests {
             decision_time: Some("2026-11-30T10:00:00.123456Z".into()),
             vendor_data: Some("ref-1".into()),
             end_user_id: None,
+            ..Decision::default()
         }
     }
 

@@ -33,6 +33,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Largest metadata document accepted.
 pub const MAX_METADATA_BYTES: usize = 4 * 1024 * 1024;
 
+/// What a signed JSON GET found.
+enum Fetched {
+    /// The verified body of a 2xx answer.
+    Body(Vec<u8>),
+    /// An authenticated 404.
+    NotFound,
+}
+
 /// A client for the Veriff API.
 #[derive(Clone)]
 pub struct VeriffClient {
@@ -177,20 +185,29 @@ impl VeriffClient {
 
     /// Fetches and verifies one media listing: the session's (`id` is the session id) or
     /// the attempt's (`id` is the attempt id).
+    ///
+    /// `Ok(None)` when Veriff answers an authenticated 404 (a signed answer of Veriff's own;
+    /// unsigned, it counts only with `VERIFF_REQUIRE_RESPONSE_SIGNATURE=false`): the session
+    /// was deleted, or its media are past Veriff's retention.
     pub async fn media_listing(
         &self,
         listing: Listing,
         id: &str,
         deadline: Instant,
-    ) -> Result<MediaList, Error> {
+    ) -> Result<Option<MediaList>, Error> {
         let (collection, what) = match listing {
             Listing::Session => ("sessions", "session media metadata"),
             Listing::Attempt => ("attempts", "attempt media metadata"),
         };
-        let body = self
-            .get_signed_json(collection, id, "/media", what, deadline)
-            .await?;
-        MediaList::parse(&body).map_err(|e| Error::Upstream(format!("{what}: {e}")))
+        match self
+            .fetch_signed_json(collection, id, "/media", what, deadline)
+            .await?
+        {
+            Fetched::Body(body) => MediaList::parse(&body)
+                .map(Some)
+                .map_err(|e| Error::Upstream(format!("{what}: {e}"))),
+            Fetched::NotFound => Ok(None),
+        }
     }
 
     /// Fetches and verifies `GET /v1/sessions/{id}/attempts`.
@@ -207,7 +224,7 @@ impl VeriffClient {
     }
 
     /// A JSON GET with retries, a size limit and the response signature checked (and
-    /// required, unless configured otherwise).
+    /// required, unless configured otherwise). An authenticated 404 is an error here.
     async fn get_signed_json(
         &self,
         collection: &str,
@@ -216,6 +233,26 @@ impl VeriffClient {
         what: &str,
         deadline: Instant,
     ) -> Result<Vec<u8>, Error> {
+        match self
+            .fetch_signed_json(collection, id, tail, what, deadline)
+            .await?
+        {
+            Fetched::Body(body) => Ok(body),
+            Fetched::NotFound => Err(Error::Upstream(format!("{what}: HTTP 404"))),
+        }
+    }
+
+    /// Like [`VeriffClient::get_signed_json`], telling an authenticated 404 apart: a 404
+    /// whose body carries Veriff's valid response signature (or any 404 when signatures are
+    /// not required). An unsigned or wrongly signed 404 fails like any other 4xx.
+    async fn fetch_signed_json(
+        &self,
+        collection: &str,
+        id: &str,
+        tail: &str,
+        what: &str,
+        deadline: Instant,
+    ) -> Result<Fetched, Error> {
         retry::run(self.retry, deadline, |attempt| async move {
             if attempt > 1 {
                 self.note_retry();
@@ -230,21 +267,53 @@ impl VeriffClient {
                 .send()
                 .await
                 .map_err(|e| transport_failure(what, &e))?;
-            let response = check_status(what, response).await?;
-            let mut signature = BodySignature::from_headers(
-                response.headers(),
-                &self.credentials.current().shared_secrets,
-            )
-            .map_err(Failure::permanent)?;
-            if self.require_signature {
-                signature.require(what).map_err(Failure::permanent)?;
+            if response.status() == StatusCode::NOT_FOUND {
+                return self.authenticated_not_found(what, response).await;
             }
-            let body = read_limited(what, response, MAX_METADATA_BYTES).await?;
-            signature.update(&body);
-            signature.verify(what).map_err(Failure::permanent)?;
-            Ok(body)
+            let response = check_status(what, response).await?;
+            let body = self.read_signed(what, response, MAX_METADATA_BYTES).await?;
+            Ok(Fetched::Body(body))
         })
         .await
+    }
+
+    /// A 404's answer: [`Fetched::NotFound`] when Veriff signed it (or signatures are not
+    /// required), else the usual 4xx failure.
+    async fn authenticated_not_found(
+        &self,
+        what: &str,
+        response: Response,
+    ) -> Result<Fetched, Failure> {
+        match self.read_signed(what, response, 4096).await {
+            Ok(_) => Ok(Fetched::NotFound),
+            Err(failure) if failure.retryable => Err(failure),
+            Err(failure) => Err(Failure::permanent(Error::Upstream(format!(
+                "{what}: HTTP 404 without a valid response signature ({})",
+                failure.error
+            )))),
+        }
+    }
+
+    /// Reads a response body of at most `limit` bytes and checks its signature (required
+    /// unless configured otherwise).
+    async fn read_signed(
+        &self,
+        what: &str,
+        response: Response,
+        limit: usize,
+    ) -> Result<Vec<u8>, Failure> {
+        let mut signature = BodySignature::from_headers(
+            response.headers(),
+            &self.credentials.current().shared_secrets,
+        )
+        .map_err(Failure::permanent)?;
+        if self.require_signature {
+            signature.require(what).map_err(Failure::permanent)?;
+        }
+        let body = read_limited(what, response, limit).await?;
+        signature.update(&body);
+        signature.verify(what).map_err(Failure::permanent)?;
+        Ok(body)
     }
 
     /// Opens `GET /v1/media/{id}` for streaming: one attempt, whose failure says whether

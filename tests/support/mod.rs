@@ -390,8 +390,8 @@ impl Bucket {
     }
 
     /// Every manifest of an attempt folder: a legacy v1 `manifest.json` first, then the v2
-    /// per-decision manifests sorted by key, i.e. by decision time. Each v2 manifest is
-    /// validated against `schema/manifest-v2.schema.json`; an object that is not JSON (left
+    /// per-decision manifests sorted by key, i.e. by decision time. Each v2 or v3 manifest is
+    /// validated against `schema/manifest-v3.schema.json`; an object that is not JSON (left
     /// there by a test) is returned as `null`.
     pub async fn manifests(&self, session_id: &str, attempt_id: &str) -> Vec<(String, Value)> {
         let folder = format!("{PREFIX}{session_id}/{attempt_id}/");
@@ -402,7 +402,7 @@ impl Bucket {
             };
             let manifest: Value =
                 serde_json::from_slice(&self.object(&key).await.0).unwrap_or(Value::Null);
-            if manifest["schemaVersion"] == 2 {
+            if manifest["schemaVersion"].as_u64() >= Some(2) {
                 assert_valid_manifest(&manifest);
             }
             manifests.push((name.decision.is_some(), key, manifest));
@@ -467,7 +467,7 @@ impl Bucket {
                 file["contentType"].as_str().unwrap(),
                 "{key} content type (empty when S3 keeps none)"
             );
-            if manifest["schemaVersion"] == 2 {
+            if manifest["schemaVersion"].as_u64() >= Some(2) {
                 let (_, version, etag, checksum) = self.head(key).await;
                 assert_eq!(
                     version.as_deref(),
@@ -579,22 +579,28 @@ pub fn decision(session_id: &str, attempt_id: &str, status: &str) -> String {
     archiver_devkit::decision_webhook(session_id, attempt_id, status, "2025-03-04T10:21:07.412Z")
 }
 
-/// Asserts that `manifest` is valid against `schema/manifest-v2.schema.json`.
-pub fn assert_valid_manifest(manifest: &Value) {
+/// The errors of `manifest` against `schema/manifest-v3.schema.json` (which validates v2
+/// manifests too); empty when it is valid.
+pub fn manifest_schema_errors(manifest: &Value) -> Vec<String> {
     static SCHEMA: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
     let validator = SCHEMA.get_or_init(|| {
         let schema: Value =
-            serde_json::from_str(include_str!("../../schema/manifest-v2.schema.json"))
+            serde_json::from_str(include_str!("../../schema/manifest-v3.schema.json"))
                 .expect("schema JSON");
         jsonschema::validator_for(&schema).expect("a valid JSON Schema")
     });
-    let errors: Vec<String> = validator
+    validator
         .iter_errors(manifest)
         .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
+        .collect()
+}
+
+/// Asserts that `manifest` is valid against `schema/manifest-v3.schema.json`.
+pub fn assert_valid_manifest(manifest: &Value) {
+    let errors = manifest_schema_errors(manifest);
     assert!(
         errors.is_empty(),
-        "manifest violates the v2 schema: {errors:#?}\n{manifest:#}"
+        "manifest violates the v3 schema: {errors:#?}\n{manifest:#}"
     );
 }
 

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use archiver_devkit::{FakeConfig, FakeVeriff, demo_scenario, resubmitted_scenario};
+use archiver_devkit::{
+    FakeConfig, FakeVeriff, demo_scenario, essential_scenario, resubmitted_scenario,
+};
 
 const HELP: &str = "\
 veriff-fake: a local fake of the Veriff API (dev-only), loaded with the demo scenarios
@@ -28,6 +30,8 @@ Demo session: f04bdb47-d3be-4b28-b028-a652feb060b5 (attempt e30122d1-740b-4764-8
 Resubmitted session: 3c9e1f52-8a47-4d0b-9b6e-5f21c4d7a803 (decided attempt
 a7d4e2b9-61c3-4f85-8e0a-2b9c7d415f66, resubmission_requested; latest attempt
 5b18c6fe-0d92-4a73-a4c1-e8f3097b2d1c, with different images and an NFC document).
+Essential-plan session: 7d0e4b21-93a6-4f1c-b58e-0c2d9a6e41f7 (attempt
+c41f8a03-2e7b-4d95-a6c0-9b3e5f71d2a8), decided by Full Auto webhooks (events/fullauto-*.json).
 Prints `veriff-fake listening on http://127.0.0.1:PORT` and serves until SIGTERM or Ctrl-C.
 ";
 
@@ -128,6 +132,7 @@ async fn main() -> ExitCode {
     };
     let scenario = demo_scenario(&fake, video_len);
     let resubmitted = resubmitted_scenario(&fake);
+    let essential = essential_scenario(&fake);
     let base_url = fake.base_url();
     if let Some(path) = &options.addr_file
         && let Err(err) = archiver_devkit::cli::write_atomically(path, &base_url)
@@ -149,6 +154,12 @@ async fn main() -> ExitCode {
         resubmitted.decided_media.len(),
         resubmitted.latest_attempt_id,
         resubmitted.latest_media.len()
+    );
+    eprintln!(
+        "essential-plan session {} (attempt {}): {} media files, decided by Full Auto webhooks",
+        essential.session_id,
+        essential.attempt_id,
+        essential.media.len()
     );
     archiver_devkit::cli::wait_for_termination().await;
     fake.shutdown().await;

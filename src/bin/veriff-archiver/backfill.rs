@@ -7,6 +7,13 @@
 //! idempotency, integrity checks), with `decisionSource: "decision_endpoint"` in the
 //! manifest. A session already archived costs no media download (`already_archived`).
 //!
+//! `--full-auto` (an integration on Veriff's Self-Serve Essential plan, whose results are
+//! Full Auto webhooks): Veriff's API reference documents no decision endpoint for Full Auto
+//! sessions, so each session's decision is its newest attempt of
+//! `GET /v1/sessions/{id}/attempts`, when its status there is a decision status; it is
+//! archived as a Full Auto decision with `decisionSource: "attempts_listing"` (the status
+//! as listed, no time or score).
+//!
 //! `--all-attempts` also reads `GET /v1/sessions/{id}/attempts` and archives every other
 //! attempt of the session in its own attempt folder, with its own manifest (one manifest per
 //! decision): a decision built from the listing (the attempt's status as listed, no decision
@@ -50,7 +57,7 @@ use veriff_archiver::queue::{DecisionMessage, DecisionQueue};
 use veriff_archiver::signing::ManifestSigner;
 use veriff_archiver::store::Store;
 use veriff_archiver::veriff::{RateLimiter, VeriffClient};
-use veriff_archiver::webhook::{Decision, DecisionStatus};
+use veriff_archiver::webhook::{Decision, DecisionStatus, WebhookKind};
 
 use crate::common::{ArchiveArgs, Fatal};
 use crate::output::{Table, human_bytes, plural};
@@ -87,6 +94,12 @@ pub struct BackfillArgs {
     /// in its own attempt folder with its own manifest.
     #[arg(long)]
     pub all_attempts: bool,
+    /// The integration is on Veriff's Self-Serve Essential plan (Full Auto results, no
+    /// decision webhook): each session's decision is its newest attempt in the attempts
+    /// listing, recorded as a Full Auto decision with `decisionSource: attempts_listing`.
+    /// Veriff's API reference lists no decision endpoint for Full Auto sessions.
+    #[arg(long)]
+    pub full_auto: bool,
     /// Sessions processed at once.
     #[arg(
         long,
@@ -538,6 +551,8 @@ struct Context {
     veriff: VeriffClient,
     archiver: Archiver,
     all_attempts: bool,
+    /// `--full-auto`: decisions from the attempts listing, as Full Auto decisions.
+    full_auto: bool,
     dry_run: bool,
     /// `--enqueue`: the queue decisions go to instead of being archived here.
     queue: Option<DecisionQueue>,
@@ -568,7 +583,18 @@ impl Context {
             code: e.code(),
             message: e.to_string(),
         };
-        let decision = match self.or_cancel(self.veriff.decision(id, deadline)).await {
+        let (found, source) = if self.full_auto {
+            (
+                self.or_cancel(self.full_auto_decision(id, deadline)).await,
+                DecisionSource::AttemptsListing,
+            )
+        } else {
+            (
+                self.or_cancel(self.veriff.decision(id, deadline)).await,
+                DecisionSource::DecisionEndpoint,
+            )
+        };
+        let decision = match found {
             None => return (Done::Interrupted, None),
             Some(Err(e)) => return (failed(e), None),
             Some(Ok(None)) => return (Done::Pending, None),
@@ -581,7 +607,7 @@ impl Context {
             return (Done::Ignored, None);
         }
         if let Some(queue) = &self.queue {
-            return match self.enqueue(queue, &decision, deadline).await {
+            return match self.enqueue(queue, &decision, source, deadline).await {
                 Ok(messages) => (Done::Queued { messages }, None),
                 Err(Error::Cancelled) => (Done::Interrupted, None),
                 Err(e) => (failed(e), None),
@@ -590,7 +616,7 @@ impl Context {
         let result = if self.dry_run {
             self.plan(&decision, deadline).await
         } else {
-            self.archive(&decision, deadline).await
+            self.archive(&decision, source, deadline).await
         };
         match result {
             Ok((done, line)) => (done, line),
@@ -599,18 +625,50 @@ impl Context {
         }
     }
 
+    /// `--full-auto`: the session's newest attempt as a Full Auto decision, when its status
+    /// in the attempts listing is a decision (`approved`, `declined`...); `None` while it
+    /// is not (`created`, `submitted`...).
+    async fn full_auto_decision(
+        &self,
+        session_id: &str,
+        deadline: Instant,
+    ) -> Result<Option<Decision>, Error> {
+        let attempts = self.veriff.attempts(session_id, deadline).await?;
+        let Some(newest) = newest_attempt(&attempts) else {
+            return Ok(None);
+        };
+        let id = newest.id.clone().unwrap_or_default();
+        if !is_safe_segment(&id) {
+            return Err(Error::Upstream(
+                "session attempts: the newest attempt id is not a safe identifier".into(),
+            ));
+        }
+        let Some(status) = newest
+            .status
+            .as_deref()
+            .filter(|s| DecisionStatus::parse(s).is_some())
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Decision {
+            session_id: session_id.to_string(),
+            attempt_id: Some(id),
+            webhook: WebhookKind::FullAuto,
+            status: status.to_string(),
+            ..Decision::default()
+        }))
+    }
+
     /// Sends the decision and, with `--all-attempts`, every other attempt to the queue.
     /// Returns the messages sent. A duplicate (a rerun) costs the consumer nothing.
     async fn enqueue(
         &self,
         queue: &DecisionQueue,
         decision: &Decision,
+        source: DecisionSource,
         deadline: Instant,
     ) -> Result<u64, Error> {
-        let mut messages = vec![DecisionMessage::new(
-            decision,
-            DecisionSource::DecisionEndpoint,
-        )];
+        let mut messages = vec![DecisionMessage::new(decision, source)];
         if self.all_attempts {
             let decided = match &decision.attempt_id {
                 Some(id) => id.clone(),
@@ -643,14 +701,12 @@ impl Context {
     async fn archive(
         &self,
         decision: &Decision,
+        source: DecisionSource,
         deadline: Instant,
     ) -> Result<(Done, Option<String>), Error> {
         let mut work = Work::default();
         let mut already = true;
-        let origin = Origin {
-            source: DecisionSource::DecisionEndpoint,
-            body: None,
-        };
+        let origin = Origin { source, body: None };
         let outcome = self
             .archiver
             .archive_from(decision, origin, deadline, cancelled(self.cancel.clone()))
@@ -785,12 +841,8 @@ impl Context {
                     .status
                     .filter(|s| !s.trim().is_empty())
                     .unwrap_or_else(|| "unknown".into()),
-                code: None,
-                reason: None,
-                reason_code: None,
-                decision_time: None,
-                vendor_data: None,
-                end_user_id: None,
+                webhook: decision.webhook,
+                ..Decision::default()
             });
         }
         Ok(out)
@@ -1118,6 +1170,7 @@ pub async fn run(args: BackfillArgs) -> Result<ExitCode, Fatal> {
         veriff,
         archiver,
         all_attempts: args.all_attempts,
+        full_auto: args.full_auto,
         dry_run: args.dry_run,
         queue,
         cancel: cancel.clone(),

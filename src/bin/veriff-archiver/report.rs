@@ -41,6 +41,7 @@ use veriff_archiver::audit::{
     Problem, SignatureCheck,
 };
 use veriff_archiver::layout::{self, DecisionName, UNKNOWN_TIME};
+use veriff_archiver::webhook::WebhookKind;
 
 use crate::common::{ArchiveArgs, Fatal, SigningArgs, s3_client};
 use crate::verify::VerifyDocument;
@@ -783,7 +784,18 @@ fn render_decision(
     };
     let none = || "none".to_string();
     if let Some(d) = &manifest.decision {
+        field(
+            html,
+            "Decided by",
+            match d.webhook {
+                WebhookKind::Decision => "the decision webhook",
+                WebhookKind::FullAuto => "a Full Auto result (Essential plan)",
+            },
+        );
         field(html, "Status", &d.status);
+        if let Some(score) = d.decision_score {
+            field(html, "Decision score", &score.to_string());
+        }
         field(
             html,
             "Code",
@@ -837,6 +849,14 @@ fn render_decision(
         escape(&manifest.key)
     );
 
+    if let Some(gone) = &manifest.media_unavailable {
+        let _ = writeln!(
+            html,
+            "<p class=\"unavailable\">No file archived: Veriff answered 404 to {} (the \
+             session was deleted at Veriff, or its media are past Veriff's retention).</p>",
+            escape(&gone.endpoints.join(" and "))
+        );
+    }
     if manifest.readable {
         let _ = write!(
             html,
