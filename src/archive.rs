@@ -24,6 +24,7 @@ use tokio::time::Instant;
 
 use crate::budget::CopyBudget;
 use crate::config::{Config, MediaSource};
+use crate::domain::{Decision, SafeId};
 use crate::error::Error;
 use crate::layout::{self, DecisionName, ManifestName};
 use crate::manifest::{
@@ -36,9 +37,10 @@ use crate::select::{
     Chosen, DecidedListing, Listing, MediaAvailability, SelectOptions, decided_media, select,
 };
 use crate::signing::{ManifestSigner, signature_key};
-use crate::store::{Created, PendingUploads, Store, same_checksum};
+use crate::store::{Created, PendingUploads, Store};
+use crate::stored::same_checksum;
 use crate::veriff::VeriffClient;
-use crate::webhook::{Decision, VerifiedSignature};
+use crate::webhook::VerifiedSignature;
 
 /// Largest manifest read back (a manifest lists at most a few hundred files).
 const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
@@ -58,7 +60,7 @@ pub struct Outcome {
     /// Archived now, or already.
     pub kind: OutcomeKind,
     /// The decided attempt (given by the decision, or resolved).
-    pub attempt_id: String,
+    pub attempt_id: SafeId,
     /// Whether the attempt id was given or resolved.
     pub attempt_id_source: AttemptIdSource,
     /// The key of the manifest that records the decision.
@@ -102,7 +104,7 @@ pub struct Origin<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     /// The decided attempt.
-    pub attempt_id: String,
+    pub attempt_id: SafeId,
     /// A manifest already records the decision: nothing would be done.
     pub already_archived: bool,
     /// Files that would be listed.
@@ -163,7 +165,7 @@ impl Folder {
     fn recording(
         &self,
         decision: &Decision,
-        attempt_id: &str,
+        attempt_id: &SafeId,
     ) -> Option<(&str, &Manifest, &Bytes)> {
         self.manifests.iter().find_map(|(key, _, m, bytes)| {
             m.as_ref()
@@ -280,7 +282,7 @@ impl Archiver {
     /// the decided attempt, whether a manifest already records the decision, and the files
     /// it would store (their announced bytes) or reuse.
     pub async fn plan(&self, decision: &Decision, deadline: Instant) -> Result<Plan, Error> {
-        let session_id = decision.session_id.as_str();
+        let session_id = &decision.session_id;
         let attempt_id = match &decision.attempt_id {
             Some(id) => id.clone(),
             None => self.resolve_attempt(session_id, deadline).await?,
@@ -316,7 +318,7 @@ impl Archiver {
             reusable: selection
                 .chosen
                 .iter()
-                .filter(|c| earlier.contains_key(&c.media_id))
+                .filter(|c| earlier.contains_key(c.media_id.as_str()))
                 .count(),
             skipped: selection.skipped.len() + decided.later_attempt.len(),
             attempt_id,
@@ -332,7 +334,7 @@ impl Archiver {
     ) -> Result<Outcome, Error> {
         let body = origin.body;
         let started = Instant::now();
-        let session_id = decision.session_id.as_str();
+        let session_id = &decision.session_id;
         let (attempt_id, attempt_id_source) = match &decision.attempt_id {
             Some(id) => (id.clone(), AttemptIdSource::Given),
             None => (
@@ -340,15 +342,15 @@ impl Archiver {
                 AttemptIdSource::Resolved,
             ),
         };
-        let attempt_id = attempt_id.as_str();
+        let attempt_id = &attempt_id;
         let folder = layout::attempt_folder(&self.config.prefix, session_id, attempt_id);
         let name = DecisionName::of(decision, attempt_id);
 
         let existing = self.read_folder(&folder).await?;
         if let Some((key, manifest, bytes)) = existing.recording(decision, attempt_id) {
             tracing::info!(
-                session_id,
-                attempt_id,
+                %session_id,
+                %attempt_id,
                 files = manifest.files.len(),
                 "already archived"
             );
@@ -360,8 +362,8 @@ impl Archiver {
         let revision = existing.free_revision(&name);
         if revision > 1 {
             tracing::warn!(
-                session_id,
-                attempt_id,
+                %session_id,
+                %attempt_id,
                 revision,
                 "an unreadable object holds this decision's manifest key; writing the next revision"
             );
@@ -383,8 +385,8 @@ impl Archiver {
         let mut skipped = selection.skipped;
         skipped.extend(decided.later_attempt.iter().cloned());
         tracing::info!(
-            session_id,
-            attempt_id,
+            %session_id,
+            %attempt_id,
             listing = decided.listing.as_str(),
             listings_matched = decided.listings_matched,
             listed = decided.media.len(),
@@ -468,8 +470,8 @@ impl Archiver {
             None => false,
         };
         tracing::info!(
-            session_id,
-            attempt_id,
+            %session_id,
+            %attempt_id,
             files = manifest.files.len(),
             reused,
             bytes = manifest.total_bytes(),
@@ -479,7 +481,7 @@ impl Archiver {
         );
         Ok(Outcome {
             kind: OutcomeKind::Archived,
-            attempt_id: attempt_id.to_string(),
+            attempt_id: attempt_id.clone(),
             attempt_id_source,
             manifest_key,
             files: manifest.files.len(),
@@ -530,25 +532,29 @@ impl Archiver {
     }
 
     /// The session's newest attempt, for a decision that names none.
-    async fn resolve_attempt(&self, session_id: &str, deadline: Instant) -> Result<String, Error> {
+    async fn resolve_attempt(
+        &self,
+        session_id: &SafeId,
+        deadline: Instant,
+    ) -> Result<SafeId, Error> {
         let attempts = self.veriff.attempts(session_id, deadline).await?;
-        match newest_attempt(&attempts).and_then(|a| a.id.clone()) {
-            Some(id) if layout::is_safe_segment(&id) => {
-                tracing::info!(
-                    session_id,
-                    attempt_id = id.as_str(),
-                    attempts = attempts.len(),
-                    "decision carries no attemptId; archiving the session's newest attempt"
-                );
-                Ok(id)
-            }
-            Some(_) => Err(Error::Upstream(
+        let newest = newest_attempt(&attempts)
+            .and_then(|a| a.id.clone())
+            .ok_or_else(|| {
+                Error::Upstream("session attempts: the session lists no attempt to archive".into())
+            })?;
+        let id = SafeId::parse(newest).map_err(|_| {
+            Error::Upstream(
                 "session attempts: the newest attempt id is not a safe identifier".into(),
-            )),
-            None => Err(Error::Upstream(
-                "session attempts: the session lists no attempt to archive".into(),
-            )),
-        }
+            )
+        })?;
+        tracing::info!(
+            %session_id,
+            attempt_id = id.as_str(),
+            attempts = attempts.len(),
+            "decision carries no attemptId; archiving the session's newest attempt"
+        );
+        Ok(id)
     }
 
     /// Lists the folder and reads every manifest in it.
@@ -578,8 +584,8 @@ impl Archiver {
     /// authenticated 404, the listing is empty and [`Listed::unavailable`] says why.
     async fn list_media(
         &self,
-        session_id: &str,
-        attempt_id: &str,
+        session_id: &SafeId,
+        attempt_id: &SafeId,
         deadline: Instant,
     ) -> Result<Listed, Error> {
         let session = self
@@ -613,8 +619,8 @@ impl Archiver {
             MediaAvailability::Listed(decided) => (decided, None),
             MediaAvailability::Gone(listings) => {
                 tracing::warn!(
-                    session_id,
-                    attempt_id,
+                    %session_id,
+                    %attempt_id,
                     "Veriff answered 404 to every media listing (session deleted, or media past \
                          Veriff's retention); the decision is recorded with no files"
                 );
@@ -694,7 +700,7 @@ impl Archiver {
         &self,
         manifest_key: &str,
         decision: &Decision,
-        attempt_id: &str,
+        attempt_id: &SafeId,
         attempt_id_source: AttemptIdSource,
     ) -> Result<Outcome, Error> {
         let stored = self.store.read(manifest_key, MAX_MANIFEST_BYTES).await?;
@@ -794,7 +800,7 @@ impl Archiver {
     /// Copies one file, retrying the whole download-and-upload on transient failures.
     async fn copy_file(
         &self,
-        ids: (&str, &str),
+        ids: (&SafeId, &SafeId),
         job: &CopyJob,
         listing: Listing,
         deadline: Instant,
@@ -809,8 +815,8 @@ impl Archiver {
         })
         .await?;
         tracing::info!(
-            session_id = ids.0,
-            attempt_id = ids.1,
+            session_id = ids.0.as_str(),
+            attempt_id = ids.1.as_str(),
             media_id = job.chosen.media_id.as_str(),
             context = job.chosen.context.as_str(),
             bytes = record.size,
@@ -822,7 +828,7 @@ impl Archiver {
 
     async fn copy_once(
         &self,
-        (session_id, attempt_id): (&str, &str),
+        (session_id, attempt_id): (&SafeId, &SafeId),
         job: &CopyJob,
         listing: Listing,
         pending: &PendingUploads,
@@ -856,8 +862,8 @@ impl Archiver {
             vec![
                 ("veriff-session-id", session_id.to_string()),
                 ("veriff-attempt-id", attempt_id.to_string()),
-                ("veriff-media-id", chosen.media_id.clone()),
-                ("veriff-context", chosen.context.clone()),
+                ("veriff-media-id", chosen.media_id.to_string()),
+                ("veriff-context", chosen.context.to_string()),
             ],
             pending.clone(),
             first,
@@ -916,9 +922,9 @@ impl Archiver {
         };
         Ok(FileRecord {
             key: job.key.clone(),
-            media_id: chosen.media_id.clone(),
+            media_id: chosen.media_id.to_string(),
             kind: chosen.kind,
-            context: chosen.context.clone(),
+            context: chosen.context.to_string(),
             mimetype: chosen.mimetype.clone(),
             content_type,
             size,
@@ -996,7 +1002,7 @@ fn plan_copies(
         .zip(keys)
         .map(|(chosen, key)| CopyJob {
             content_type: layout::content_type_for(chosen.mimetype.as_deref()),
-            earlier: earlier.get(&chosen.media_id).cloned(),
+            earlier: earlier.get(chosen.media_id.as_str()).cloned(),
             chosen,
             key,
         })
@@ -1006,6 +1012,7 @@ fn plan_copies(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{DecisionRecord, WebhookKind};
 
     #[test]
     fn announced_sizes_are_checked_against_the_maximum_and_the_listing() {
@@ -1034,19 +1041,16 @@ mod tests {
 
     #[test]
     fn a_folder_names_the_next_free_manifest_revision() {
-        let d = Decision {
-            session_id: "s".into(),
-            attempt_id: Some("a".into()),
-            status: "approved".into(),
-            code: None,
-            reason: None,
-            reason_code: None,
-            decision_time: Some("2025-03-04T10:21:07.412Z".into()),
-            vendor_data: None,
-            end_user_id: None,
-            ..Decision::default()
-        };
-        let name = DecisionName::of(&d, "a");
+        let a = SafeId::parse("a").unwrap();
+        let d = Decision::new(
+            SafeId::parse("s").unwrap(),
+            Some(a.clone()),
+            DecisionRecord {
+                decision_time: Some("2025-03-04T10:21:07.412Z".into()),
+                ..DecisionRecord::new(WebhookKind::Decision, "approved")
+            },
+        );
+        let name = DecisionName::of(&d, &a);
         let mut folder = Folder::default();
         assert_eq!(folder.free_revision(&name), 1);
         let key = name.manifest_key("f/", 1);
@@ -1054,7 +1058,7 @@ mod tests {
         folder.manifests.push((key, parsed, None, Bytes::new()));
         assert_eq!(folder.free_revision(&name), 2);
         assert!(
-            folder.recording(&d, "a").is_none(),
+            folder.recording(&d, &a).is_none(),
             "unreadable records nothing"
         );
     }

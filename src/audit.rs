@@ -21,12 +21,12 @@ use futures_util::StreamExt;
 use p256::ecdsa::VerifyingKey;
 use serde::Serialize;
 
+use crate::domain::DecisionRecord;
 use crate::error::Error;
 use crate::manifest::{Manifest, MediaUnavailable, S3Checksum};
 use crate::select::Skipped;
 use crate::signing::{self, signature_key};
 use crate::store::Store;
-use crate::webhook::Decision;
 use rules::{Expected, FolderObjects};
 
 /// Largest manifest or signature document read: 16 MiB, hundreds of times the tens of
@@ -185,7 +185,7 @@ pub struct ManifestAudit {
     /// Schema version (1, 2 or 3), when readable.
     pub schema_version: Option<u32>,
     /// The decision's non-personal fields, when readable.
-    pub decision: Option<Decision>,
+    pub decision: Option<DecisionRecord>,
     /// When it was written.
     pub archived_at: Option<String>,
     /// Its signature.
@@ -387,7 +387,9 @@ impl Auditor {
                 .await?;
             manifests.push(match Manifest::parse(&bytes) {
                 Ok(m) => rules::manifest_audit(key, m, signature),
-                Err(reason) => rules::unreadable_manifest(key, reason, signature, problems),
+                Err(reason) => {
+                    rules::unreadable_manifest(key, reason.to_string(), signature, problems)
+                }
             });
         }
         Ok(AttemptAudit {

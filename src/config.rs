@@ -5,13 +5,11 @@
 //! in `Debug`.
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::time::Duration;
 
 use crate::allowlist::SourceAllowlist;
 use crate::credentials::{Credentials, CredentialsHandle};
-use crate::layout::is_safe_segment;
-use crate::webhook::DecisionStatus;
+use crate::domain::{DecisionStatus, is_safe_segment};
 
 /// Where the media metadata of a decision comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,27 +41,6 @@ pub enum IngestMode {
     Direct,
     /// Send one message to the archive queue and answer `queued`; the consumer archives.
     Queue,
-}
-
-/// A secret string whose `Debug` output never shows its value.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-    /// The secret's bytes, for keying an HMAC or comparing in constant time.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
 }
 
 /// The validated configuration of the function.
@@ -609,6 +586,7 @@ fn parse_int(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Secret;
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {

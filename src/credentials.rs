@@ -19,7 +19,7 @@ use std::time::Duration;
 use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use tokio::time::Instant;
 
-use crate::config::Secret;
+use crate::domain::Secret;
 
 /// The integration's API key and shared secrets.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,6 +5,7 @@
 //! operation, a byte count) and never carry a secret, a signature, a request body or any
 //! personal data from the webhook.
 
+use crate::event::EnvelopeError;
 use crate::webhook::AuthError;
 
 /// Everything that can stop one invocation from archiving a decision.
@@ -103,6 +104,15 @@ impl Error {
             Error::QueueUnavailable(_) => "queue_unavailable",
             Error::Cancelled => "cancelled",
             Error::Deadline => "deadline_exceeded",
+        }
+    }
+}
+
+impl From<EnvelopeError> for Error {
+    fn from(error: EnvelopeError) -> Error {
+        match error {
+            EnvelopeError::Malformed(what) => Error::BadEnvelope(what),
+            EnvelopeError::BodyTooLarge { limit } => Error::BodyTooLarge { limit },
         }
     }
 }

@@ -3,12 +3,24 @@
 //! Accepts Lambda Function URL / API Gateway HTTP API events (payload format 2.0) and API
 //! Gateway REST events (1.0). The body is handed on as the exact bytes Veriff signed: a
 //! plain body is taken as its UTF-8 bytes, a base64 body is decoded. Anything malformed is
-//! an [`Error::BadEnvelope`] (a 400), never a panic. No I/O here.
+//! an [`EnvelopeError`] (a 400 or a 413, decided in `error.rs`), never a panic. No I/O here.
 
 use base64::Engine;
 use serde_json::{Map, Value, json};
 
-use crate::error::Error;
+/// Why a Lambda event is not an HTTP request this function accepts. Never quotes the event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    /// The event is not an HTTP envelope of the known shapes (or its base64 is broken).
+    #[error("{0}")]
+    Malformed(String),
+    /// The body is larger than the configured limit.
+    #[error("request body exceeds the {limit}-byte limit")]
+    BodyTooLarge {
+        /// The configured limit, in bytes.
+        limit: usize,
+    },
+}
 
 /// The parts of an HTTP request the webhook handler needs.
 #[derive(Debug, Clone, Default)]
@@ -62,8 +74,8 @@ impl HttpResponse {
 }
 
 /// Decodes a Lambda HTTP event, refusing bodies longer than `max_body_bytes`.
-pub fn decode(event: &Value, max_body_bytes: usize) -> Result<HttpRequest, Error> {
-    let bad = |what: &str| Error::BadEnvelope(what.to_string());
+pub fn decode(event: &Value, max_body_bytes: usize) -> Result<HttpRequest, EnvelopeError> {
+    let bad = |what: &str| EnvelopeError::Malformed(what.to_string());
     let obj = event
         .as_object()
         .ok_or_else(|| bad("event is not a JSON object"))?;
@@ -101,7 +113,7 @@ pub fn decode(event: &Value, max_body_bytes: usize) -> Result<HttpRequest, Error
             // Base64 is 4/3 of the payload: refuse before decoding anything huge.
             let announced = if base64 { s.len() / 4 * 3 } else { s.len() };
             if announced > max_body_bytes.saturating_add(3) {
-                return Err(Error::BodyTooLarge {
+                return Err(EnvelopeError::BodyTooLarge {
                     limit: max_body_bytes,
                 });
             }
@@ -116,7 +128,7 @@ pub fn decode(event: &Value, max_body_bytes: usize) -> Result<HttpRequest, Error
         Some(_) => return Err(bad("body must be a string or null")),
     };
     if body.len() > max_body_bytes {
-        return Err(Error::BodyTooLarge {
+        return Err(EnvelopeError::BodyTooLarge {
             limit: max_body_bytes,
         });
     }
@@ -142,19 +154,21 @@ fn collect_headers(
     value: Option<&Value>,
     out: &mut Vec<(String, String)>,
     field: &str,
-) -> Result<(), Error> {
+) -> Result<(), EnvelopeError> {
     match value {
         None | Some(Value::Null) => Ok(()),
         Some(Value::Object(map)) => {
             for (name, v) in map {
-                let v = v
-                    .as_str()
-                    .ok_or_else(|| Error::BadEnvelope(format!("{field} values must be strings")))?;
+                let v = v.as_str().ok_or_else(|| {
+                    EnvelopeError::Malformed(format!("{field} values must be strings"))
+                })?;
                 out.push((name.to_ascii_lowercase(), v.to_string()));
             }
             Ok(())
         }
-        Some(_) => Err(Error::BadEnvelope(format!("{field} must be an object"))),
+        Some(_) => Err(EnvelopeError::Malformed(format!(
+            "{field} must be an object"
+        ))),
     }
 }
 
@@ -209,16 +223,16 @@ mod tests {
             json!({"headers": {}, "body": "", "isBase64Encoded": "yes"}),
         ] {
             let e = decode(&ev, 1024).unwrap_err();
-            assert_eq!(e.status(), 400, "{ev}");
+            assert!(matches!(e, EnvelopeError::Malformed(_)), "{ev}");
         }
     }
 
     #[test]
     fn oversized_bodies_are_refused_before_decoding() {
         let e = decode(&v2(json!("x".repeat(2000)), false), 1024).unwrap_err();
-        assert_eq!(e.status(), 413);
+        assert_eq!(e, EnvelopeError::BodyTooLarge { limit: 1024 });
         let e = decode(&v2(json!("QUFB".repeat(1000)), true), 1024).unwrap_err();
-        assert_eq!(e.status(), 413);
+        assert_eq!(e, EnvelopeError::BodyTooLarge { limit: 1024 });
     }
 
     #[test]
@@ -239,9 +253,9 @@ mod tests {
             &v2(json!(String::from_utf8(over.clone()).unwrap()), false),
             1024,
         );
-        assert_eq!(e.unwrap_err().status(), 413);
+        assert_eq!(e.unwrap_err(), EnvelopeError::BodyTooLarge { limit: 1024 });
         let e = decode(&v2(json!(b64(&over)), true), 1024).unwrap_err();
-        assert_eq!(e.status(), 413);
+        assert_eq!(e, EnvelopeError::BodyTooLarge { limit: 1024 });
         // Whitespace around base64 is trimmed: it counts toward no limit. 1,372 characters
         // announce 1,029 bytes, exactly the early check's bound for a 1,026-byte limit.
         let padded = format!("{}{}", b64(&[b'y'; 1020]), " ".repeat(12));
@@ -257,7 +271,7 @@ mod tests {
         // Refused on its announced size (413), before the decoder could find it invalid
         // (400) or spend memory on it.
         let e = decode(&v2(json!("!!!!".repeat(1000)), true), 1024).unwrap_err();
-        assert_eq!(e.status(), 413);
+        assert_eq!(e, EnvelopeError::BodyTooLarge { limit: 1024 });
     }
 
     #[test]

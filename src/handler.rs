@@ -17,6 +17,7 @@ use crate::archive::{Archiver, OutcomeKind, SignedBody};
 use crate::config::Config;
 use crate::config::IngestMode;
 use crate::credentials::SecretSource;
+use crate::domain::{Decision, DecisionStatus};
 use crate::error::Error;
 use crate::event::{self, HttpResponse};
 use crate::manifest::DecisionSource;
@@ -25,7 +26,7 @@ use crate::queue::{self, DecisionMessage, DecisionQueue};
 use crate::signing::ManifestSigner;
 use crate::store::Store;
 use crate::veriff::VeriffClient;
-use crate::webhook::{self, DecisionStatus, Webhook};
+use crate::webhook::{self, Webhook};
 
 /// The function's state, built once per container.
 #[derive(Debug, Clone)]
@@ -201,13 +202,13 @@ impl App {
             };
         let session_id = decision.session_id.as_str();
         let given_attempt_id = decision.attempt_id.as_deref();
-        let status = DecisionStatus::parse(&decision.status);
+        let status = DecisionStatus::parse(&decision.record.status);
         if status.is_none() {
             // A status Veriff added after this build: never dropped without a sound.
             tracing::warn!(
                 session_id,
                 attempt_id = given_attempt_id,
-                decision_status = printable_status(&decision.status).as_str(),
+                decision_status = printable_status(&decision.record.status).as_str(),
                 archived = self.config.archives(None),
                 "unknown decision status; archived when ARCHIVE_STATUSES is unset, else ignored"
             );
@@ -227,7 +228,7 @@ impl App {
         tracing::info!(
             session_id,
             attempt_id = given_attempt_id,
-            webhook = decision.webhook.as_str(),
+            webhook = decision.record.webhook.as_str(),
             decision_status = status.map_or("unknown", DecisionStatus::as_str),
             "decision received"
         );
@@ -284,7 +285,7 @@ impl App {
 impl App {
     /// Queue mode: one message with the decision's recorded fields (never the body), then
     /// `200 queued`. The consumer archives it; a duplicate message archives nothing twice.
-    async fn enqueue(&self, decision: &crate::webhook::Decision) -> Result<HttpResponse, Error> {
+    async fn enqueue(&self, decision: &Decision) -> Result<HttpResponse, Error> {
         let session_id = decision.session_id.as_str();
         let attempt_id = decision.attempt_id.as_deref();
         let queue = self.queue.as_ref().ok_or_else(|| {

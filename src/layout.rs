@@ -9,17 +9,14 @@
 //! - with `ARCHIVE_DECISION_PAYLOAD`, the webhook body as `decision-<time>-<fingerprint>.json`;
 //! - in archives written before schema v2, one `manifest.json` (read, never written).
 //!
-//! Every segment that comes from the wire is checked by [`is_safe_segment`] first, so no
-//! key can leave the session's folder. No I/O here.
+//! Every segment that comes from the wire is a [`SafeId`] (validated when it was read), so
+//! no key can leave the session's folder. No I/O here.
 
 use sha2::{Digest, Sha256};
 
+use crate::domain::{Decision, SafeId, WebhookKind};
 use crate::media::MediaKind;
 use crate::select::Chosen;
-use crate::webhook::{Decision, WebhookKind};
-
-/// Longest id or context accepted in a key or URL path.
-pub const MAX_SEGMENT_LEN: usize = 128;
 
 /// The name of the single manifest that schema v1 archives kept in each attempt folder.
 pub const LEGACY_MANIFEST_NAME: &str = "manifest.json";
@@ -27,22 +24,8 @@ pub const LEGACY_MANIFEST_NAME: &str = "manifest.json";
 /// The `<time>` part of names whose decision time is missing or unreadable: sorts first.
 pub const UNKNOWN_TIME: &str = "00000000T000000000000Z";
 
-/// Whether `s` may be used as one path segment of a key or URL: 1-128 ASCII letters,
-/// digits, `-` or `_`, starting with a letter or digit. This deliberately accepts Veriff's
-/// documented ids that are not valid hex UUIDs, and rejects `.`, `/`, `%`, control and
-/// non-ASCII characters outright.
-pub fn is_safe_segment(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= MAX_SEGMENT_LEN
-        && s.as_bytes()[0].is_ascii_alphanumeric()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
 /// The archive folder of one decided attempt: `<prefix><sessionId>/<attemptId>/`.
-/// Callers pass ids already validated with [`is_safe_segment`].
-pub fn attempt_folder(prefix: &str, session_id: &str, attempt_id: &str) -> String {
-    debug_assert!(is_safe_segment(session_id) && is_safe_segment(attempt_id));
+pub fn attempt_folder(prefix: &str, session_id: &SafeId, attempt_id: &SafeId) -> String {
     format!("{prefix}{session_id}/{attempt_id}/")
 }
 
@@ -63,36 +46,27 @@ pub struct DecisionName {
 impl DecisionName {
     /// The name of `decision`, decided in `attempt_id`. A redelivery gives the same name;
     /// any change of a recorded field (status, code, reason, time...) gives another.
-    pub fn of(decision: &Decision, attempt_id: &str) -> DecisionName {
-        let time = decision
-            .decision_time
-            .as_deref()
-            .and_then(|t| humantime::parse_rfc3339_weak(t.trim()).ok())
-            .map(|t| {
-                humantime::format_rfc3339_micros(t)
-                    .to_string()
-                    .replace(['-', ':', '.'], "")
-            })
-            .filter(|t| t.len() == UNKNOWN_TIME.len())
-            .unwrap_or_else(|| UNKNOWN_TIME.to_string());
+    pub fn of(decision: &Decision, attempt_id: &SafeId) -> DecisionName {
+        let record = &decision.record;
+        let time = sortable_time(record.decision_time.as_deref());
         let mut canonical = serde_json::json!([
             decision.session_id,
             attempt_id,
-            decision.status,
-            decision.code,
-            decision.reason,
-            decision.reason_code,
-            decision.decision_time,
-            decision.vendor_data,
-            decision.end_user_id,
+            record.status,
+            record.code,
+            record.reason,
+            record.reason_code,
+            record.decision_time,
+            record.vendor_data,
+            record.end_user_id,
         ]);
         // A Full Auto result is its own decision, even with the same status and time as a
         // decision webhook of the attempt. Decision webhooks keep the names they had before
         // Full Auto existed, so their redeliveries still find their manifests.
-        if decision.webhook == WebhookKind::FullAuto {
+        if record.webhook == WebhookKind::FullAuto {
             let fields = canonical.as_array_mut().expect("an array");
             fields.push(WebhookKind::FullAuto.as_str().into());
-            fields.push(serde_json::json!(decision.decision_score));
+            fields.push(serde_json::json!(record.decision_score));
         }
         let digest = Sha256::digest(canonical.to_string().as_bytes());
         DecisionName {
@@ -117,6 +91,20 @@ impl DecisionName {
     pub fn payload_key(&self, folder: &str) -> String {
         format!("{folder}decision-{}-{}.json", self.time, self.fingerprint)
     }
+}
+
+/// A decision time as names carry it: `YYYYMMDDTHHMMSSffffffZ` (UTC, microseconds, fixed
+/// width, so names sort by time), or [`UNKNOWN_TIME`] when missing or unreadable.
+pub fn sortable_time(decision_time: Option<&str>) -> String {
+    decision_time
+        .and_then(|t| humantime::parse_rfc3339_weak(t.trim()).ok())
+        .map(|t| {
+            humantime::format_rfc3339_micros(t)
+                .to_string()
+                .replace(['-', ':', '.'], "")
+        })
+        .filter(|t| t.len() == UNKNOWN_TIME.len())
+        .unwrap_or_else(|| UNKNOWN_TIME.to_string())
 }
 
 /// A manifest's name parsed back from a key of an attempt folder.
@@ -212,8 +200,7 @@ pub fn content_type_for(mimetype: Option<&str>) -> String {
 /// media ids are safe segments (no `.`), so the two dots always split the name back into
 /// its parts, and no extension is `json`, so no media key can take a manifest's or a
 /// decision body's key.
-pub fn media_key(folder: &str, context: &str, media_id: &str, ext: &str) -> String {
-    debug_assert!(is_safe_segment(context) && is_safe_segment(media_id));
+pub fn media_key(folder: &str, context: &SafeId, media_id: &SafeId, ext: &str) -> String {
     format!("{folder}{context}.{media_id}.{ext}")
 }
 
@@ -234,60 +221,34 @@ pub fn keys_for(folder: &str, chosen: &[Chosen]) -> Vec<String> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn safe_segments_accept_documented_ids_and_reject_escapes() {
-        for ok in [
-            "f04bdb47-d3be-4b28-b028-a652feb060b5",
-            "e7ab18d1-5545-5e47-af7b-e23gb6247f80",
-            "document-front-pre",
-            "selfid_video",
-        ] {
-            assert!(is_safe_segment(ok), "{ok}");
-        }
-        for bad in [
-            "",
-            ".",
-            "..",
-            "../x",
-            "a/b",
-            "a%2Fb",
-            "a\\b",
-            "a\0b",
-            "a\nb",
-            "-lead",
-            "_lead",
-            "é",
-            "a.b",
-            " a",
-            &"a".repeat(129),
-        ] {
-            assert!(!is_safe_segment(bad), "{bad:?}");
-        }
+    use crate::domain::DecisionRecord;
+
+    fn id(s: &str) -> SafeId {
+        SafeId::parse(s).unwrap()
     }
 
     fn decision(time: Option<&str>) -> Decision {
-        Decision {
-            session_id: "s1".into(),
-            attempt_id: Some("a1".into()),
-            status: "approved".into(),
-            code: Some(9001),
-            reason: None,
-            reason_code: None,
-            decision_time: time.map(str::to_string),
-            ..Decision::default()
-        }
+        Decision::new(
+            id("s1"),
+            Some(id("a1")),
+            DecisionRecord {
+                code: Some(9001),
+                decision_time: time.map(str::to_string),
+                ..DecisionRecord::new(WebhookKind::Decision, "approved")
+            },
+        )
     }
 
     #[test]
     fn keys_live_in_the_attempt_folder() {
-        let folder = attempt_folder("veriff/", "s1", "a1");
+        let folder = attempt_folder("veriff/", &id("s1"), &id("a1"));
         assert_eq!(folder, "veriff/s1/a1/");
         assert_eq!(legacy_manifest_key(&folder), "veriff/s1/a1/manifest.json");
         assert_eq!(
-            media_key(&folder, "document-nfc", "m2", "bin"),
+            media_key(&folder, &id("document-nfc"), &id("m2"), "bin"),
             "veriff/s1/a1/document-nfc.m2.bin"
         );
-        let name = DecisionName::of(&decision(Some("2025-03-04T10:21:07.412Z")), "a1");
+        let name = DecisionName::of(&decision(Some("2025-03-04T10:21:07.412Z")), &id("a1"));
         assert_eq!(name.time, "20250304T102107412000Z");
         assert_eq!(name.fingerprint.len(), 16);
         assert_eq!(
@@ -318,7 +279,7 @@ mod tests {
         ];
         let keys: Vec<String> = times
             .iter()
-            .map(|t| DecisionName::of(&decision(*t), "a1").manifest_key("f/", 1))
+            .map(|t| DecisionName::of(&decision(*t), &id("a1")).manifest_key("f/", 1))
             .collect();
         let mut sorted = keys.clone();
         sorted.sort();
@@ -327,25 +288,25 @@ mod tests {
         // Same decision, same name; any recorded field changed, another name.
         let d = decision(Some("2025-03-04T10:21:07.412Z"));
         assert_eq!(
-            DecisionName::of(&d, "a1"),
-            DecisionName::of(&d.clone(), "a1")
+            DecisionName::of(&d, &id("a1")),
+            DecisionName::of(&d.clone(), &id("a1"))
         );
         let mut declined = d.clone();
-        declined.status = "declined".into();
+        declined.record.status = "declined".into();
         assert_ne!(
-            DecisionName::of(&d, "a1").fingerprint,
-            DecisionName::of(&declined, "a1").fingerprint
+            DecisionName::of(&d, &id("a1")).fingerprint,
+            DecisionName::of(&declined, &id("a1")).fingerprint
         );
         assert_ne!(
-            DecisionName::of(&d, "a1").fingerprint,
-            DecisionName::of(&d, "a2").fingerprint
+            DecisionName::of(&d, &id("a1")).fingerprint,
+            DecisionName::of(&d, &id("a2")).fingerprint
         );
         // A resolved attempt names the decision as if the payload had given it.
         let mut resolved = d.clone();
         resolved.attempt_id = None;
         assert_eq!(
-            DecisionName::of(&d, "a1"),
-            DecisionName::of(&resolved, "a1")
+            DecisionName::of(&d, &id("a1")),
+            DecisionName::of(&resolved, &id("a1"))
         );
     }
 
@@ -354,38 +315,35 @@ mod tests {
         // The name a decision webhook had before Full Auto existed: redeliveries of
         // decisions archived by earlier builds must find their manifests.
         let d = decision(Some("2025-03-04T10:21:07.412Z"));
-        assert_eq!(DecisionName::of(&d, "a1").fingerprint, "3c10c2b292ac7711");
-        let full_auto = Decision {
-            webhook: WebhookKind::FullAuto,
-            code: None,
-            decision_score: Some(0.97),
-            ..d.clone()
-        };
-        let as_webhook = Decision {
-            webhook: WebhookKind::Decision,
-            ..full_auto.clone()
-        };
-        let name = DecisionName::of(&full_auto, "a1");
-        assert_eq!(name.time, DecisionName::of(&d, "a1").time);
+        assert_eq!(
+            DecisionName::of(&d, &id("a1")).fingerprint,
+            "3c10c2b292ac7711"
+        );
+        let mut full_auto = d.clone();
+        full_auto.record.webhook = WebhookKind::FullAuto;
+        full_auto.record.code = None;
+        full_auto.record.decision_score = Some(0.97);
+        let mut as_webhook = full_auto.clone();
+        as_webhook.record.webhook = WebhookKind::Decision;
+        let name = DecisionName::of(&full_auto, &id("a1"));
+        assert_eq!(name.time, DecisionName::of(&d, &id("a1")).time);
         assert_ne!(
             name.fingerprint,
-            DecisionName::of(&as_webhook, "a1").fingerprint,
+            DecisionName::of(&as_webhook, &id("a1")).fingerprint,
             "the same fields from a decision webhook are another decision"
         );
-        let rescored = Decision {
-            decision_score: Some(0.5),
-            ..full_auto.clone()
-        };
+        let mut rescored = full_auto.clone();
+        rescored.record.decision_score = Some(0.5);
         assert_ne!(
             name.fingerprint,
-            DecisionName::of(&rescored, "a1").fingerprint
+            DecisionName::of(&rescored, &id("a1")).fingerprint
         );
-        assert_eq!(name, DecisionName::of(&full_auto.clone(), "a1"));
+        assert_eq!(name, DecisionName::of(&full_auto.clone(), &id("a1")));
     }
 
     #[test]
     fn manifest_keys_parse_back() {
-        let name = DecisionName::of(&decision(Some("2025-03-04T10:21:07.412Z")), "a1");
+        let name = DecisionName::of(&decision(Some("2025-03-04T10:21:07.412Z")), &id("a1"));
         for revision in [1, 2, 17] {
             let key = name.manifest_key("p/s/a/", revision);
             assert_eq!(
@@ -422,10 +380,10 @@ mod tests {
 
     #[test]
     fn chosen_files_get_unique_keys_with_their_media_ids() {
-        let chosen = |id: &str, context: &str, mimetype: &str, kind| Chosen {
+        let chosen = |media: &str, context: &str, mimetype: &str, kind| Chosen {
             kind,
-            media_id: id.into(),
-            context: context.into(),
+            media_id: id(media),
+            context: id(context),
             mimetype: Some(mimetype.into()),
             size: None,
         };

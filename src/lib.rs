@@ -21,6 +21,9 @@
 //!     Veriff redelivers (or SQS does, then the dead-letter queue); a retry finishes
 //! ```
 //!
+//! - [`domain`]: the domain's words, a leaf every layer uses: [`domain::SafeId`] (an id
+//!   safe in a URL or a key, built only by validation), [`domain::Decision`] and its
+//!   record, statuses, webhook kinds, [`domain::Secret`].
 //! - [`config`]: environment → validated [`config::Config`] (cold start).
 //! - [`credentials`]: the Veriff API key and shared secrets, from the environment or from
 //!   Secrets Manager (read at cold start, refreshed while warm).
@@ -37,6 +40,8 @@
 //! - [`manifest`]: the manifest document (schema v2; v1 still parses).
 //! - [`signing`]: signed manifests: the statement KMS signs, and offline verification.
 //! - [`budget`]: the copy path's memory budget (`COPY_MEMORY_MIB`), shared by every copy.
+//! - [`stored`]: what S3 holds, as records (versions, ETags, checksums) and S3's checksum
+//!   arithmetic; pure, shared by the manifest, the writer and the audit's rules.
 //! - [`store`]: S3 access: list, read, head, and conditional creates (never an overwrite).
 //! - [`archive`]: orchestration of one decision: idempotency, reuse, concurrency.
 //! - [`audit`]: reading the archive back (verify, report): manifests, signatures, every
@@ -59,6 +64,7 @@ pub mod audit;
 pub mod budget;
 pub mod config;
 pub mod credentials;
+pub mod domain;
 pub mod error;
 pub mod event;
 pub mod handler;
@@ -72,6 +78,7 @@ pub mod s3;
 pub mod select;
 pub mod signing;
 pub mod store;
+pub mod stored;
 pub mod telemetry;
 pub mod veriff;
 pub mod webhook;

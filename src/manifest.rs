@@ -7,7 +7,7 @@
 //! It carries the decision's non-personal fields, the listings read, each stored file with
 //! its SHA-256 and S3's own record of it (version id, ETag, checksum), each skipped item
 //! with its reason, and, when kept, the SHA-256 of the webhook body. No person, document
-//! or IP data ever reaches it: [`Decision`] has no field for them. Schema v1 and v2
+//! or IP data ever reaches it: [`DecisionRecord`] has no field for them. Schema v1 and v2
 //! manifests still parse: their later fields are absent (a v2 decision came from the
 //! decision webhook).
 //! No I/O here.
@@ -16,9 +16,21 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::{Decision, DecisionRecord, SafeId};
 use crate::media::MediaKind;
 use crate::select::{Listing, Skipped};
-use crate::webhook::Decision;
+pub use crate::stored::{S3Checksum, StoredObject};
+
+/// Why stored bytes are not a manifest.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// Not JSON of a manifest's shape (or an id is not a safe path segment).
+    #[error("not a manifest ({0})")]
+    Json(#[source] serde_json::Error),
+    /// A schema version this build does not know.
+    #[error("unknown manifest schema version {0}")]
+    UnknownVersion(u32),
+}
 
 /// The manifest schema version this build writes.
 pub const SCHEMA_VERSION: u32 = 3;
@@ -30,15 +42,15 @@ pub struct Manifest {
     /// Schema version: 3 when written by this build, 1 or 2 for older archives.
     pub schema_version: u32,
     /// Veriff session id.
-    pub session_id: String,
+    pub session_id: SafeId,
     /// Decided attempt id.
-    pub attempt_id: String,
+    pub attempt_id: SafeId,
     /// Whether the payload gave the attempt id or it was resolved as the session's newest
     /// attempt (v2; absent in v1, where it was always given).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt_id_source: Option<AttemptIdSource>,
-    /// The decision being archived.
-    pub decision: Decision,
+    /// The decision being archived: its recorded fields (the ids are above).
+    pub decision: DecisionRecord,
     /// The metadata listings read, and which one the files came from.
     pub media_source: SourceRecord,
     /// When the archive was completed (RFC 3339, UTC).
@@ -133,32 +145,6 @@ pub struct ArchiverRecord {
     pub version: String,
 }
 
-/// S3's own checksum of an object, exactly as S3 stores and returns it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct S3Checksum {
-    /// Always `SHA256`.
-    pub algorithm: String,
-    /// `FULL_OBJECT` (one PutObject: the base64 SHA-256 of the bytes) or `COMPOSITE`
-    /// (multipart: the base64 SHA-256 of the parts' SHA-256 digests, then `-<parts>`).
-    #[serde(rename = "type")]
-    pub checksum_type: String,
-    /// The value, e.g. `n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=` or `...=-3`.
-    pub value: String,
-}
-
-/// S3's record of one stored object: what a later audit checks without downloading.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-pub struct StoredObject {
-    /// The object's version id, when the bucket is versioned.
-    pub version_id: Option<String>,
-    /// The ETag, quotes included, as S3 returned it.
-    pub etag: Option<String>,
-    /// S3's checksum of the object.
-    pub s3_checksum: Option<S3Checksum>,
-}
-
 /// One stored file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -210,7 +196,7 @@ pub struct ManifestInput<'a> {
     /// The decision.
     pub decision: &'a Decision,
     /// The decided attempt.
-    pub attempt_id: &'a str,
+    pub attempt_id: &'a SafeId,
     /// Where the attempt id came from.
     pub attempt_id_source: AttemptIdSource,
     /// The listings read.
@@ -231,9 +217,9 @@ impl Manifest {
         Manifest {
             schema_version: SCHEMA_VERSION,
             session_id: input.decision.session_id.clone(),
-            attempt_id: input.attempt_id.to_string(),
+            attempt_id: input.attempt_id.clone(),
             attempt_id_source: Some(input.attempt_id_source),
-            decision: input.decision.clone(),
+            decision: input.decision.record.clone(),
             media_source: input.media_source,
             archived_at: humantime::format_rfc3339_millis(archived_at).to_string(),
             archiver: ArchiverRecord {
@@ -248,39 +234,30 @@ impl Manifest {
         }
     }
 
-    /// Parses a stored manifest of schema v1 or v2; anything else is an error.
-    pub fn parse(bytes: &[u8]) -> Result<Manifest, String> {
-        let mut manifest: Manifest =
-            serde_json::from_slice(bytes).map_err(|e| format!("not a manifest ({e})"))?;
+    /// Parses a stored manifest of schema v1, v2 or v3; anything else (or ids that are not
+    /// safe path segments) is an error.
+    pub fn parse(bytes: &[u8]) -> Result<Manifest, ManifestError> {
+        let manifest: Manifest = serde_json::from_slice(bytes).map_err(ManifestError::Json)?;
         if !matches!(manifest.schema_version, 1..=SCHEMA_VERSION) {
-            return Err(format!(
-                "unknown manifest schema version {}",
-                manifest.schema_version
-            ));
-        }
-        // The ids are stored once, at the top level: give them back to the decision.
-        manifest.decision.session_id = manifest.session_id.clone();
-        if manifest.attempt_id_source != Some(AttemptIdSource::Resolved) {
-            manifest.decision.attempt_id = Some(manifest.attempt_id.clone());
+            return Err(ManifestError::UnknownVersion(manifest.schema_version));
         }
         Ok(manifest)
     }
 
     /// Whether this manifest already archives exactly `decision`, decided in `attempt_id`
-    /// (a redelivery).
-    pub fn records(&self, decision: &Decision, attempt_id: &str) -> bool {
-        let d = &self.decision;
+    /// (a redelivery): the same session, attempt and recorded fields.
+    pub fn records(&self, decision: &Decision, attempt_id: &SafeId) -> bool {
         self.session_id == decision.session_id
-            && self.attempt_id == attempt_id
-            && d.status == decision.status
-            && d.code == decision.code
-            && d.reason == decision.reason
-            && d.reason_code == decision.reason_code
-            && d.decision_time == decision.decision_time
-            && d.vendor_data == decision.vendor_data
-            && d.end_user_id == decision.end_user_id
-            && d.webhook == decision.webhook
-            && d.decision_score == decision.decision_score
+            && self.attempt_id == *attempt_id
+            && self.decision == decision.record
+    }
+
+    /// The decision this manifest records, with its ids (the attempt as given, unless it was
+    /// resolved).
+    pub fn recorded_decision(&self) -> Decision {
+        let attempt_id = (self.attempt_id_source != Some(AttemptIdSource::Resolved))
+            .then(|| self.attempt_id.clone());
+        Decision::new(self.session_id.clone(), attempt_id, self.decision.clone())
     }
 
     /// Serialises the manifest (pretty, with a trailing newline).
@@ -299,28 +276,33 @@ impl Manifest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::WebhookKind;
     use crate::select::SkipReason;
     use std::time::{Duration, UNIX_EPOCH};
 
+    fn id(s: &str) -> SafeId {
+        SafeId::parse(s).unwrap()
+    }
+
     fn decision(time: &str) -> Decision {
-        Decision {
-            session_id: "s1".into(),
-            attempt_id: Some("a1".into()),
-            status: "approved".into(),
-            code: Some(9001),
-            reason: None,
-            reason_code: Some(serde_json::json!(102)),
-            decision_time: Some(time.into()),
-            vendor_data: Some("cust-1".into()),
-            ..Decision::default()
-        }
+        Decision::new(
+            id("s1"),
+            Some(id("a1")),
+            DecisionRecord {
+                code: Some(9001),
+                reason_code: Some(serde_json::json!(102)),
+                decision_time: Some(time.into()),
+                vendor_data: Some("cust-1".into()),
+                ..DecisionRecord::new(WebhookKind::Decision, "approved")
+            },
+        )
     }
 
     fn manifest(d: &Decision) -> Manifest {
         Manifest::new(
             ManifestInput {
                 decision: d,
-                attempt_id: "a1",
+                attempt_id: &id("a1"),
                 attempt_id_source: AttemptIdSource::Given,
                 media_source: SourceRecord {
                     mode: "combined".into(),
@@ -427,7 +409,7 @@ mod tests {
         assert_eq!(m.attempt_id_source, None);
         assert_eq!(m.files[0].stored, StoredObject::default());
         assert_eq!(m.files[0].listing, None);
-        assert!(m.records(&decision("2025-03-04T10:21:07.412Z"), "a1"));
+        assert!(m.records(&decision("2025-03-04T10:21:07.412Z"), &id("a1")));
         let future =
             String::from_utf8_lossy(v1).replace("\"schemaVersion\":1", "\"schemaVersion\":4");
         assert!(Manifest::parse(future.as_bytes()).is_err());
@@ -439,25 +421,25 @@ mod tests {
     fn a_manifest_records_only_its_own_decision() {
         let d = decision("2025-03-04T10:21:07.412Z");
         let back = Manifest::parse(&manifest(&d).to_bytes()).unwrap();
-        assert!(back.records(&d, "a1"));
-        assert!(!back.records(&d, "a2"), "another attempt");
+        assert!(back.records(&d, &id("a1")));
+        assert!(!back.records(&d, &id("a2")), "another attempt");
         let mut later = d.clone();
-        later.decision_time = Some("2025-03-05T10:21:07.412123Z".into());
-        assert!(!back.records(&later, "a1"));
+        later.record.decision_time = Some("2025-03-05T10:21:07.412123Z".into());
+        assert!(!back.records(&later, &id("a1")));
         for change in [
-            |d: &mut Decision| d.status = "declined".into(),
-            |d: &mut Decision| d.code = Some(9102),
-            |d: &mut Decision| d.reason = Some("x".into()),
-            |d: &mut Decision| d.reason_code = None,
-            |d: &mut Decision| d.vendor_data = None,
-            |d: &mut Decision| d.end_user_id = Some("u".into()),
-            |d: &mut Decision| d.session_id = "s2".into(),
-            |d: &mut Decision| d.webhook = crate::webhook::WebhookKind::FullAuto,
-            |d: &mut Decision| d.decision_score = Some(0.9),
+            |d: &mut Decision| d.record.status = "declined".into(),
+            |d: &mut Decision| d.record.code = Some(9102),
+            |d: &mut Decision| d.record.reason = Some("x".into()),
+            |d: &mut Decision| d.record.reason_code = None,
+            |d: &mut Decision| d.record.vendor_data = None,
+            |d: &mut Decision| d.record.end_user_id = Some("u".into()),
+            |d: &mut Decision| d.session_id = id("s2"),
+            |d: &mut Decision| d.record.webhook = WebhookKind::FullAuto,
+            |d: &mut Decision| d.record.decision_score = Some(0.9),
         ] {
             let mut other = d.clone();
             change(&mut other);
-            assert!(!back.records(&other, "a1"), "{other:?}");
+            assert!(!back.records(&other, &id("a1")), "{other:?}");
         }
     }
 
@@ -468,19 +450,17 @@ mod tests {
         v["schemaVersion"] = 2.into();
         v["decision"].as_object_mut().unwrap().remove("webhook");
         let v2 = Manifest::parse(v.to_string().as_bytes()).unwrap();
-        assert_eq!(v2.decision.webhook, crate::webhook::WebhookKind::Decision);
+        assert_eq!(v2.decision.webhook, WebhookKind::Decision);
         assert!(
-            v2.records(&d, "a1"),
+            v2.records(&d, &id("a1")),
             "a v2 manifest records its decision webhook"
         );
 
-        let full_auto = Decision {
-            webhook: crate::webhook::WebhookKind::FullAuto,
-            code: None,
-            reason_code: None,
-            decision_score: Some(0.97),
-            ..d.clone()
-        };
+        let mut full_auto = d.clone();
+        full_auto.record.webhook = WebhookKind::FullAuto;
+        full_auto.record.code = None;
+        full_auto.record.reason_code = None;
+        full_auto.record.decision_score = Some(0.97);
         let mut m = manifest(&full_auto);
         m.media_unavailable = Some(MediaUnavailable {
             reason: NOT_FOUND_AT_VERIFF.into(),
@@ -492,11 +472,11 @@ mod tests {
         assert_eq!(v["mediaUnavailable"]["reason"], "not_found_at_veriff");
         let back = Manifest::parse(&m.to_bytes()).unwrap();
         assert_eq!(back, m);
-        assert!(back.records(&full_auto, "a1"));
+        assert!(back.records(&full_auto, &id("a1")));
         assert!(
-            !back.records(&d, "a1"),
+            !back.records(&d, &id("a1")),
             "the decision webhook is another decision"
         );
-        assert!(!v2.records(&full_auto, "a1"));
+        assert!(!v2.records(&full_auto, &id("a1")));
     }
 }

@@ -13,7 +13,7 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::layout::{MAX_SEGMENT_LEN, is_safe_segment};
+use crate::domain::{MAX_SEGMENT_LEN, SafeId};
 use crate::media::{MediaItem, MediaKind, MediaList};
 
 /// Which Veriff listing a file came from.
@@ -146,15 +146,15 @@ pub struct SelectOptions {
     pub max_file_bytes: u64,
 }
 
-/// A file chosen for the archive. `media_id` and `context` are safe path segments.
+/// A file chosen for the archive.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Chosen {
     /// Which array it came from.
     pub kind: MediaKind,
     /// Veriff media id.
-    pub media_id: String,
+    pub media_id: SafeId,
     /// Media context.
-    pub context: String,
+    pub context: SafeId,
     /// Mimetype as Veriff reported it.
     pub mimetype: Option<String>,
     /// Announced size.
@@ -213,7 +213,7 @@ pub struct Selection {
 pub fn select(list: &MediaList, options: SelectOptions) -> Selection {
     let mut selection = Selection::default();
     let mut seen_ids: HashSet<String> = HashSet::new();
-    let mut taken: HashSet<(MediaKind, String)> = HashSet::new();
+    let mut taken: HashSet<(MediaKind, SafeId)> = HashSet::new();
 
     let all = list
         .images
@@ -223,7 +223,7 @@ pub fn select(list: &MediaList, options: SelectOptions) -> Selection {
     for item in all {
         match judge(item, options, &seen_ids, &taken) {
             Ok(chosen) => {
-                seen_ids.insert(chosen.media_id.clone());
+                seen_ids.insert(chosen.media_id.to_string());
                 if chosen.kind != MediaKind::Nfc {
                     taken.insert((chosen.kind, chosen.context.clone()));
                 }
@@ -253,27 +253,23 @@ fn judge(
     item: &MediaItem,
     options: SelectOptions,
     seen_ids: &HashSet<String>,
-    taken: &HashSet<(MediaKind, String)>,
+    taken: &HashSet<(MediaKind, SafeId)>,
 ) -> Result<Chosen, SkipReason> {
     let id = item.id.as_deref().ok_or(SkipReason::MissingId)?;
-    if !is_safe_segment(id) {
-        return Err(SkipReason::UnsafeId);
-    }
+    let media_id = SafeId::parse(id).map_err(|_| SkipReason::UnsafeId)?;
     let context = match (item.kind, item.context.as_deref()) {
         (_, Some(c)) => c,
         (MediaKind::Nfc, None) => NFC_CONTEXT,
         (_, None) => return Err(SkipReason::MissingContext),
     };
-    if !is_safe_segment(context) {
-        return Err(SkipReason::UnsafeContext);
-    }
+    let context = SafeId::parse(context).map_err(|_| SkipReason::UnsafeContext)?;
     if seen_ids.contains(id) {
         return Err(SkipReason::DuplicateMediaId);
     }
     if item.kind == MediaKind::Video && !options.videos {
         return Err(SkipReason::VideosDisabled);
     }
-    if item.kind != MediaKind::Nfc && taken.contains(&(item.kind, context.to_string())) {
+    if item.kind != MediaKind::Nfc && taken.contains(&(item.kind, context.clone())) {
         return Err(SkipReason::LowerRanked);
     }
     if item.size.is_some_and(|s| s > options.max_file_bytes) {
@@ -281,8 +277,8 @@ fn judge(
     }
     Ok(Chosen {
         kind: item.kind,
-        media_id: id.to_string(),
-        context: context.to_string(),
+        media_id,
+        context,
         mimetype: item.mimetype.clone(),
         size: item.size,
     })

@@ -25,7 +25,10 @@ use tokio::task::JoinHandle;
 
 use crate::budget::{CopyBudget, Reservation};
 use crate::error::Error;
-use crate::manifest::{S3Checksum, StoredObject};
+use crate::stored::{
+    ListedObject, ObjectHead, S3Checksum, StoredObject, checksum_type_of, composite_checksum,
+    full_object_checksum,
+};
 
 /// S3 error codes that no retry can heal: the copy fails at once instead of downloading
 /// the file again (wrong bucket, missing permission, bad credentials, unusable KMS key).
@@ -50,26 +53,6 @@ pub struct Store {
     client: Client,
     bucket: String,
     part_size: usize,
-}
-
-/// An object found by [`Store::list_folder`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListedObject {
-    /// Full key.
-    pub key: String,
-    /// Size in bytes.
-    pub size: u64,
-}
-
-/// What [`Store::head`] learnt about an object.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectHead {
-    /// Size in bytes.
-    pub size: u64,
-    /// The stored `Content-Type`, if any.
-    pub content_type: Option<String>,
-    /// S3's record: version id, ETag and checksum (when S3 returns one).
-    pub stored: StoredObject,
 }
 
 /// The result of a conditional create.
@@ -616,55 +599,6 @@ async fn upload_part(
     })
 }
 
-/// The checksum S3 stores for an object written in one PutObject with SHA-256.
-pub fn full_object_checksum(sha256: &[u8]) -> S3Checksum {
-    S3Checksum {
-        algorithm: "SHA256".into(),
-        checksum_type: "FULL_OBJECT".into(),
-        value: b64(sha256),
-    }
-}
-
-/// The checksum S3 stores for a multipart object with SHA-256 parts: the SHA-256 of the
-/// concatenated part digests, base64, then `-<number of parts>`.
-pub fn composite_checksum(part_digests: &[[u8; 32]]) -> S3Checksum {
-    let mut outer = Sha256::new();
-    for digest in part_digests {
-        outer.update(digest);
-    }
-    S3Checksum {
-        algorithm: "SHA256".into(),
-        checksum_type: "COMPOSITE".into(),
-        value: format!("{}-{}", b64(&outer.finalize()), part_digests.len()),
-    }
-}
-
-/// Whether two checksum values name the same content: equal, or equal once a `-<parts>`
-/// suffix is set aside (AWS returns a composite checksum with it; some S3-compatible
-/// servers, moto among them, return the same checksum-of-checksums without it).
-pub fn same_checksum(a: &str, b: &str) -> bool {
-    fn base(v: &str) -> &str {
-        match v.rsplit_once('-') {
-            Some((base, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => base,
-            _ => v,
-        }
-    }
-    a == b || base(a) == base(b)
-}
-
-/// `COMPOSITE` for a value with a `-<parts>` suffix, else `FULL_OBJECT`.
-fn checksum_type_of(value: &str) -> String {
-    let composite = value
-        .rsplit_once('-')
-        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-    if composite {
-        "COMPOSITE"
-    } else {
-        "FULL_OBJECT"
-    }
-    .into()
-}
-
 /// When S3 echoes the checksum it stored, it must be the one computed here.
 fn check_echoed_checksum(
     key: &str,
@@ -732,42 +666,6 @@ fn storage_error<E: ProvideErrorMetadata, R: HasStatus>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn checksums_are_computed_the_way_s3_stores_them() {
-        // Full object: base64 of the SHA-256 of the bytes (S3's documented example value
-        // for the empty object).
-        assert_eq!(
-            full_object_checksum(&Sha256::digest(b"")).value,
-            "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
-        );
-        // Composite: SHA-256 over the concatenated part digests, then -<parts>.
-        let parts: Vec<[u8; 32]> = [&b"part one"[..], b"part two"]
-            .iter()
-            .map(|p| Sha256::digest(p).into())
-            .collect();
-        let mut outer = Sha256::new();
-        outer.update(parts[0]);
-        outer.update(parts[1]);
-        let composite = composite_checksum(&parts);
-        assert_eq!(composite.value, format!("{}-2", b64(&outer.finalize())));
-        assert_eq!(composite.checksum_type, "COMPOSITE");
-        assert_eq!(checksum_type_of(&composite.value), "COMPOSITE");
-        assert_eq!(
-            checksum_type_of("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="),
-            "FULL_OBJECT"
-        );
-        assert_eq!(checksum_type_of("abc-"), "FULL_OBJECT");
-    }
-
-    #[test]
-    fn checksums_compare_with_or_without_the_part_count() {
-        assert!(same_checksum("abc=-3", "abc=-3"));
-        assert!(same_checksum("abc=-3", "abc="));
-        assert!(same_checksum("abc=", "abc="));
-        assert!(!same_checksum("abc=", "abd="));
-        assert!(!same_checksum("abc=-3", "abd=-3"));
-    }
 
     #[test]
     fn an_echoed_checksum_must_match() {

@@ -11,9 +11,8 @@ use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
-use crate::config::Secret;
+use crate::domain::{Decision, DecisionRecord, SafeId, Secret, WebhookKind};
 use crate::event::HttpRequest;
-use crate::layout::is_safe_segment;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -130,113 +129,6 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     !len_differs & (diff == 0)
 }
 
-/// The decision statuses Veriff documents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum DecisionStatus {
-    /// `approved`
-    Approved,
-    /// `declined`
-    Declined,
-    /// `resubmission_requested`
-    ResubmissionRequested,
-    /// `review`
-    Review,
-    /// `expired`
-    Expired,
-    /// `abandoned`
-    Abandoned,
-}
-
-impl DecisionStatus {
-    /// Parses Veriff's wire name.
-    pub fn parse(name: &str) -> Option<Self> {
-        Some(match name {
-            "approved" => Self::Approved,
-            "declined" => Self::Declined,
-            "resubmission_requested" => Self::ResubmissionRequested,
-            "review" => Self::Review,
-            "expired" => Self::Expired,
-            "abandoned" => Self::Abandoned,
-            _ => return None,
-        })
-    }
-    /// Veriff's wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Approved => "approved",
-            Self::Declined => "declined",
-            Self::ResubmissionRequested => "resubmission_requested",
-            Self::Review => "review",
-            Self::Expired => "expired",
-            Self::Abandoned => "abandoned",
-        }
-    }
-}
-
-/// Which of Veriff's webhooks decided a session.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum WebhookKind {
-    /// The decision webhook (`verification.status`): Veriff's Plus and Premium plans, and
-    /// every manifest written before schema v3.
-    #[default]
-    Decision,
-    /// The Full Auto webhook (`eventType: "fullauto"`, `data.verification.decision`): the
-    /// Self-Serve Essential plan, which sends no decision webhook.
-    #[serde(rename = "fullauto")]
-    FullAuto,
-}
-
-impl WebhookKind {
-    /// The name used in manifests, queue messages and logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WebhookKind::Decision => "decision",
-            WebhookKind::FullAuto => "fullauto",
-        }
-    }
-}
-
-/// The non-personal fields of a decision (a decision webhook or a Full Auto result) that
-/// the archive records.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Decision {
-    /// Session id (`verification.id`; Full Auto: `sessionId`), validated as a safe path
-    /// segment.
-    #[serde(skip)]
-    pub session_id: String,
-    /// Decided attempt (`verification.attemptId`; Full Auto: `attemptId`), validated as a
-    /// safe path segment. Some payloads carry none: the archive then resolves the session's
-    /// newest attempt.
-    #[serde(skip)]
-    pub attempt_id: Option<String>,
-    /// Which webhook decided (schema v3; absent in older manifests: the decision webhook).
-    #[serde(default)]
-    pub webhook: WebhookKind,
-    /// `verification.status` (Full Auto: `data.verification.decision`) as sent.
-    pub status: String,
-    /// `verification.code`, when a number (or a numeric string). Full Auto sends none.
-    pub code: Option<i64>,
-    /// `verification.reason`. Full Auto sends none.
-    pub reason: Option<String>,
-    /// `verification.reasonCode`: documented as a string, sent as a number; kept as sent.
-    /// Full Auto sends none.
-    pub reason_code: Option<Value>,
-    /// `verification.decisionTime` (Full Auto: `time`), as sent (precision varies).
-    pub decision_time: Option<String>,
-    /// `verification.vendorData` (Full Auto: `vendorData`): the integrator's own reference.
-    pub vendor_data: Option<String>,
-    /// `verification.endUserId` (Full Auto: `endUserId`).
-    pub end_user_id: Option<String>,
-    /// Full Auto's `data.verification.decisionScore` (0 to 1: how likely the session is
-    /// genuine), when it is a number. Not personal data. Absent for decision webhooks.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub decision_score: Option<f64>,
-}
-
 /// What an authenticated webhook turned out to be.
 // One value per request, moved once into the archive: boxing the decision would buy nothing.
 #[allow(clippy::large_enum_variant)]
@@ -299,20 +191,28 @@ pub fn classify(body: &[u8]) -> Result<Webhook, PayloadError> {
 
 /// The id at `field` of `object`: absent or `null` is `None`; a safe segment is kept; any
 /// other value is `Err(())`.
-fn optional_id(object: &Value, field: &str) -> Result<Option<String>, ()> {
+fn optional_id(object: &Value, field: &str) -> Result<Option<SafeId>, ()> {
     match object.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(id)) if is_safe_segment(id) => Ok(Some(id.clone())),
+        Some(Value::String(id)) => SafeId::parse(id.as_str()).map(Some).map_err(|_| ()),
         Some(_) => Err(()),
     }
+}
+
+/// The id at `field` of `object`, which must be there and safe.
+fn required_id(object: &Value, field: &'static str) -> Result<SafeId, PayloadError> {
+    object
+        .get(field)
+        .and_then(Value::as_str)
+        .and_then(|id| SafeId::parse(id).ok())
+        .ok_or(PayloadError::BadSessionId(field))
 }
 
 /// A decision webhook's recorded fields, from its `verification` object.
 fn decision_webhook(v: &Value, status: &str) -> Result<Decision, PayloadError> {
     let text = |field: &str| v.get(field).and_then(Value::as_str).map(str::to_string);
-    let session_id = text("id")
-        .filter(|id| is_safe_segment(id))
-        .ok_or(PayloadError::BadSessionId("verification.id"))?;
+    let session_id =
+        required_id(v, "id").map_err(|_| PayloadError::BadSessionId("verification.id"))?;
     // Only `verification.id` names the session, and only `verification.attemptId` the
     // attempt: other ids in the payload (riskLabels[].sessionIds,
     // biometricAuthentication.matchedSessionId) belong to other sessions.
@@ -327,9 +227,7 @@ fn decision_webhook(v: &Value, status: &str) -> Result<Decision, PayloadError> {
         .get("reasonCode")
         .filter(|c| c.is_number() || c.is_string())
         .cloned();
-    Ok(Decision {
-        session_id,
-        attempt_id,
+    let record = DecisionRecord {
         webhook: WebhookKind::Decision,
         status: status.to_string(),
         code,
@@ -339,7 +237,8 @@ fn decision_webhook(v: &Value, status: &str) -> Result<Decision, PayloadError> {
         vendor_data: text("vendorData"),
         end_user_id: text("endUserId"),
         decision_score: None,
-    })
+    };
+    Ok(Decision::new(session_id, attempt_id, record))
 }
 
 /// A Full Auto result's recorded fields: the ids, times and references at the top level,
@@ -347,9 +246,7 @@ fn decision_webhook(v: &Value, status: &str) -> Result<Decision, PayloadError> {
 /// `document`) and `insights` beside them are personal data and are never read.
 fn full_auto_decision(doc: &Value) -> Result<Decision, PayloadError> {
     let text = |field: &str| doc.get(field).and_then(Value::as_str).map(str::to_string);
-    let session_id = text("sessionId")
-        .filter(|id| is_safe_segment(id))
-        .ok_or(PayloadError::BadSessionId("sessionId"))?;
+    let session_id = required_id(doc, "sessionId")?;
     let attempt_id =
         optional_id(doc, "attemptId").map_err(|()| PayloadError::BadAttemptId("attemptId"))?;
     let verification = doc
@@ -360,22 +257,18 @@ fn full_auto_decision(doc: &Value) -> Result<Decision, PayloadError> {
         .and_then(|v| v.get("decision"))
         .and_then(Value::as_str)
         .ok_or(PayloadError::BadFullAutoDecision)?;
-    let decision_score = verification
-        .and_then(|v| v.get("decisionScore"))
-        .and_then(Value::as_f64);
-    Ok(Decision {
-        session_id,
-        attempt_id,
+    let record = DecisionRecord {
         webhook: WebhookKind::FullAuto,
         status: status.to_string(),
-        code: None,
-        reason: None,
-        reason_code: None,
         decision_time: text("time"),
         vendor_data: text("vendorData"),
         end_user_id: text("endUserId"),
-        decision_score,
-    })
+        decision_score: verification
+            .and_then(|v| v.get("decisionScore"))
+            .and_then(Value::as_f64),
+        ..DecisionRecord::default()
+    };
+    Ok(Decision::new(session_id, attempt_id, record))
 }
 
 fn other_kind(doc: &Value) -> &'static str {
@@ -548,12 +441,12 @@ mod tests {
             d.attempt_id.as_deref(),
             Some("e30122d1-740b-4764-853f-470374a7abf4")
         );
-        assert_eq!(d.status, "approved");
-        assert_eq!(d.code, Some(9001));
-        assert_eq!(d.reason_code, Some(serde_json::json!(102)));
-        assert_eq!(d.vendor_data.as_deref(), Some("cust-8d1c2f"));
-        assert_eq!(d.end_user_id, None);
-        let printed = format!("{d:?}{}", serde_json::to_string(&d).unwrap());
+        assert_eq!(d.record.status, "approved");
+        assert_eq!(d.record.code, Some(9001));
+        assert_eq!(d.record.reason_code, Some(serde_json::json!(102)));
+        assert_eq!(d.record.vendor_data.as_deref(), Some("cust-8d1c2f"));
+        assert_eq!(d.record.end_user_id, None);
+        let printed = format!("{d:?}{}", serde_json::to_string(&d.record).unwrap());
         for pii in ["SARAH", "MORGA753116SM9IJ", "186.153.67.122"] {
             assert!(!printed.contains(pii));
         }
@@ -607,23 +500,6 @@ mod tests {
     }
 
     #[test]
-    fn decision_statuses_round_trip_and_unknown_ones_are_none() {
-        for name in [
-            "approved",
-            "declined",
-            "resubmission_requested",
-            "review",
-            "expired",
-            "abandoned",
-        ] {
-            let status = DecisionStatus::parse(name).expect(name);
-            assert_eq!(status.as_str(), name);
-        }
-        assert_eq!(DecisionStatus::parse("approved_with_conditions"), None);
-        assert_eq!(DecisionStatus::parse("Approved"), None);
-    }
-
-    #[test]
     fn a_decision_code_may_be_a_number_or_a_numeric_string() {
         for (code, expected) in [
             ("9102", Some(9102)),
@@ -638,7 +514,7 @@ mod tests {
             let Webhook::Decision(d) = classify(body.as_bytes()).unwrap() else {
                 panic!("not a decision: {body}")
             };
-            assert_eq!(d.code, expected, "{body}");
+            assert_eq!(d.record.code, expected, "{body}");
         }
     }
 
@@ -707,18 +583,24 @@ mod tests {
         let Webhook::Decision(d) = classify(FULL_AUTO.as_bytes()).unwrap() else {
             panic!("not a decision")
         };
-        assert_eq!(d.webhook, WebhookKind::FullAuto);
+        assert_eq!(d.record.webhook, WebhookKind::FullAuto);
         assert_eq!(d.session_id, "f04bdb47-d3be-4b28-b028-a652feb060b5");
         assert_eq!(
             d.attempt_id.as_deref(),
             Some("e30122d1-740b-4764-853f-470374a7abf4")
         );
-        assert_eq!(d.status, "approved");
-        assert_eq!(d.decision_time.as_deref(), Some("2025-03-04T10:16:30.120Z"));
-        assert_eq!(d.decision_score, Some(0.97));
-        assert_eq!(d.vendor_data.as_deref(), Some("cust-8d1c2f"));
-        assert_eq!((d.code, &d.reason, &d.reason_code), (None, &None, &None));
-        let printed = format!("{d:?}{}", serde_json::to_string(&d).unwrap());
+        assert_eq!(d.record.status, "approved");
+        assert_eq!(
+            d.record.decision_time.as_deref(),
+            Some("2025-03-04T10:16:30.120Z")
+        );
+        assert_eq!(d.record.decision_score, Some(0.97));
+        assert_eq!(d.record.vendor_data.as_deref(), Some("cust-8d1c2f"));
+        assert_eq!(
+            (d.record.code, &d.record.reason, &d.record.reason_code),
+            (None, &None, &None)
+        );
+        let printed = format!("{d:?}{}", serde_json::to_string(&d.record).unwrap());
         for pii in [
             "SARAH",
             "MORGA753116SM9IJ",
@@ -812,10 +694,10 @@ mod tests {
             panic!("not a decision")
         };
         assert_eq!(d.attempt_id, None, "resolved as the newest attempt later");
-        assert_eq!(d.decision_time, None);
-        assert_eq!(d.vendor_data, None);
-        assert_eq!(d.decision_score, None);
-        assert_eq!(d.status, "approved");
+        assert_eq!(d.record.decision_time, None);
+        assert_eq!(d.record.vendor_data, None);
+        assert_eq!(d.record.decision_score, None);
+        assert_eq!(d.record.status, "approved");
         // Only "fullauto" makes an eventType a decision.
         let other = full_auto_with(|d| d["eventType"] = "FullAuto".into());
         assert_eq!(classify(&other), Ok(Webhook::Other("event_type")));
@@ -827,8 +709,6 @@ mod tests {
         let Webhook::Decision(d) = classify(body.as_bytes()).unwrap() else {
             panic!("not a decision")
         };
-        assert_eq!(d.webhook, WebhookKind::Decision);
-        assert_eq!(WebhookKind::FullAuto.as_str(), "fullauto");
-        assert_eq!(WebhookKind::Decision.as_str(), "decision");
+        assert_eq!(d.record.webhook, WebhookKind::Decision);
     }
 }

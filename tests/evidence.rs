@@ -649,7 +649,7 @@ async fn a_v1_archive_stays_readable_and_its_files_are_reused() {
     let Ok(Webhook::Decision(d)) = webhook::classify(body.as_bytes()) else {
         panic!()
     };
-    assert_eq!(d.reason_code, None);
+    assert_eq!(d.record.reason_code, None);
 
     // A redelivery of the decision v1 recorded: already archived, no Veriff request.
     let reply = h.deliver_body(&body).await;

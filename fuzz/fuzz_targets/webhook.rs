@@ -22,12 +22,12 @@ use base64::Engine;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
 
-use veriff_archiver::config::Secret;
+use veriff_archiver::domain::{self, SafeId, Secret, WebhookKind};
 use veriff_archiver::event::{self, HttpRequest};
 use veriff_archiver::layout;
 use veriff_archiver::select::{self, SelectOptions};
 use veriff_archiver::veriff::media::{MediaKind, MediaList};
-use veriff_archiver::webhook::{self, AuthError, Webhook, WebhookKind};
+use veriff_archiver::webhook::{self, AuthError, Webhook};
 
 const SECRET: &str = "fuzz-shared-secret";
 const OTHER_SECRET: &str = "fuzz-previous-secret";
@@ -62,7 +62,7 @@ fn decode_checked(event: &Value, max: usize) -> Result<HttpRequest, u16> {
             Ok(req)
         }
         Err(e) => {
-            let status = e.status();
+            let status = veriff_archiver::Error::from(e.clone()).status();
             assert!(status == 400 || status == 413, "status {status}: {e}");
             Err(status)
         }
@@ -193,9 +193,9 @@ fn signature(flags: u8, rest: &[u8]) {
     }
 }
 
-fn check_ids(session: &str, attempt: &str) {
-    assert!(layout::is_safe_segment(session));
-    assert!(layout::is_safe_segment(attempt));
+fn check_ids(session: &SafeId, attempt: &SafeId) {
+    assert!(domain::is_safe_segment(session));
+    assert!(domain::is_safe_segment(attempt));
     let folder = layout::attempt_folder("veriff/", session, attempt);
     assert!(folder.starts_with("veriff/"));
     assert_eq!(folder.bytes().filter(|b| *b == b'/').count(), 3);
@@ -212,16 +212,18 @@ fn check_ids(session: &str, attempt: &str) {
 fn classify(body: &[u8]) {
     if let Ok(Webhook::Decision(d)) = webhook::classify(body) {
         // Without an attempt id the archive resolves one (checked there as a safe segment).
-        check_ids(&d.session_id, d.attempt_id.as_deref().unwrap_or("resolved"));
+        let resolved = SafeId::parse("resolved").expect("a safe id");
+        check_ids(&d.session_id, d.attempt_id.as_ref().unwrap_or(&resolved));
         // A Full Auto result carries no codes or reasons, and is never also a decision
         // webhook; a decision webhook carries no score.
-        match d.webhook {
+        let r = &d.record;
+        match r.webhook {
             WebhookKind::FullAuto => {
-                assert!(d.code.is_none() && d.reason.is_none() && d.reason_code.is_none());
+                assert!(r.code.is_none() && r.reason.is_none() && r.reason_code.is_none());
                 let doc: Value = serde_json::from_slice(body).expect("classified JSON");
                 assert!(!doc.get("verification").is_some_and(Value::is_object));
             }
-            WebhookKind::Decision => assert!(d.decision_score.is_none()),
+            WebhookKind::Decision => assert!(r.decision_score.is_none()),
         }
     }
 }
@@ -237,7 +239,8 @@ fn metadata(flags: u8, body: &[u8]) {
     let selection = select::select(&list, options);
     assert_eq!(selection.chosen.len() + selection.skipped.len(), list.len());
     // Keys exactly as the archive derives them.
-    let folder = layout::attempt_folder("veriff/", "s1", "a1");
+    let id = |s: &str| SafeId::parse(s).expect("a safe id");
+    let folder = layout::attempt_folder("veriff/", &id("s1"), &id("a1"));
     let keys = layout::keys_for(&folder, &selection.chosen);
     assert_eq!(keys.len(), selection.chosen.len());
     let manifest = layout::legacy_manifest_key(&folder);

@@ -11,10 +11,11 @@ use super::{
     AttemptAudit, FileAudit, FileResult, ManifestAudit, Problem, Problems, SessionAudit,
     SignatureCheck, Summary,
 };
-use crate::layout::{self, is_safe_segment};
+use crate::domain::SafeId;
+use crate::layout;
 use crate::manifest::{FileRecord, Manifest, S3Checksum};
 use crate::signing::signature_key;
-use crate::store::{ListedObject, ObjectHead, same_checksum};
+use crate::stored::{ListedObject, ObjectHead, same_checksum};
 
 /// The objects of one attempt folder, as listed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -78,23 +79,25 @@ pub(super) fn sort_into_folders(
     for object in objects {
         let rest = object.key.strip_prefix(prefix).unwrap_or_default();
         let parts: Vec<&str> = rest.splitn(3, '/').collect();
-        match parts.as_slice() {
-            [session, attempt, name]
-                if is_safe_segment(session)
-                    && is_safe_segment(attempt)
-                    && !name.is_empty()
-                    && !name.contains('/') =>
-            {
-                let folder = layout::attempt_folder(prefix, session, attempt);
-                let entry = folders.entry(folder).or_insert_with(|| FolderObjects {
-                    session_id: session.to_string(),
-                    attempt_id: attempt.to_string(),
-                    keys: BTreeMap::new(),
-                });
-                entry.keys.insert(object.key, object.size);
+        let ids = match parts.as_slice() {
+            [session, attempt, name] if !name.is_empty() && !name.contains('/') => {
+                SafeId::parse(*session)
+                    .ok()
+                    .zip(SafeId::parse(*attempt).ok())
             }
-            _ => strays.push((object.key, object.size)),
-        }
+            _ => None,
+        };
+        let Some((session, attempt)) = ids else {
+            strays.push((object.key, object.size));
+            continue;
+        };
+        let folder = layout::attempt_folder(prefix, &session, &attempt);
+        let entry = folders.entry(folder).or_insert_with(|| FolderObjects {
+            session_id: session.to_string(),
+            attempt_id: attempt.to_string(),
+            keys: BTreeMap::new(),
+        });
+        entry.keys.insert(object.key, object.size);
     }
     strays
 }
@@ -396,12 +399,12 @@ pub(super) fn unreadable_manifest(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{DecisionRecord, WebhookKind};
     use crate::manifest::{
         ArchiverRecord, AttemptIdSource, PayloadRecord, SourceRecord, StoredObject,
     };
     use crate::media::MediaKind;
     use crate::select::{SkipReason, Skipped};
-    use crate::webhook::Decision;
 
     fn listed(key: &str, size: u64) -> ListedObject {
         ListedObject {
@@ -1049,20 +1052,13 @@ mod tests {
     fn sample_manifest(payload: bool) -> Manifest {
         Manifest {
             schema_version: 2,
-            session_id: "s1".into(),
-            attempt_id: "a1".into(),
+            session_id: SafeId::parse("s1").unwrap(),
+            attempt_id: SafeId::parse("a1").unwrap(),
             attempt_id_source: Some(AttemptIdSource::Given),
-            decision: Decision {
-                session_id: "s1".into(),
-                attempt_id: Some("a1".into()),
-                status: "approved".into(),
+            decision: DecisionRecord {
                 code: Some(9001),
-                reason: None,
-                reason_code: None,
                 decision_time: Some("2025-03-04T10:21:07.412Z".into()),
-                vendor_data: None,
-                end_user_id: None,
-                ..Decision::default()
+                ..DecisionRecord::new(WebhookKind::Decision, "approved")
             },
             media_source: SourceRecord {
                 mode: "combined".into(),

@@ -18,10 +18,10 @@ use tokio::time::Instant;
 
 use crate::archive::{Archiver, Origin, Outcome, OutcomeKind};
 use crate::config::Config;
+use crate::domain::{DecisionStatus, SafeId};
 use crate::error::Error;
 use crate::metrics::Tally;
 use crate::queue::message::DecisionMessage;
-use crate::webhook::DecisionStatus;
 
 /// Whether a Lambda event is an SQS batch (`Records[0].eventSource == "aws:sqs"`).
 pub fn is_sqs_event(event: &serde_json::Value) -> bool {
@@ -109,7 +109,7 @@ impl Consumer<'_> {
         // of downloading them again. The container-wide copy slots (COPY_CONCURRENCY)
         // bound the files in flight across all of them.
         let mut folders: Vec<Vec<(DecisionMessage, Vec<String>, u32)>> = Vec::new();
-        let mut folder_index: HashMap<(String, Option<String>), usize> = HashMap::new();
+        let mut folder_index: HashMap<(SafeId, Option<SafeId>), usize> = HashMap::new();
         for group in groups {
             let key = (group.0.session_id.clone(), group.0.attempt_id.clone());
             let i = *folder_index.entry(key).or_insert_with(|| {
@@ -173,7 +173,7 @@ impl Consumer<'_> {
         let decision = message.decision();
         let session_id = decision.session_id.as_str();
         let given_attempt_id = decision.attempt_id.as_deref();
-        let status = DecisionStatus::parse(&decision.status);
+        let status = DecisionStatus::parse(&decision.record.status);
         if !self.config.archives(status) {
             tracing::info!(
                 session_id,

@@ -7,9 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::layout::is_safe_segment;
+use crate::domain::{Decision, DecisionRecord, SafeId};
 use crate::manifest::DecisionSource;
-use crate::webhook::Decision;
 
 /// The `schema` of the messages this build writes and reads.
 pub const SCHEMA: &str = "veriff-archiver/decision/v1";
@@ -24,13 +23,25 @@ pub struct DecisionMessage {
     /// Always [`SCHEMA`]: a consumer never guesses at a shape it does not know.
     pub schema: String,
     /// The session id.
-    pub session_id: String,
+    pub session_id: SafeId,
     /// The decided attempt, when the decision named it.
-    pub attempt_id: Option<String>,
+    pub attempt_id: Option<SafeId>,
     /// Where the decision came from (the manifest's `decisionSource`).
     pub source: DecisionSource,
-    /// The decision's recorded fields (status, code, reason, times, vendorData, endUserId).
-    pub decision: Decision,
+    /// The decision's recorded fields (webhook kind, status, code, reason, times,
+    /// vendorData, endUserId, Full Auto's score).
+    pub decision: DecisionRecord,
+}
+
+/// A message as read from the queue, before its ids are validated.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireMessage {
+    schema: String,
+    session_id: String,
+    attempt_id: Option<String>,
+    source: DecisionSource,
+    decision: DecisionRecord,
 }
 
 /// Why a queue message cannot be archived. Never echoes the message's content.
@@ -61,13 +72,7 @@ impl DecisionMessage {
             session_id: decision.session_id.clone(),
             attempt_id: decision.attempt_id.clone(),
             source,
-            // The ids live once, at the top of the message (the decision's own are not
-            // serialised).
-            decision: Decision {
-                session_id: String::new(),
-                attempt_id: None,
-                ..decision.clone()
-            },
+            decision: decision.record.clone(),
         }
     }
 
@@ -87,28 +92,31 @@ impl DecisionMessage {
         if value.get("schema").and_then(|s| s.as_str()) != Some(SCHEMA) {
             return Err(MessageError::UnknownSchema);
         }
-        let message: DecisionMessage = serde_json::from_value(value)
+        let wire: WireMessage = serde_json::from_value(value)
             .map_err(|e| MessageError::Malformed(e.classify_name()))?;
-        if !is_safe_segment(&message.session_id) {
-            return Err(MessageError::UnsafeId("session"));
-        }
-        if message
+        let session_id =
+            SafeId::parse(wire.session_id).map_err(|_| MessageError::UnsafeId("session"))?;
+        let attempt_id = wire
             .attempt_id
-            .as_deref()
-            .is_some_and(|id| !is_safe_segment(id))
-        {
-            return Err(MessageError::UnsafeId("attempt"));
-        }
-        Ok(message)
+            .map(SafeId::parse)
+            .transpose()
+            .map_err(|_| MessageError::UnsafeId("attempt"))?;
+        Ok(DecisionMessage {
+            schema: wire.schema,
+            session_id,
+            attempt_id,
+            source: wire.source,
+            decision: wire.decision,
+        })
     }
 
     /// The decision to archive, with its ids.
     pub fn decision(&self) -> Decision {
-        Decision {
-            session_id: self.session_id.clone(),
-            attempt_id: self.attempt_id.clone(),
-            ..self.decision.clone()
-        }
+        Decision::new(
+            self.session_id.clone(),
+            self.attempt_id.clone(),
+            self.decision.clone(),
+        )
     }
 
     /// A key equal for two messages of the same decision: duplicates within a batch are
@@ -141,18 +149,17 @@ mod tests {
     use serde_json::json;
 
     fn decision() -> Decision {
-        Decision {
-            session_id: "s-1".into(),
-            attempt_id: Some("a-1".into()),
-            status: "approved".into(),
-            code: Some(9001),
-            reason: None,
-            reason_code: Some(json!(102)),
-            decision_time: Some("2026-11-30T10:00:00.123456Z".into()),
-            vendor_data: Some("ref-1".into()),
-            end_user_id: None,
-            ..Decision::default()
-        }
+        Decision::new(
+            SafeId::parse("s-1").unwrap(),
+            Some(SafeId::parse("a-1").unwrap()),
+            DecisionRecord {
+                code: Some(9001),
+                reason_code: Some(json!(102)),
+                decision_time: Some("2026-11-30T10:00:00.123456Z".into()),
+                vendor_data: Some("ref-1".into()),
+                ..DecisionRecord::new(crate::domain::WebhookKind::Decision, "approved")
+            },
+        )
     }
 
     #[test]
@@ -231,7 +238,7 @@ mod tests {
     fn identity_tells_decisions_apart() {
         let a = DecisionMessage::new(&decision(), DecisionSource::Webhook);
         let mut other = decision();
-        other.decision_time = Some("2026-11-30T11:00:00Z".into());
+        other.record.decision_time = Some("2026-11-30T11:00:00Z".into());
         let b = DecisionMessage::new(&other, DecisionSource::Webhook);
         assert_eq!(a.identity(), a.clone().identity());
         assert_ne!(a.identity(), b.identity());

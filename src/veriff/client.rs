@@ -18,16 +18,16 @@ use reqwest::{Response, StatusCode};
 use sha2::Sha256;
 use tokio::time::Instant;
 
-use crate::config::{Config, Secret};
+use crate::config::Config;
 use crate::credentials::CredentialsHandle;
+use crate::domain::{Decision, SafeId, Secret};
 use crate::error::Error;
-use crate::layout::is_safe_segment;
 use crate::media::{AttemptInfo, MediaList, parse_attempts};
 use crate::retry::{self, Failure, RetryPolicy, parse_retry_after};
 use crate::select::Listing;
 use crate::veriff::RateLimiter;
-use crate::webhook::{Decision, Webhook, classify};
 use crate::webhook::{SIGNATURE_HEADERS, hmac_hex};
+use crate::webhook::{Webhook, classify};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Largest metadata document accepted.
@@ -124,7 +124,7 @@ impl VeriffClient {
     /// without a status). Only the non-personal fields are kept, as for a webhook.
     pub async fn decision(
         &self,
-        session_id: &str,
+        session_id: &SafeId,
         deadline: Instant,
     ) -> Result<Option<Decision>, Error> {
         let what = "session decision";
@@ -132,7 +132,7 @@ impl VeriffClient {
             .get_signed_json("sessions", session_id, "/decision", what, deadline)
             .await?;
         match classify(&body) {
-            Ok(Webhook::Decision(decision)) if decision.session_id == session_id => {
+            Ok(Webhook::Decision(decision)) if decision.session_id == *session_id => {
                 Ok(Some(decision))
             }
             Ok(Webhook::Decision(_)) => Err(Error::Upstream(format!(
@@ -152,14 +152,9 @@ impl VeriffClient {
     fn signed_get(
         &self,
         collection: &str,
-        id: &str,
+        id: &SafeId,
         tail: &str,
     ) -> Result<reqwest::RequestBuilder, Error> {
-        if !is_safe_segment(id) {
-            return Err(Error::BadPayload(
-                "refusing to put an unsafe id in a URL".into(),
-            ));
-        }
         let credentials = self.credentials.current();
         let secret = credentials.signing_secret().ok_or_else(|| {
             Error::Upstream("no Veriff credentials loaded: cannot sign the request".into())
@@ -176,7 +171,7 @@ impl VeriffClient {
     }
 
     /// The request line of a listing, as the manifest records it.
-    pub fn listing_endpoint(listing: Listing, id: &str) -> String {
+    pub fn listing_endpoint(listing: Listing, id: &SafeId) -> String {
         match listing {
             Listing::Session => format!("GET /v1/sessions/{id}/media"),
             Listing::Attempt => format!("GET /v1/attempts/{id}/media"),
@@ -192,7 +187,7 @@ impl VeriffClient {
     pub async fn media_listing(
         &self,
         listing: Listing,
-        id: &str,
+        id: &SafeId,
         deadline: Instant,
     ) -> Result<Option<MediaList>, Error> {
         let (collection, what) = match listing {
@@ -213,7 +208,7 @@ impl VeriffClient {
     /// Fetches and verifies `GET /v1/sessions/{id}/attempts`.
     pub async fn attempts(
         &self,
-        session_id: &str,
+        session_id: &SafeId,
         deadline: Instant,
     ) -> Result<Vec<AttemptInfo>, Error> {
         let what = "session attempts";
@@ -228,7 +223,7 @@ impl VeriffClient {
     async fn get_signed_json(
         &self,
         collection: &str,
-        id: &str,
+        id: &SafeId,
         tail: &str,
         what: &str,
         deadline: Instant,
@@ -248,7 +243,7 @@ impl VeriffClient {
     async fn fetch_signed_json(
         &self,
         collection: &str,
-        id: &str,
+        id: &SafeId,
         tail: &str,
         what: &str,
         deadline: Instant,
@@ -318,7 +313,7 @@ impl VeriffClient {
 
     /// Opens `GET /v1/media/{id}` for streaming: one attempt, whose failure says whether
     /// it is worth retrying. The caller retries the whole copy (request and body together).
-    pub async fn open_media(&self, media_id: &str) -> Result<MediaDownload, Failure> {
+    pub async fn open_media(&self, media_id: &SafeId) -> Result<MediaDownload, Failure> {
         let what = "media download";
         let request = self
             .signed_get("media", media_id, "")

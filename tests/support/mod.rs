@@ -478,7 +478,7 @@ impl Bucket {
                 if let Some(checksum) = checksum {
                     let recorded = file["s3Checksum"]["value"].as_str().unwrap_or_default();
                     assert!(
-                        veriff_archiver::store::same_checksum(&checksum, recorded),
+                        veriff_archiver::stored::same_checksum(&checksum, recorded),
                         "{key} S3 checksum: stored {checksum}, recorded {recorded}"
                     );
                 }

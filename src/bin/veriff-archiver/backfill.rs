@@ -49,15 +49,14 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use veriff_archiver::Config;
 use veriff_archiver::archive::{Archiver, Origin, OutcomeKind, Plan};
+use veriff_archiver::domain::{Decision, DecisionRecord, DecisionStatus, SafeId, WebhookKind};
 use veriff_archiver::error::Error;
-use veriff_archiver::layout::is_safe_segment;
 use veriff_archiver::manifest::DecisionSource;
 use veriff_archiver::media::newest_attempt;
 use veriff_archiver::queue::{DecisionMessage, DecisionQueue};
 use veriff_archiver::signing::ManifestSigner;
 use veriff_archiver::store::Store;
 use veriff_archiver::veriff::{RateLimiter, VeriffClient};
-use veriff_archiver::webhook::{Decision, DecisionStatus, WebhookKind};
 
 use crate::common::{ArchiveArgs, Fatal};
 use crate::output::{Table, human_bytes, plural};
@@ -291,7 +290,7 @@ pub fn pick_column(headers: &[String], wanted: Option<&str>) -> Result<usize, St
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
     /// A session id to process (first occurrence).
-    Session(String),
+    Session(SafeId),
     /// A line that is not a usable id.
     Invalid(Invalid),
     /// A session id seen earlier in the input.
@@ -473,17 +472,17 @@ impl Reader {
         if value.is_empty() {
             return Entry::Blank;
         }
-        if !is_safe_segment(&value) {
+        let Ok(id) = SafeId::parse(value.as_str()) else {
             return invalid(
                 &value,
                 "not a session id (1-128 characters of A-Z a-z 0-9 - _, starting with a \
                  letter or digit)",
             );
-        }
-        let digest = Sha256::digest(value.as_bytes());
+        };
+        let digest = Sha256::digest(id.as_bytes());
         let key = u128::from_le_bytes(digest[..16].try_into().expect("16 bytes"));
         if self.seen.insert(key) {
-            Entry::Session(value)
+            Entry::Session(id)
         } else {
             Entry::Duplicate
         }
@@ -577,7 +576,7 @@ impl Context {
     }
 
     /// Processes one session; with `--dry-run`, only plans it.
-    async fn session(&self, id: &str) -> (Done, Option<String>) {
+    async fn session(&self, id: &SafeId) -> (Done, Option<String>) {
         let deadline = Instant::now() + SESSION_BUDGET;
         let failed = |e: Error| Done::Failed {
             code: e.code(),
@@ -602,7 +601,7 @@ impl Context {
         };
         if !self
             .config
-            .archives(DecisionStatus::parse(&decision.status))
+            .archives(DecisionStatus::parse(&decision.record.status))
         {
             return (Done::Ignored, None);
         }
@@ -630,19 +629,18 @@ impl Context {
     /// is not (`created`, `submitted`...).
     async fn full_auto_decision(
         &self,
-        session_id: &str,
+        session_id: &SafeId,
         deadline: Instant,
     ) -> Result<Option<Decision>, Error> {
         let attempts = self.veriff.attempts(session_id, deadline).await?;
         let Some(newest) = newest_attempt(&attempts) else {
             return Ok(None);
         };
-        let id = newest.id.clone().unwrap_or_default();
-        if !is_safe_segment(&id) {
-            return Err(Error::Upstream(
+        let id = SafeId::parse(newest.id.clone().unwrap_or_default()).map_err(|_| {
+            Error::Upstream(
                 "session attempts: the newest attempt id is not a safe identifier".into(),
-            ));
-        }
+            )
+        })?;
         let Some(status) = newest
             .status
             .as_deref()
@@ -650,13 +648,11 @@ impl Context {
         else {
             return Ok(None);
         };
-        Ok(Some(Decision {
-            session_id: session_id.to_string(),
-            attempt_id: Some(id),
-            webhook: WebhookKind::FullAuto,
-            status: status.to_string(),
-            ..Decision::default()
-        }))
+        Ok(Some(Decision::new(
+            session_id.clone(),
+            Some(id),
+            DecisionRecord::new(WebhookKind::FullAuto, status),
+        )))
     }
 
     /// Sends the decision and, with `--all-attempts`, every other attempt to the queue.
@@ -671,7 +667,7 @@ impl Context {
         let mut messages = vec![DecisionMessage::new(decision, source)];
         if self.all_attempts {
             let decided = match &decision.attempt_id {
-                Some(id) => id.clone(),
+                Some(id) => id.to_string(),
                 None => {
                     let attempts = self
                         .or_cancel(self.veriff.attempts(&decision.session_id, deadline))
@@ -769,7 +765,11 @@ impl Context {
             }
         };
         parts.push(describe(
-            format!("attempt {} ({})", plan.attempt_id, shown(&decision.status)),
+            format!(
+                "attempt {} ({})",
+                plan.attempt_id,
+                shown(&decision.record.status)
+            ),
             &plan,
             &mut work,
         ));
@@ -792,7 +792,7 @@ impl Context {
                     format!(
                         "attempt {} ({}, from the attempts listing)",
                         earlier.attempt_id,
-                        shown(&attempt.status)
+                        shown(&attempt.record.status)
                     ),
                     &earlier,
                     &mut work,
@@ -812,7 +812,7 @@ impl Context {
         decided: &str,
         deadline: Instant,
     ) -> Result<Vec<Decision>, Error> {
-        let session_id = decision.session_id.as_str();
+        let session_id = &decision.session_id;
         let attempts = self
             .or_cancel(self.veriff.attempts(session_id, deadline))
             .await
@@ -823,27 +823,24 @@ impl Context {
             if id == decided {
                 continue;
             }
-            if !is_safe_segment(&id) {
-                return Err(Error::Upstream(
-                    "session attempts: an attempt id is not a safe identifier".into(),
-                ));
-            }
+            let id = SafeId::parse(id).map_err(|_| {
+                Error::Upstream("session attempts: an attempt id is not a safe identifier".into())
+            })?;
             if out
                 .iter()
-                .any(|d: &Decision| d.attempt_id.as_deref() == Some(&id))
+                .any(|d: &Decision| d.attempt_id.as_ref() == Some(&id))
             {
                 continue;
             }
-            out.push(Decision {
-                session_id: session_id.to_string(),
-                attempt_id: Some(id),
-                status: attempt
-                    .status
-                    .filter(|s| !s.trim().is_empty())
-                    .unwrap_or_else(|| "unknown".into()),
-                webhook: decision.webhook,
-                ..Decision::default()
-            });
+            let status = attempt
+                .status
+                .filter(|s| !s.trim().is_empty())
+                .unwrap_or_else(|| "unknown".into());
+            out.push(Decision::new(
+                session_id.clone(),
+                Some(id),
+                DecisionRecord::new(decision.record.webhook, status),
+            ));
         }
         Ok(out)
     }
@@ -1291,7 +1288,7 @@ pub async fn run(args: BackfillArgs) -> Result<ExitCode, Fatal> {
                         };
                         progress.println(&format!("{id}  {what}"));
                     }
-                    tally.done(id, done);
+                    tally.done(id.to_string(), done);
                 }
             }
             Err(e) => {
@@ -1495,7 +1492,7 @@ mod tests {
     }
 
     fn s(id: &str) -> Entry {
-        Entry::Session(id.into())
+        Entry::Session(SafeId::parse(id).unwrap())
     }
 
     #[test]

@@ -44,7 +44,7 @@ impl ArchiveArgs {
         }
         if !trimmed
             .split('/')
-            .all(veriff_archiver::layout::is_safe_segment)
+            .all(veriff_archiver::domain::is_safe_segment)
         {
             return Err(format!(
                 "--prefix / ARCHIVE_PREFIX {:?}: segments of A-Z a-z 0-9 - _ separated by /",

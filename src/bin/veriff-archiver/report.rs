@@ -40,8 +40,8 @@ use veriff_archiver::audit::{
     AttemptAudit, AuditOptions, AuditReport, Auditor, FileAudit, FileResult, ManifestAudit,
     Problem, SignatureCheck,
 };
-use veriff_archiver::layout::{self, DecisionName, UNKNOWN_TIME};
-use veriff_archiver::webhook::WebhookKind;
+use veriff_archiver::domain::WebhookKind;
+use veriff_archiver::layout::{self, UNKNOWN_TIME};
 
 use crate::common::{ArchiveArgs, Fatal, SigningArgs, s3_client};
 use crate::verify::VerifyDocument;
@@ -85,7 +85,7 @@ pub struct ReportArgs {
 /// Runs `report`.
 pub async fn run(args: ReportArgs) -> Result<ExitCode, Fatal> {
     let session = args.session.trim().to_string();
-    if !layout::is_safe_segment(&session) {
+    if !veriff_archiver::domain::is_safe_segment(&session) {
         return Err(format!(
             "--session {:?}: a session id is 1-128 characters of A-Z a-z 0-9 - _",
             args.session
@@ -492,11 +492,11 @@ fn wire_name<T: Serialize>(value: &T) -> String {
 }
 
 /// The decision time a manifest sorts by: as the archive names it (UTC, sortable).
-fn decision_sort_time(attempt_id: &str, manifest: &ManifestAudit) -> Option<String> {
+fn decision_sort_time(manifest: &ManifestAudit) -> Option<String> {
     let from_decision = manifest
         .decision
         .as_ref()
-        .map(|d| DecisionName::of(d, attempt_id).time);
+        .map(|d| layout::sortable_time(d.decision_time.as_deref()));
     let from_key = || {
         layout::parse_manifest_key("", manifest.key.rsplit('/').next().unwrap_or_default())
             .and_then(|n| n.decision)
@@ -513,11 +513,7 @@ fn attempts_in_time_order(attempts: &[AttemptAudit]) -> Vec<&AttemptAudit> {
     let mut sorted: Vec<(Option<String>, &AttemptAudit)> = attempts
         .iter()
         .map(|a| {
-            let first = a
-                .manifests
-                .iter()
-                .filter_map(|m| decision_sort_time(&a.attempt_id, m))
-                .min();
+            let first = a.manifests.iter().filter_map(decision_sort_time).min();
             (first, a)
         })
         .collect();

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use clap::Args;
 use serde::Serialize;
 use veriff_archiver::audit::{AuditOptions, AuditReport, Auditor, Problem};
-use veriff_archiver::layout::is_safe_segment;
+use veriff_archiver::domain::is_safe_segment;
 
 use crate::common::{self, ArchiveArgs, Fatal, SigningArgs};
 use crate::output::{Progress, Table, human_bytes, plural};
