@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnvelopeError {
     /// The event is not an HTTP envelope of the known shapes (or its base64 is broken).
-    #[error("{0}")]
+    #[error("malformed Lambda HTTP event: {0}")]
     Malformed(String),
     /// The body is larger than the configured limit.
     #[error("request body exceeds the {limit}-byte limit")]

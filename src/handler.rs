@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::config::IngestMode;
 use crate::credentials::SecretSource;
 use crate::domain::{Decision, DecisionStatus};
-use crate::error::Error;
+use crate::error::{Error, QueueError, QueueProblem, SourceRefusal};
 use crate::event::{self, HttpResponse};
 use crate::manifest::DecisionSource;
 use crate::metrics::{Metrics, Tally};
@@ -188,18 +188,17 @@ impl App {
             &credentials.shared_secrets,
         )
         .map_err(Error::Unauthorized)?;
-        let decision =
-            match webhook::classify(&request.body).map_err(|e| Error::BadPayload(e.to_string()))? {
-                Webhook::Other(kind) => {
-                    tracing::info!(
-                        webhook = kind,
-                        "authenticated webhook is not a decision; ignored"
-                    );
-                    tally.ignored += 1;
-                    return Ok(ignored(kind));
-                }
-                Webhook::Decision(decision) => decision,
-            };
+        let decision = match webhook::classify(&request.body)? {
+            Webhook::Other(kind) => {
+                tracing::info!(
+                    webhook = kind,
+                    "authenticated webhook is not a decision; ignored"
+                );
+                tally.ignored += 1;
+                return Ok(ignored(kind));
+            }
+            Webhook::Decision(decision) => decision,
+        };
         let session_id = decision.session_id.as_str();
         let given_attempt_id = decision.attempt_id.as_deref();
         let status = DecisionStatus::parse(&decision.record.status);
@@ -289,7 +288,10 @@ impl App {
         let session_id = decision.session_id.as_str();
         let attempt_id = decision.attempt_id.as_deref();
         let queue = self.queue.as_ref().ok_or_else(|| {
-            Error::QueueUnavailable("INGEST_MODE=queue but no queue client was built".into())
+            Error::from(QueueError {
+                problem: QueueProblem::NoClient,
+                source: None,
+            })
         })?;
         let message = DecisionMessage::new(decision, DecisionSource::Webhook);
         let message_id = queue.send(&message).await.inspect_err(|error| {
@@ -331,18 +333,10 @@ fn check_source(allowlist: &SourceAllowlist, event: &serde_json::Value) -> Resul
                 source_ip = %address,
                 "request from outside ALLOWED_SOURCE_CIDRS refused"
             );
-            Err(Error::SourceNotAllowed(
-                "the request came from outside ALLOWED_SOURCE_CIDRS".into(),
-            ))
+            Err(SourceRefusal::Outside.into())
         }
-        SourceAddress::Missing => Err(Error::SourceNotAllowed(
-            "the event carries no requestContext source address (not a Function URL \
-             request), and ALLOWED_SOURCE_CIDRS is set"
-                .into(),
-        )),
-        SourceAddress::Malformed => Err(Error::SourceNotAllowed(
-            "the event's requestContext source address is not an IP address".into(),
-        )),
+        SourceAddress::Missing => Err(SourceRefusal::NoAddress.into()),
+        SourceAddress::Malformed => Err(SourceRefusal::MalformedAddress.into()),
     }
 }
 

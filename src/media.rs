@@ -8,7 +8,40 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
+
+/// Why a listing does not parse. Never quotes the listing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MediaError {
+    /// Not JSON (the parse error's class).
+    #[error("{what} is not JSON ({class})")]
+    NotJson {
+        /// The document.
+        what: &'static str,
+        /// `syntax error`, `truncated`...
+        class: &'static str,
+    },
+    /// JSON, but not an object.
+    #[error("{what} is not a JSON object")]
+    NotObject {
+        /// The document.
+        what: &'static str,
+    },
+    /// `status` other than `success`.
+    #[error("{what} status is not \"success\"")]
+    NotSuccess {
+        /// The document.
+        what: &'static str,
+    },
+    /// An array field that is not an array.
+    #[error("{what} field {field} is not an array")]
+    NotArray {
+        /// The document.
+        what: &'static str,
+        /// The field.
+        field: &'static str,
+    },
+}
 
 /// The kind of a media file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -53,15 +86,9 @@ pub struct MediaList {
 impl MediaList {
     /// Parses a metadata response body. Fails only when the body is not a JSON object, says
     /// `"status"` other than `"success"`, or has an array field that is not an array.
-    pub fn parse(body: &[u8]) -> Result<MediaList, String> {
-        let doc: Value = serde_json::from_slice(body)
-            .map_err(|e| format!("metadata is not JSON ({})", e.classify_name()))?;
-        let obj = doc.as_object().ok_or("metadata is not a JSON object")?;
-        match obj.get("status") {
-            None | Some(Value::Null) => {}
-            Some(Value::String(s)) if s == "success" => {}
-            Some(_) => return Err("metadata status is not \"success\"".into()),
-        }
+    pub fn parse(body: &[u8]) -> Result<MediaList, MediaError> {
+        let what = "metadata";
+        let obj = success_object(body, what)?;
         Ok(MediaList {
             images: items(obj.get("images"), MediaKind::Image, "images")?,
             videos: items(obj.get("videos"), MediaKind::Video, "videos")?,
@@ -107,21 +134,18 @@ pub struct AttemptInfo {
 }
 
 /// Parses the attempts listing `{"status":"success","verifications":[...]}`.
-pub fn parse_attempts(body: &[u8]) -> Result<Vec<AttemptInfo>, String> {
-    let doc: Value = serde_json::from_slice(body)
-        .map_err(|e| format!("attempts listing is not JSON ({})", e.classify_name()))?;
-    let obj = doc
-        .as_object()
-        .ok_or("attempts listing is not a JSON object")?;
-    match obj.get("status") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(s)) if s == "success" => {}
-        Some(_) => return Err("attempts listing status is not \"success\"".into()),
-    }
+pub fn parse_attempts(body: &[u8]) -> Result<Vec<AttemptInfo>, MediaError> {
+    let what = "attempts listing";
+    let obj = success_object(body, what)?;
     let array = match obj.get("verifications") {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(a)) => a,
-        Some(_) => return Err("attempts listing field verifications is not an array".into()),
+        Some(_) => {
+            return Err(MediaError::NotArray {
+                what,
+                field: "verifications",
+            });
+        }
     };
     Ok(array
         .iter()
@@ -167,11 +191,36 @@ impl ClassifyName for serde_json::Error {
     }
 }
 
-fn items(value: Option<&Value>, kind: MediaKind, field: &str) -> Result<Vec<MediaItem>, String> {
+/// A Veriff answer's JSON object, when its `status` is absent, `null` or `success`.
+fn success_object(body: &[u8], what: &'static str) -> Result<Map<String, Value>, MediaError> {
+    let doc: Value = serde_json::from_slice(body).map_err(|e| MediaError::NotJson {
+        what,
+        class: e.classify_name(),
+    })?;
+    let Value::Object(obj) = doc else {
+        return Err(MediaError::NotObject { what });
+    };
+    match obj.get("status") {
+        None | Some(Value::Null) => Ok(obj),
+        Some(Value::String(s)) if s == "success" => Ok(obj),
+        Some(_) => Err(MediaError::NotSuccess { what }),
+    }
+}
+
+fn items(
+    value: Option<&Value>,
+    kind: MediaKind,
+    field: &'static str,
+) -> Result<Vec<MediaItem>, MediaError> {
     let array = match value {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(a)) => a,
-        Some(_) => return Err(format!("metadata field {field} is not an array")),
+        Some(_) => {
+            return Err(MediaError::NotArray {
+                what: "metadata",
+                field,
+            });
+        }
     };
     Ok(array
         .iter()

@@ -119,6 +119,7 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::UpstreamProblem;
 
     const POLICY: RetryPolicy = RetryPolicy {
         max_attempts: 4,
@@ -164,7 +165,13 @@ mod tests {
             calls += 1;
             async move {
                 if n < 3 {
-                    Err(Failure::transient(Error::Upstream("503".into())))
+                    Err(Failure::transient(Error::upstream(
+                        "test",
+                        UpstreamProblem::Status {
+                            status: 503,
+                            veriff_code: None,
+                        },
+                    )))
                 } else {
                     Ok(n)
                 }
@@ -177,7 +184,15 @@ mod tests {
         let mut calls = 0;
         let out: Result<(), _> = run(fast, deadline, |_| {
             calls += 1;
-            async { Err(Failure::permanent(Error::Upstream("404".into()))) }
+            async {
+                Err(Failure::permanent(Error::upstream(
+                    "test",
+                    UpstreamProblem::Status {
+                        status: 404,
+                        veriff_code: None,
+                    },
+                )))
+            }
         })
         .await;
         assert!(out.is_err());
@@ -197,7 +212,13 @@ mod tests {
             async {
                 Err(Failure {
                     retry_after: Some(Duration::from_secs(5)),
-                    ..Failure::transient(Error::Upstream("429".into()))
+                    ..Failure::transient(Error::upstream(
+                        "test",
+                        UpstreamProblem::Status {
+                            status: 429,
+                            veriff_code: None,
+                        },
+                    ))
                 })
             }
         })
@@ -216,7 +237,13 @@ mod tests {
                 Err(Failure {
                     // More than max_delay (2 s): the server's wait wins.
                     retry_after: Some(Duration::from_secs(7)),
-                    ..Failure::transient(Error::Upstream("429".into()))
+                    ..Failure::transient(Error::upstream(
+                        "test",
+                        UpstreamProblem::Status {
+                            status: 429,
+                            veriff_code: None,
+                        },
+                    ))
                 })
             } else {
                 Ok(n)
@@ -232,7 +259,13 @@ mod tests {
         let started = Instant::now();
         let deadline = started + Duration::from_secs(60);
         let out: Result<(), _> = run(POLICY, deadline, |_| async {
-            Err(Failure::transient(Error::Upstream("503".into())))
+            Err(Failure::transient(Error::upstream(
+                "test",
+                UpstreamProblem::Status {
+                    status: 503,
+                    veriff_code: None,
+                },
+            )))
         })
         .await;
         assert!(matches!(out, Err(Error::Upstream(_))));

@@ -20,7 +20,7 @@ use p256::pkcs8::DecodePublicKey;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::Error;
+use crate::error::{Error, SigningError, SigningProblem};
 
 /// The only signing algorithm used: ECDSA on P-256 with SHA-256, as KMS names it.
 pub const ALGORITHM: &str = "ECDSA_SHA_256";
@@ -158,15 +158,30 @@ pub fn verify(
 
 /// A public key from DER (`SubjectPublicKeyInfo`, what KMS `GetPublicKey` returns) or PEM
 /// (`-----BEGIN PUBLIC KEY-----`).
-pub fn public_key(bytes: &[u8]) -> Result<VerifyingKey, String> {
+pub fn public_key(bytes: &[u8]) -> Result<VerifyingKey, PublicKeyError> {
     if let Ok(text) = std::str::from_utf8(bytes)
         && text.contains("-----BEGIN PUBLIC KEY-----")
     {
-        return VerifyingKey::from_public_key_pem(text.trim())
-            .map_err(|e| format!("not a P-256 public key in PEM: {e}"));
+        return VerifyingKey::from_public_key_pem(text.trim()).map_err(|source| PublicKeyError {
+            form: "PEM",
+            source,
+        });
     }
-    VerifyingKey::from_public_key_der(bytes)
-        .map_err(|e| format!("not a P-256 public key in DER: {e}"))
+    VerifyingKey::from_public_key_der(bytes).map_err(|source| PublicKeyError {
+        form: "DER",
+        source,
+    })
+}
+
+/// Bytes that are not a P-256 public key.
+#[derive(Debug, thiserror::Error)]
+#[error("not a P-256 public key in {form}: {source}")]
+pub struct PublicKeyError {
+    /// `PEM` or `DER`.
+    pub form: &'static str,
+    /// Why it does not parse.
+    #[source]
+    pub source: p256::pkcs8::spki::Error,
 }
 
 /// Signs statements with a KMS key. Built once per container when signing is configured.
@@ -200,11 +215,14 @@ impl ManifestSigner {
             .map_err(|e| {
                 use aws_sdk_kms::error::ProvideErrorMetadata;
                 let code = e.code().unwrap_or("no answer").to_string();
-                Error::Signing(format!("KMS Sign: {code}"))
+                SigningError {
+                    problem: SigningProblem::Kms { code },
+                    source: Some(Box::new(e)),
+                }
             })?;
         let der = out
             .signature()
-            .ok_or_else(|| Error::Signing("KMS Sign returned no signature".into()))?;
+            .ok_or(SigningError::from(SigningProblem::NoSignature))?;
         Ok(signature_document(&statement, der.as_ref(), &self.key_id))
     }
 }

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
 
 use crate::budget::{CopyBudget, Reservation};
-use crate::error::Error;
+use crate::error::{Error, IntegrityError, StorageError, StorageProblem};
 use crate::stored::{
     ListedObject, ObjectHead, S3Checksum, StoredObject, checksum_type_of, composite_checksum,
     full_object_checksum,
@@ -121,7 +121,7 @@ impl Store {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| storage_error("ListObjectsV2", &e))?;
+            let page = page.map_err(|e| storage_error("ListObjectsV2", e))?;
             for object in page.contents() {
                 if let Some(key) = object.key() {
                     objects.push(ListedObject {
@@ -143,15 +143,16 @@ impl Store {
             .content_length()
             .is_some_and(|n| n.max(0) as u64 > max_bytes)
         {
-            return Err(Error::Storage(format!(
-                "GetObject: object is larger than {max_bytes} bytes"
+            return Err(Error::Storage(StorageError::new(
+                "GetObject",
+                StorageProblem::TooLarge { limit: max_bytes },
             )));
         }
         let bytes = out
             .body
             .collect()
             .await
-            .map_err(|_| Error::Storage("GetObject: body interrupted".into()))?
+            .map_err(|e| interrupted("GetObject", e))?
             .into_bytes();
         Ok(Some(bytes))
     }
@@ -171,7 +172,7 @@ impl Store {
         while let Some(chunk) = body
             .try_next()
             .await
-            .map_err(|_| Error::Storage("GetObject: body interrupted".into()))?
+            .map_err(|e| interrupted("GetObject", e))?
         {
             hasher.update(&chunk);
         }
@@ -196,7 +197,7 @@ impl Store {
             Ok(out) => Ok(Some(out)),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
             Err(e) if http_status(&e) == Some(404) => Ok(None),
-            Err(e) => Err(storage_error("GetObject", &e)),
+            Err(e) => Err(storage_error("GetObject", e)),
         }
     }
 
@@ -223,7 +224,7 @@ impl Store {
             }
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => return Ok(None),
             Err(e) if http_status(&e) == Some(404) => return Ok(None),
-            Err(e) => return Err(storage_error("HeadObject", &e)),
+            Err(e) => return Err(storage_error("HeadObject", e)),
         };
         let s3_checksum = out.checksum_sha256().map(|value| S3Checksum {
             algorithm: "SHA256".into(),
@@ -272,7 +273,7 @@ impl Store {
                 }))
             }
             Err(e) if is_precondition_failed(&e) => Ok(Created::Exists { would_be: checksum }),
-            Err(e) => Err(storage_error("PutObject", &e)),
+            Err(e) => Err(storage_error("PutObject", e)),
         }
     }
 
@@ -330,7 +331,7 @@ impl Store {
         match result {
             Ok(_) => tracing::info!(key, "multipart upload aborted"),
             Err(e) => {
-                tracing::warn!(key, error = %storage_error("AbortMultipartUpload", &e), "abort failed; the bucket lifecycle rule will clean up")
+                tracing::warn!(key, error = %storage_error("AbortMultipartUpload", e), "abort failed; the bucket lifecycle rule will clean up")
             }
         }
     }
@@ -450,9 +451,13 @@ impl ObjectWriter {
         let Some(handle) = self.in_flight.take() else {
             return Ok(());
         };
-        let uploaded = handle
-            .await
-            .map_err(|e| Error::Storage(format!("UploadPart task failed: {e}")))??;
+        let uploaded = handle.await.map_err(|e| {
+            Error::Storage(StorageError {
+                operation: "UploadPart",
+                problem: StorageProblem::TaskFailed,
+                source: Some(Box::new(e)),
+            })
+        })??;
         let upload = self.upload.as_mut().expect("a part implies an upload");
         upload.parts.push(uploaded.part);
         self.part_digests.push(uploaded.digest);
@@ -475,10 +480,15 @@ impl ObjectWriter {
         let out = request
             .send()
             .await
-            .map_err(|e| storage_error("CreateMultipartUpload", &e))?;
+            .map_err(|e| storage_error("CreateMultipartUpload", e))?;
         let upload_id = out
             .upload_id()
-            .ok_or_else(|| Error::Storage("CreateMultipartUpload returned no upload id".into()))?
+            .ok_or_else(|| {
+                Error::Storage(StorageError::new(
+                    "CreateMultipartUpload",
+                    StorageProblem::NoUploadId,
+                ))
+            })?
             .to_string();
         self.pending.add(&upload_id, &self.key);
         self.upload = Some(Multipart {
@@ -541,7 +551,7 @@ impl ObjectWriter {
                 let outcome = if is_precondition_failed(&e) {
                     Ok((self.written, Created::Exists { would_be: checksum }))
                 } else {
-                    Err(storage_error("CompleteMultipartUpload", &e))
+                    Err(storage_error("CompleteMultipartUpload", e))
                 };
                 self.store.abort(&self.key, &upload.upload_id).await;
                 self.pending.remove(&upload.upload_id);
@@ -587,7 +597,7 @@ async fn upload_part(
         .body(ByteStream::from(part))
         .send()
         .await
-        .map_err(|e| storage_error("UploadPart", &e))?;
+        .map_err(|e| storage_error("UploadPart", e))?;
     Ok(UploadedPart {
         part: CompletedPart::builder()
             .part_number(number)
@@ -606,10 +616,12 @@ fn check_echoed_checksum(
     expected: &S3Checksum,
 ) -> Result<(), Error> {
     match echoed {
-        Some(value) if value != expected.value => Err(Error::Integrity(format!(
-            "S3 stored {key} with checksum {value}, expected {}",
-            expected.value
-        ))),
+        Some(value) if value != expected.value => Err(IntegrityError::EchoedChecksum {
+            key: key.to_string(),
+            found: value.to_string(),
+            expected: expected.value.clone(),
+        }
+        .into()),
         _ => Ok(()),
     }
 }
@@ -641,26 +653,48 @@ impl HasStatus for aws_sdk_s3::config::http::HttpResponse {
 /// A short operator-facing description of an SDK error: the operation, the S3 error code
 /// or the transport problem. Never includes a body. Codes in [`PERMANENT_S3_CODES`] give
 /// [`Error::StorageRefused`], everything else [`Error::Storage`].
-fn storage_error<E: ProvideErrorMetadata, R: HasStatus>(
-    operation: &str,
-    e: &SdkError<E, R>,
-) -> Error {
-    let detail = match e {
+fn storage_error<E, R>(operation: &'static str, e: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: HasStatus + std::fmt::Debug + Send + Sync + 'static,
+{
+    let (problem, refused) = match &e {
         SdkError::ServiceError(service) => {
-            let status = service.raw().status_code();
             let code = service.err().code().unwrap_or("unknown");
-            if PERMANENT_S3_CODES.contains(&code) {
-                return Error::StorageRefused(format!("{operation}: HTTP {status} {code}"));
-            }
-            format!("HTTP {status} {code}")
+            let problem = StorageProblem::Status {
+                status: service.raw().status_code(),
+                code: code.to_string(),
+            };
+            (problem, PERMANENT_S3_CODES.contains(&code))
         }
-        SdkError::TimeoutError(_) => "timed out".into(),
-        SdkError::DispatchFailure(_) => "connection failed".into(),
-        SdkError::ResponseError(_) => "unreadable response".into(),
-        SdkError::ConstructionFailure(_) => "request could not be built".into(),
-        _ => "unknown failure".into(),
+        SdkError::TimeoutError(_) => (StorageProblem::TimedOut, false),
+        SdkError::DispatchFailure(_) => (StorageProblem::ConnectionFailed, false),
+        SdkError::ResponseError(_) => (StorageProblem::UnreadableResponse, false),
+        SdkError::ConstructionFailure(_) => (StorageProblem::NotBuilt, false),
+        _ => (StorageProblem::Unknown, false),
     };
-    Error::Storage(format!("{operation}: {detail}"))
+    let error = StorageError {
+        operation,
+        problem,
+        source: Some(Box::new(e)),
+    };
+    if refused {
+        Error::StorageRefused(error)
+    } else {
+        Error::Storage(error)
+    }
+}
+
+/// A body that broke off while it was read.
+fn interrupted(
+    operation: &'static str,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> Error {
+    Error::Storage(StorageError {
+        operation,
+        problem: StorageProblem::BodyInterrupted,
+        source: Some(Box::new(e)),
+    })
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use aws_sdk_sqs::error::DisplayErrorContext;
 
-use crate::error::Error;
+use crate::error::{Error, QueueError, QueueProblem};
 use crate::queue::message::DecisionMessage;
 
 /// The archive queue.
@@ -33,7 +33,11 @@ impl DecisionQueue {
             .send()
             .await
             .map_err(|e| {
-                Error::QueueUnavailable(format!("SendMessage: {}", DisplayErrorContext(e)))
+                let problem = QueueProblem::Send(DisplayErrorContext(&e).to_string());
+                QueueError {
+                    problem,
+                    source: Some(Box::new(e)),
+                }
             })?;
         Ok(sent.message_id.unwrap_or_default())
     }

@@ -21,8 +21,8 @@ use tokio::time::Instant;
 use crate::config::Config;
 use crate::credentials::CredentialsHandle;
 use crate::domain::{Decision, SafeId, Secret};
-use crate::error::Error;
-use crate::media::{AttemptInfo, MediaList, parse_attempts};
+use crate::error::{Error, IntegrityError, UpstreamError, UpstreamProblem};
+use crate::media::{AttemptInfo, MediaError, MediaList, parse_attempts};
 use crate::retry::{self, Failure, RetryPolicy, parse_retry_after};
 use crate::select::Listing;
 use crate::veriff::RateLimiter;
@@ -135,11 +135,14 @@ impl VeriffClient {
             Ok(Webhook::Decision(decision)) if decision.session_id == *session_id => {
                 Ok(Some(decision))
             }
-            Ok(Webhook::Decision(_)) => Err(Error::Upstream(format!(
-                "{what}: the answer names another session"
-            ))),
+            Ok(Webhook::Decision(_)) => Err(Error::upstream(what, UpstreamProblem::OtherSession)),
             Ok(Webhook::Other(_)) => Ok(None),
-            Err(e) => Err(Error::Upstream(format!("{what}: {e}"))),
+            Err(e) => {
+                Err(
+                    UpstreamError::caused_by(what, UpstreamProblem::Unreadable(e.to_string()), e)
+                        .into(),
+                )
+            }
         }
     }
 
@@ -156,9 +159,9 @@ impl VeriffClient {
         tail: &str,
     ) -> Result<reqwest::RequestBuilder, Error> {
         let credentials = self.credentials.current();
-        let secret = credentials.signing_secret().ok_or_else(|| {
-            Error::Upstream("no Veriff credentials loaded: cannot sign the request".into())
-        })?;
+        let secret = credentials
+            .signing_secret()
+            .ok_or_else(|| Error::upstream("Veriff request", UpstreamProblem::NoCredentials))?;
         let url = format!("{}/v1/{collection}/{id}{tail}", self.base_url);
         Ok(self
             .http
@@ -200,7 +203,7 @@ impl VeriffClient {
         {
             Fetched::Body(body) => MediaList::parse(&body)
                 .map(Some)
-                .map_err(|e| Error::Upstream(format!("{what}: {e}"))),
+                .map_err(|e| unreadable(what, e)),
             Fetched::NotFound => Ok(None),
         }
     }
@@ -215,7 +218,7 @@ impl VeriffClient {
         let body = self
             .get_signed_json("sessions", session_id, "/attempts", what, deadline)
             .await?;
-        parse_attempts(&body).map_err(|e| Error::Upstream(format!("{what}: {e}")))
+        parse_attempts(&body).map_err(|e| unreadable(what, e))
     }
 
     /// A JSON GET with retries, a size limit and the response signature checked (and
@@ -225,7 +228,7 @@ impl VeriffClient {
         collection: &str,
         id: &SafeId,
         tail: &str,
-        what: &str,
+        what: &'static str,
         deadline: Instant,
     ) -> Result<Vec<u8>, Error> {
         match self
@@ -233,7 +236,13 @@ impl VeriffClient {
             .await?
         {
             Fetched::Body(body) => Ok(body),
-            Fetched::NotFound => Err(Error::Upstream(format!("{what}: HTTP 404"))),
+            Fetched::NotFound => Err(Error::upstream(
+                what,
+                UpstreamProblem::Status {
+                    status: 404,
+                    veriff_code: None,
+                },
+            )),
         }
     }
 
@@ -245,7 +254,7 @@ impl VeriffClient {
         collection: &str,
         id: &SafeId,
         tail: &str,
-        what: &str,
+        what: &'static str,
         deadline: Instant,
     ) -> Result<Fetched, Error> {
         retry::run(self.retry, deadline, |attempt| async move {
@@ -261,7 +270,7 @@ impl VeriffClient {
             let response = request
                 .send()
                 .await
-                .map_err(|e| transport_failure(what, &e))?;
+                .map_err(|e| transport_failure(what, e))?;
             if response.status() == StatusCode::NOT_FOUND {
                 return self.authenticated_not_found(what, response).await;
             }
@@ -276,16 +285,16 @@ impl VeriffClient {
     /// required), else the usual 4xx failure.
     async fn authenticated_not_found(
         &self,
-        what: &str,
+        what: &'static str,
         response: Response,
     ) -> Result<Fetched, Failure> {
         match self.read_signed(what, response, 4096).await {
             Ok(_) => Ok(Fetched::NotFound),
             Err(failure) if failure.retryable => Err(failure),
-            Err(failure) => Err(Failure::permanent(Error::Upstream(format!(
-                "{what}: HTTP 404 without a valid response signature ({})",
-                failure.error
-            )))),
+            Err(failure) => Err(Failure::permanent(
+                UpstreamError::caused_by(what, UpstreamProblem::UnsignedNotFound, failure.error)
+                    .into(),
+            )),
         }
     }
 
@@ -293,7 +302,7 @@ impl VeriffClient {
     /// unless configured otherwise).
     async fn read_signed(
         &self,
-        what: &str,
+        what: &'static str,
         response: Response,
         limit: usize,
     ) -> Result<Vec<u8>, Failure> {
@@ -324,8 +333,8 @@ impl VeriffClient {
         // the invocation's deadline.
         let response = tokio::time::timeout(self.request_timeout, request.send())
             .await
-            .map_err(|_| Failure::transient(Error::Upstream(format!("{what}: timed out"))))?
-            .map_err(|e| transport_failure(what, &e))?;
+            .map_err(|_| Failure::transient(Error::upstream(what, UpstreamProblem::TimedOut)))?
+            .map_err(|e| transport_failure(what, e))?;
         let response = check_status(what, response).await?;
         let signature = BodySignature::from_headers(
             response.headers(),
@@ -356,7 +365,7 @@ impl MediaDownload {
         self.response
             .chunk()
             .await
-            .map_err(|e| transport_failure("media download", &e))
+            .map_err(|e| transport_failure("media download", e))
     }
 }
 
@@ -389,9 +398,7 @@ impl BodySignature {
             .to_str()
             .ok()
             .and_then(|v| hex::decode_to_slice(v.trim(), &mut expected).ok())
-            .ok_or_else(|| {
-                Error::Integrity("Veriff response signature is not hex SHA-256".into())
-            })?;
+            .ok_or(IntegrityError::MalformedSignature)?;
         let macs = secrets
             .iter()
             .map(|s| Hmac::<Sha256>::new_from_slice(s.expose().as_bytes()).expect("any key length"))
@@ -403,12 +410,9 @@ impl BodySignature {
     }
 
     /// Fails when the response carried no signature at all.
-    pub fn require(&self, what: &str) -> Result<(), Error> {
+    pub fn require(&self, what: &'static str) -> Result<(), Error> {
         if self.expected.is_none() {
-            return Err(Error::Integrity(format!(
-                "{what}: response carries no X-HMAC-SIGNATURE (set \
-                 VERIFF_REQUIRE_RESPONSE_SIGNATURE=false only if Veriff stopped signing)"
-            )));
+            return Err(IntegrityError::Unsigned { what }.into());
         }
         Ok(())
     }
@@ -421,7 +425,7 @@ impl BodySignature {
     }
 
     /// Checks the signature once the whole body was fed (constant-time per secret).
-    pub fn verify(&mut self, what: &str) -> Result<(), Error> {
+    pub fn verify(&mut self, what: &'static str) -> Result<(), Error> {
         let Some(expected) = self.expected else {
             return Ok(());
         };
@@ -431,15 +435,13 @@ impl BodySignature {
         {
             Ok(())
         } else {
-            Err(Error::Integrity(format!(
-                "{what}: response signature does not match the body"
-            )))
+            Err(IntegrityError::SignatureMismatch { what }.into())
         }
     }
 }
 
 /// Maps a non-success status to a failure, retryable for 408, 429 and 5xx.
-async fn check_status(what: &str, response: Response) -> Result<Response, Failure> {
+async fn check_status(what: &'static str, response: Response) -> Result<Response, Failure> {
     let status = response.status();
     if status.is_success() {
         return Ok(response);
@@ -466,11 +468,12 @@ async fn check_status(what: &str, response: Response) -> Result<Response, Failur
             Some(serde_json::Value::Number(n)) => Some(n.to_string()),
             _ => None,
         });
-    let code = code
-        .map(|c| format!(" (Veriff code {c})"))
-        .unwrap_or_default();
+    let problem = UpstreamProblem::Status {
+        status: status.as_u16(),
+        veriff_code: code,
+    };
     Err(Failure {
-        error: Error::Upstream(format!("{what}: HTTP {}{code}", status.as_u16())),
+        error: Error::upstream(what, problem),
         retryable,
         retry_after,
     })
@@ -478,25 +481,23 @@ async fn check_status(what: &str, response: Response) -> Result<Response, Failur
 
 /// Reads a whole body, refusing more than `limit` bytes.
 async fn read_limited(
-    what: &str,
+    what: &'static str,
     mut response: Response,
     limit: usize,
 ) -> Result<Vec<u8>, Failure> {
+    let too_large =
+        || Failure::permanent(Error::upstream(what, UpstreamProblem::TooLarge { limit }));
     if response.content_length().is_some_and(|n| n > limit as u64) {
-        return Err(Failure::permanent(Error::Upstream(format!(
-            "{what}: body larger than {limit} bytes"
-        ))));
+        return Err(too_large());
     }
     let mut body = Vec::new();
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| transport_failure(what, &e))?
+        .map_err(|e| transport_failure(what, e))?
     {
         if body.len() + chunk.len() > limit {
-            return Err(Failure::permanent(Error::Upstream(format!(
-                "{what}: body larger than {limit} bytes"
-            ))));
+            return Err(too_large());
         }
         body.extend_from_slice(&chunk);
     }
@@ -504,17 +505,23 @@ async fn read_limited(
 }
 
 /// A transport error (connect, timeout, broken body): transient, described without the URL.
-fn transport_failure(what: &str, e: &reqwest::Error) -> Failure {
-    let kind = if e.is_timeout() {
-        "timed out"
+fn transport_failure(what: &'static str, e: reqwest::Error) -> Failure {
+    let problem = if e.is_timeout() {
+        UpstreamProblem::TimedOut
     } else if e.is_connect() {
-        "connection failed"
+        UpstreamProblem::ConnectionFailed
     } else if e.is_body() || e.is_decode() {
-        "body interrupted"
+        UpstreamProblem::BodyInterrupted
     } else if e.is_redirect() {
-        "redirect refused"
+        UpstreamProblem::RedirectRefused
     } else {
-        "request failed"
+        UpstreamProblem::RequestFailed
     };
-    Failure::transient(Error::Upstream(format!("{what}: {kind}")))
+    // The reqwest error names the URL: kept in the chain, never in the message.
+    Failure::transient(UpstreamError::caused_by(what, problem, e).into())
+}
+
+/// An answer that does not parse as documented.
+fn unreadable(what: &'static str, e: MediaError) -> Error {
+    UpstreamError::caused_by(what, UpstreamProblem::Unreadable(e.to_string()), e).into()
 }

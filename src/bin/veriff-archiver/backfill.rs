@@ -50,7 +50,7 @@ use tokio::time::Instant;
 use veriff_archiver::Config;
 use veriff_archiver::archive::{Archiver, Origin, OutcomeKind, Plan};
 use veriff_archiver::domain::{Decision, DecisionRecord, DecisionStatus, SafeId, WebhookKind};
-use veriff_archiver::error::Error;
+use veriff_archiver::error::{Error, UpstreamProblem};
 use veriff_archiver::manifest::DecisionSource;
 use veriff_archiver::media::newest_attempt;
 use veriff_archiver::queue::{DecisionMessage, DecisionQueue};
@@ -636,11 +636,8 @@ impl Context {
         let Some(newest) = newest_attempt(&attempts) else {
             return Ok(None);
         };
-        let id = SafeId::parse(newest.id.clone().unwrap_or_default()).map_err(|_| {
-            Error::Upstream(
-                "session attempts: the newest attempt id is not a safe identifier".into(),
-            )
-        })?;
+        let id = SafeId::parse(newest.id.clone().unwrap_or_default())
+            .map_err(|_| Error::upstream("session attempts", UpstreamProblem::UnsafeAttemptId))?;
         let Some(status) = newest
             .status
             .as_deref()
@@ -824,7 +821,7 @@ impl Context {
                 continue;
             }
             let id = SafeId::parse(id).map_err(|_| {
-                Error::Upstream("session attempts: an attempt id is not a safe identifier".into())
+                Error::upstream("session attempts", UpstreamProblem::UnsafeAttemptId)
             })?;
             if out
                 .iter()
