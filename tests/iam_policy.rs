@@ -33,14 +33,15 @@
 //! the signing key's) may hold an Allow. A second test mutates the template in memory to show
 //! that each check can fail.
 //!
-//! There is no YAML parser among the dependencies (serde_yaml is unmaintained and fails
-//! `cargo audit --deny warnings`), so this file carries a small one for the YAML that
-//! CloudFormation templates use: block mappings and sequences, flow collections, quoted and
-//! plain scalars, block scalars, comments and the short-form intrinsic function tags. It fails
-//! closed: a line it cannot place is an error, and an action-like value that it cannot
+//! The template is read with saphyr (a maintained YAML 1.2 loader; serde_yaml is unmaintained
+//! and fails `cargo audit --deny warnings`), into [`Node`]s that keep the short-form intrinsic
+//! function tags (`!Ref`, `!If`, ...), each node's line and scalars as written. It fails closed:
+//! a template saphyr cannot load is an error, and an action-like value that the checks cannot
 //! attribute to a policy statement is a violation, not a pass.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use saphyr::{MarkedYaml, ScalarStyle, Tag, YamlData, YamlLoader};
 
 /// Never granted to the function (compared case-insensitively, as IAM does).
 const FORBIDDEN: &[&str] = &[
@@ -272,9 +273,10 @@ fn template() -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A small YAML reader for CloudFormation templates.
+// template.yaml, read with saphyr.
 // ---------------------------------------------------------------------------------------------
 
+/// A YAML node of the template, with its tag (`!Ref`, `!If`, ...) and the line it starts on.
 #[derive(Debug, Clone)]
 enum Node {
     Scalar {
@@ -308,15 +310,6 @@ impl Node {
             Node::Scalar { tag, .. } | Node::Seq { tag, .. } | Node::Map { tag, .. } => {
                 tag.as_deref()
             }
-        }
-    }
-
-    fn set_tag(&mut self, new: Option<String>) {
-        if new.is_none() {
-            return;
-        }
-        match self {
-            Node::Scalar { tag, .. } | Node::Seq { tag, .. } | Node::Map { tag, .. } => *tag = new,
         }
     }
 
@@ -375,548 +368,77 @@ impl Node {
     }
 }
 
-struct Line {
-    no: usize,
-    indent: usize,
-    text: String,
-}
-
-/// Removes a trailing comment: `#` at the start or after whitespace, outside quotes.
-fn strip_comment(s: &str) -> &str {
-    let b = s.as_bytes();
-    let mut quote: Option<u8> = None;
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        match quote {
-            Some(b'"') if c == b'\\' => i += 1,
-            Some(q) if c == q => {
-                if q == b'\'' && b.get(i + 1) == Some(&b'\'') {
-                    i += 1;
-                } else {
-                    quote = None;
-                }
-            }
-            Some(_) => {}
-            None => {
-                let after_space = i == 0 || b[i - 1].is_ascii_whitespace();
-                if c == b'#' && after_space {
-                    return &s[..i];
-                }
-                if (c == b'"' || c == b'\'')
-                    && (after_space || matches!(b[i - 1], b'[' | b'{' | b','))
-                {
-                    quote = Some(c);
-                }
-            }
-        }
-        i += 1;
-    }
-    s
-}
-
-/// The end (exclusive) of the quoted scalar starting at `s[0]`.
-fn quoted_end(s: &str) -> Option<usize> {
-    let b = s.as_bytes();
-    let q = b[0];
-    let mut i = 1;
-    while i < b.len() {
-        if q == b'"' && b[i] == b'\\' {
-            i += 2;
-            continue;
-        }
-        if b[i] == q {
-            if q == b'\'' && b.get(i + 1) == Some(&b'\'') {
-                i += 2;
-                continue;
-            }
-            return Some(i + 1);
-        }
-        i += 1;
-    }
-    None
-}
-
-fn unquote(s: &str) -> String {
-    let inner = &s[1..s.len() - 1];
-    if s.starts_with('\'') {
-        inner.replace("''", "'")
-    } else {
-        let mut out = String::new();
-        let mut chars = inner.chars();
-        while let Some(c) = chars.next() {
-            if c == '\\' {
-                match chars.next() {
-                    Some('n') => out.push('\n'),
-                    Some('t') => out.push('\t'),
-                    Some(other) => out.push(other),
-                    None => {}
-                }
-            } else {
-                out.push(c);
-            }
-        }
-        out
-    }
-}
-
-fn is_seq_item(text: &str) -> bool {
-    text == "-" || text.starts_with("- ")
-}
-
-/// `key: rest` (block mapping entry) -> (key, rest).
-fn split_key(text: &str) -> Option<(String, String)> {
-    if text.starts_with('"') || text.starts_with('\'') {
-        let end = quoted_end(text)?;
-        let rest = text[end..].strip_prefix(':')?;
-        if !(rest.is_empty() || rest.starts_with(' ')) {
-            return None;
-        }
-        return Some((unquote(&text[..end]), rest.trim().to_string()));
-    }
-    if is_seq_item(text) || text.starts_with(['[', '{', '!', '&', '*', '|', '>', '%', '@', '`']) {
-        return None;
-    }
-    let b = text.as_bytes();
-    for i in 0..b.len() {
-        if b[i] == b':' && (i + 1 == b.len() || b[i + 1] == b' ') {
-            return Some((
-                text[..i].trim().to_string(),
-                text[i + 1..].trim().to_string(),
-            ));
-        }
-    }
-    None
-}
-
-/// `!Tag rest` -> (Some("!Tag"), rest).
-fn split_tag(text: &str) -> (Option<String>, &str) {
-    if !text.starts_with('!') {
-        return (None, text);
-    }
-    let end = text
-        .find(|c: char| c.is_whitespace() || c == '[' || c == '{')
-        .unwrap_or(text.len());
-    (Some(text[..end].to_string()), text[end..].trim_start())
-}
-
-fn is_block_indicator(text: &str) -> bool {
-    (text.starts_with('|') || text.starts_with('>'))
-        && text[1..]
-            .chars()
-            .all(|c| c.is_ascii_digit() || c == '+' || c == '-')
-}
-
-/// For a line that starts a block scalar, the indentation its content must exceed.
-fn block_scalar_owner(indent: usize, text: &str) -> Option<usize> {
-    let mut col = indent;
-    let mut t = text;
-    let mut dash_col = None;
-    while is_seq_item(t) {
-        dash_col = Some(col);
-        let rest = &t[1..];
-        let trimmed = rest.trim_start();
-        col += 1 + (rest.len() - trimmed.len());
-        t = trimmed;
-    }
-    let (owner, value) = match split_key(t) {
-        Some((_, rest)) => (col, rest),
-        None => (dash_col?, t.to_string()),
-    };
-    let (_, value) = split_tag(&value);
-    is_block_indicator(value).then_some(owner)
-}
-
-fn balanced(s: &str) -> bool {
-    let b = s.as_bytes();
-    let mut depth = 0i32;
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'"' | b'\'' => match quoted_end(&s[i..]) {
-                Some(n) => i += n - 1,
-                None => return false,
-            },
-            b'[' | b'{' => depth += 1,
-            b']' | b'}' => depth -= 1,
-            _ => {}
-        }
-        i += 1;
-    }
-    depth <= 0
-}
-
-struct Parser {
-    lines: Vec<Line>,
-    blocks: HashMap<usize, String>,
-    i: usize,
-}
-
-impl Parser {
-    fn new(src: &str) -> Result<Parser, String> {
-        let raw: Vec<&str> = src.lines().collect();
-        let mut lines = Vec::new();
-        let mut blocks = HashMap::new();
-        let mut k = 0;
-        while k < raw.len() {
-            let line = raw[k];
-            let no = k + 1;
-            k += 1;
-            let body = line.trim_start_matches(' ');
-            let indent = line.len() - body.len();
-            if body.starts_with('\t') {
-                return Err(format!("line {no}: tab in indentation"));
-            }
-            let text = strip_comment(body).trim_end().to_string();
-            if text.is_empty() || text == "---" {
-                continue;
-            }
-            if let Some(owner) = block_scalar_owner(indent, &text) {
-                let mut content = Vec::new();
-                while k < raw.len() {
-                    let l = raw[k];
-                    let ind = l.len() - l.trim_start_matches(' ').len();
-                    if l.trim().is_empty() || ind > owner {
-                        content.push(l.trim());
-                        k += 1;
-                    } else {
-                        break;
-                    }
-                }
-                blocks.insert(no, content.join(" ").trim().to_string());
-            }
-            lines.push(Line { no, indent, text });
-        }
-        Ok(Parser {
-            lines,
-            blocks,
-            i: 0,
-        })
-    }
-
-    fn parse_document(mut self) -> Result<Node, String> {
-        if self.lines.is_empty() {
-            return Err("empty template".into());
-        }
-        let root = self.parse_node(-1)?;
-        if let Some(l) = self.lines.get(self.i) {
-            return Err(format!(
-                "line {}: unexpected indentation or structure",
-                l.no
-            ));
-        }
-        Ok(root)
-    }
-
-    fn parse_node(&mut self, owner: isize) -> Result<Node, String> {
-        let (no, indent, text) = {
-            let l = &self.lines[self.i];
-            (l.no, l.indent, l.text.clone())
-        };
-        if is_seq_item(&text) {
-            return self.parse_seq(indent);
-        }
-        if split_key(&text).is_some() {
-            return self.parse_map(indent);
-        }
-        self.i += 1;
-        self.parse_inline(&text, no, owner, false)
-    }
-
-    fn parse_seq(&mut self, indent: usize) -> Result<Node, String> {
-        let line = self.lines[self.i].no;
-        let mut items = Vec::new();
-        while let Some(l) = self.lines.get(self.i) {
-            if l.indent != indent || !is_seq_item(&l.text) {
-                break;
-            }
-            let rest = l.text[1..].to_string();
-            let trimmed = rest.trim_start();
-            if trimmed.is_empty() {
-                let no = l.no;
-                self.i += 1;
-                match self.lines.get(self.i) {
-                    Some(n) if n.indent > indent => items.push(self.parse_node(indent as isize)?),
-                    _ => items.push(Node::Scalar {
-                        tag: None,
-                        text: String::new(),
-                        line: no,
-                        block: false,
-                    }),
-                }
-            } else {
-                // The item's content becomes a line of its own, at its own column.
-                let l = &mut self.lines[self.i];
-                l.indent = indent + 1 + (rest.len() - trimmed.len());
-                l.text = trimmed.to_string();
-                items.push(self.parse_node(indent as isize)?);
-            }
-        }
-        Ok(Node::Seq {
-            tag: None,
-            items,
-            line,
-        })
-    }
-
-    fn parse_map(&mut self, indent: usize) -> Result<Node, String> {
-        let line = self.lines[self.i].no;
-        let mut entries: Vec<(String, Node)> = Vec::new();
-        while let Some(l) = self.lines.get(self.i) {
-            if l.indent != indent {
-                break;
-            }
-            let Some((key, rest)) = split_key(&l.text) else {
-                return Err(format!("line {}: expected `key: value` in a mapping", l.no));
-            };
-            let no = l.no;
-            if entries.iter().any(|(k, _)| *k == key) {
-                return Err(format!("line {no}: duplicate key {key}"));
-            }
-            self.i += 1;
-            let value = self.parse_inline(&rest, no, indent as isize, true)?;
-            entries.push((key, value));
-        }
-        Ok(Node::Map {
-            tag: None,
-            entries,
-            line,
-        })
-    }
-
-    /// The value written on a line after `key:` or `- ` (`owner` is the key's or dash's
-    /// column), with what follows it on deeper lines.
-    fn parse_inline(
-        &mut self,
-        text: &str,
-        no: usize,
-        owner: isize,
-        after_key: bool,
-    ) -> Result<Node, String> {
-        let (tag, rest) = split_tag(text);
-        if rest.is_empty() {
-            if let Some(n) = self.lines.get(self.i) {
-                let deeper = n.indent as isize > owner;
-                let compact_seq = after_key && n.indent as isize == owner && is_seq_item(&n.text);
-                if deeper || compact_seq {
-                    let mut child = if compact_seq {
-                        self.parse_seq(n.indent)?
-                    } else {
-                        self.parse_node(owner)?
-                    };
-                    child.set_tag(tag);
-                    return Ok(child);
-                }
-            }
-            return Ok(Node::Scalar {
-                tag,
-                text: String::new(),
-                line: no,
-                block: false,
-            });
-        }
-        if is_block_indicator(rest) {
-            let text = self.blocks.get(&no).cloned().unwrap_or_default();
-            return Ok(Node::Scalar {
-                tag,
-                text,
-                line: no,
-                block: true,
-            });
-        }
-        let mut value = rest.to_string();
-        // Continuation lines: multi-line flow collections, quoted and plain scalars.
-        let needs_more = |v: &str| {
-            if v.starts_with('[') || v.starts_with('{') {
-                !balanced(v)
-            } else if v.starts_with('"') || v.starts_with('\'') {
-                quoted_end(v).is_none()
-            } else {
-                false
-            }
-        };
-        while let Some(n) = self.lines.get(self.i) {
-            let plain = !value.starts_with(['[', '{', '"', '\'']);
-            if n.indent as isize <= owner || !(needs_more(&value) || plain) {
-                break;
-            }
-            value.push(' ');
-            value.push_str(&n.text);
-            self.i += 1;
-        }
-        if needs_more(&value) {
-            return Err(format!(
-                "line {no}: unterminated flow collection or quoted scalar"
-            ));
-        }
-        let mut node = if value.starts_with(['[', '{', '"', '\'']) {
-            let mut flow = Flow {
-                s: value.as_bytes(),
-                src: &value,
-                i: 0,
-                line: no,
-            };
-            let node = flow.value()?;
-            flow.skip_ws();
-            if flow.i != value.len() {
-                return Err(format!("line {no}: unexpected text after a value: {value}"));
-            }
-            node
-        } else {
-            Node::Scalar {
-                tag: None,
-                text: value,
-                line: no,
-                block: false,
-            }
-        };
-        node.set_tag(tag);
-        Ok(node)
-    }
-}
-
-/// Flow collections: `[a, "b", !Ref c]`, `{k: v}`, nested.
-struct Flow<'a> {
-    s: &'a [u8],
-    src: &'a str,
-    i: usize,
-    line: usize,
-}
-
-impl Flow<'_> {
-    fn skip_ws(&mut self) {
-        while self.i < self.s.len() && self.s[self.i].is_ascii_whitespace() {
-            self.i += 1;
-        }
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.s.get(self.i).copied()
-    }
-
-    fn err(&self, what: &str) -> String {
-        format!("line {}: {what} in flow value {}", self.line, self.src)
-    }
-
-    fn value(&mut self) -> Result<Node, String> {
-        self.skip_ws();
-        let mut tag = None;
-        if self.peek() == Some(b'!') {
-            let start = self.i;
-            while self.i < self.s.len()
-                && !self.s[self.i].is_ascii_whitespace()
-                && !b"[]{},".contains(&self.s[self.i])
-            {
-                self.i += 1;
-            }
-            tag = Some(self.src[start..self.i].to_string());
-            self.skip_ws();
-        }
-        let mut node = match self.peek() {
-            Some(b'[') => {
-                self.i += 1;
-                let mut items = Vec::new();
-                loop {
-                    self.skip_ws();
-                    match self.peek() {
-                        Some(b']') => {
-                            self.i += 1;
-                            break;
-                        }
-                        None => return Err(self.err("unterminated [")),
-                        _ => {}
-                    }
-                    items.push(self.value()?);
-                    self.skip_ws();
-                    match self.peek() {
-                        Some(b',') => self.i += 1,
-                        Some(b']') => {}
-                        _ => return Err(self.err("expected , or ]")),
-                    }
-                }
-                Node::Seq {
-                    tag: None,
-                    items,
-                    line: self.line,
-                }
-            }
-            Some(b'{') => {
-                self.i += 1;
-                let mut entries = Vec::new();
-                loop {
-                    self.skip_ws();
-                    match self.peek() {
-                        Some(b'}') => {
-                            self.i += 1;
-                            break;
-                        }
-                        None => return Err(self.err("unterminated {")),
-                        _ => {}
-                    }
-                    let key = self.scalar(true)?;
-                    self.skip_ws();
-                    let value = if self.peek() == Some(b':') {
-                        self.i += 1;
-                        self.value()?
-                    } else {
-                        Node::Scalar {
-                            tag: None,
-                            text: String::new(),
-                            line: self.line,
-                            block: false,
-                        }
-                    };
-                    entries.push((key, value));
-                    self.skip_ws();
-                    match self.peek() {
-                        Some(b',') => self.i += 1,
-                        Some(b'}') => {}
-                        _ => return Err(self.err("expected , or }")),
-                    }
-                }
-                Node::Map {
-                    tag: None,
-                    entries,
-                    line: self.line,
-                }
-            }
-            _ => Node::Scalar {
-                tag: None,
-                text: self.scalar(false)?,
-                line: self.line,
-                block: false,
-            },
-        };
-        node.set_tag(tag);
-        Ok(node)
-    }
-
-    /// A quoted or plain scalar; a mapping key stops at `:` followed by a space or `,}`.
-    fn scalar(&mut self, key: bool) -> Result<String, String> {
-        if matches!(self.peek(), Some(b'"' | b'\'')) {
-            let end =
-                quoted_end(&self.src[self.i..]).ok_or_else(|| self.err("unterminated quote"))?;
-            let text = unquote(&self.src[self.i..self.i + end]);
-            self.i += end;
-            return Ok(text);
-        }
-        let start = self.i;
-        while let Some(c) = self.peek() {
-            if b",[]{}".contains(&c) {
-                break;
-            }
-            if key && c == b':' && matches!(self.s.get(self.i + 1), None | Some(b' ' | b',' | b'}'))
-            {
-                break;
-            }
-            self.i += 1;
-        }
-        Ok(self.src[start..self.i].trim().to_string())
-    }
-}
-
+/// A template as the checks read it. saphyr's parser loads it with every scalar left as
+/// written (`5400`, `true` and an empty value stay text, as CloudFormation receives them, not
+/// typed as YAML 1.2 would); a syntax error, a repeated key or more than one document is an
+/// error.
 fn parse(src: &str) -> Result<Node, String> {
-    Parser::new(src)?.parse_document()
+    let mut loader = YamlLoader::<MarkedYaml>::default();
+    loader.early_parse(false);
+    saphyr_parser::Parser::new_from_str(src)
+        .load(&mut loader, true)
+        .map_err(|e| e.to_string())?;
+    if let Some(e) = loader.error() {
+        return Err(e.to_string());
+    }
+    match loader.into_documents().as_slice() {
+        [document] => node(document),
+        documents => Err(format!("{} YAML documents, not one", documents.len())),
+    }
+}
+
+/// saphyr's node as the [`Node`] the checks walk: its tag as written (`!Ref`, `!If`, ...), on a
+/// scalar or a collection; the line it starts on; whether a scalar is a block scalar. Keys
+/// must be untagged scalars, each once in its mapping.
+fn node(yaml: &MarkedYaml) -> Result<Node, String> {
+    let line = yaml.span.start.line();
+    let tag = |t: &Tag| Some(format!("{}{}", t.handle, t.suffix));
+    Ok(match &yaml.data {
+        YamlData::Representation(text, style, t) => Node::Scalar {
+            tag: t.as_deref().and_then(tag),
+            text: text.to_string(),
+            line,
+            block: matches!(style, ScalarStyle::Literal | ScalarStyle::Folded),
+        },
+        YamlData::Sequence(items) => Node::Seq {
+            tag: None,
+            items: items.iter().map(node).collect::<Result<_, _>>()?,
+            line,
+        },
+        YamlData::Mapping(map) => {
+            let mut entries: Vec<(String, Node)> = Vec::new();
+            for (key, value) in map {
+                let at = key.span.start.line();
+                let YamlData::Representation(key, _, None) = &key.data else {
+                    return Err(format!(
+                        "line {at}: a mapping key that is not a plain string"
+                    ));
+                };
+                if entries.iter().any(|(k, _)| k == key) {
+                    return Err(format!("line {at}: duplicate key {key}"));
+                }
+                entries.push((key.to_string(), node(value)?));
+            }
+            Node::Map {
+                tag: None,
+                entries,
+                line,
+            }
+        }
+        // saphyr keeps a scalar's tag in its representation, and wraps a tagged collection.
+        YamlData::Tagged(t, inner) => {
+            let mut tagged = node(inner)?;
+            let (Node::Scalar { tag: slot, .. }
+            | Node::Seq { tag: slot, .. }
+            | Node::Map { tag: slot, .. }) = &mut tagged;
+            *slot = tag(t);
+            tagged
+        }
+        // Values are only loaded with early parsing; aliases are expanded, or an error.
+        YamlData::Value(_) | YamlData::Alias(_) | YamlData::BadValue => {
+            return Err(format!("line {line}: a node this test cannot read"));
+        }
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -3186,6 +2708,52 @@ fn check_key_policy(
 // ---------------------------------------------------------------------------------------------
 // Tests.
 // ---------------------------------------------------------------------------------------------
+
+/// What the checks rely on from the YAML reader: the short-form tags on scalars and on flow
+/// and block collections, each node's line, scalars as written (not typed), block scalars told
+/// apart; a repeated key (however quoted) or a second document is refused.
+#[test]
+fn template_is_read_with_its_tags_lines_and_text() {
+    let src = "\
+A: !Ref Bucket
+B: !If [UseKms, !GetAtt Key.Arn, !Ref AWS::NoValue]
+C: !Sub
+  - \"arn:${P}\"
+  - {P: !Ref X}
+D: [5400, true, '', ~]
+E: >-
+  s3:Get
+  s3:Put
+F:
+";
+    let root = parse(src).expect("the sample parses");
+    assert_eq!(
+        render(&root),
+        r#"{A: !Ref "Bucket", B: !If ["UseKms", !GetAtt "Key.Arn", !Ref "AWS::NoValue"], C: !Sub ["arn:${P}", {P: !Ref "X"}], D: ["5400", "true", "", "~"], E: "s3:Get s3:Put", F: ""}"#
+    );
+    let line = |key: &str| root.get(key).map(Node::line);
+    // A block scalar starts on its first line of content.
+    assert_eq!(
+        [line("A"), line("B"), line("C"), line("E"), line("F")],
+        [1, 2, 3, 8, 10].map(Some)
+    );
+    assert!(matches!(
+        root.get("E"),
+        Some(Node::Scalar { block: true, .. })
+    ));
+    assert!(matches!(
+        root.get("A"),
+        Some(Node::Scalar { block: false, .. })
+    ));
+    for bad in [
+        "A: 1\nA: 2\n",
+        "A: 1\n'A': 2\n",
+        "A: 1\n---\nB: 2\n",
+        "A: [1\n",
+    ] {
+        assert!(parse(bad).is_err(), "{bad:?} must not parse");
+    }
+}
 
 #[test]
 fn function_policy_is_least_privilege() {
