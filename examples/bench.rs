@@ -377,11 +377,14 @@ impl Env {
     }
 
     /// An in-process app configured like the function, as the tests build it.
-    fn app(&self, overrides: &[(&str, &str)]) -> Res<App> {
+    async fn app(&self, overrides: &[(&str, &str)]) -> Res<App> {
         let env: HashMap<String, String> = self.function_env(overrides).into_iter().collect();
         let config = Config::from_lookup(|k| env.get(k).cloned())
             .map_err(|e| format!("configuration: {e}"))?;
-        App::new(config, self.client.clone()).map_err(|e| format!("app: {e}"))
+        App::builder(config, self.client.clone())
+            .build()
+            .await
+            .map_err(|e| format!("app: {e}"))
     }
 
     /// A fresh (session id, attempt id), so idempotency never short-circuits a run.
@@ -526,10 +529,10 @@ async fn bench_images(env: &Env, p: &Params) -> Res<Vec<Table>> {
             .set_media(&m.id, MediaContent::bytes(data, "image/jpeg"));
     }
     let concurrencies = [4_usize, 1];
-    let apps: Vec<App> = concurrencies
-        .iter()
-        .map(|c| env.app(&[("COPY_CONCURRENCY", &c.to_string())]))
-        .collect::<Res<_>>()?;
+    let mut apps: Vec<App> = Vec::new();
+    for c in concurrencies {
+        apps.push(env.app(&[("COPY_CONCURRENCY", &c.to_string())]).await?);
+    }
     // Warm containers: connection pools open, as for every invocation but the first.
     env.fake.set_latency(Duration::ZERO);
     for app in &apps {
@@ -586,7 +589,9 @@ async fn bench_images(env: &Env, p: &Params) -> Res<Vec<Table>> {
     let mut listing_cost = None;
     if p.latencies_ms.contains(&30) {
         env.fake.set_latency(Duration::from_millis(30));
-        let single = env.app(&[("COPY_CONCURRENCY", "4"), ("MEDIA_SOURCE", "session")])?;
+        let single = env
+            .app(&[("COPY_CONCURRENCY", "4"), ("MEDIA_SOURCE", "session")])
+            .await?;
         let (mut both_samples, mut one_samples) = (Vec::new(), Vec::new());
         for _ in 0..(2 * p.runs).max(1) {
             for (app, samples) in [(&apps[0], &mut both_samples), (&single, &mut one_samples)] {
@@ -669,7 +674,9 @@ async fn bench_throughput(env: &Env, p: &Params) -> Res<Vec<Table>> {
         size: len,
         mimetype: "video/mp4",
     }];
-    let app = env.app(&[("ARCHIVE_VIDEOS", "true"), ("PART_SIZE_MIB", "8")])?;
+    let app = env
+        .app(&[("ARCHIVE_VIDEOS", "true"), ("PART_SIZE_MIB", "8")])
+        .await?;
     let http = reqwest::Client::new();
     let part = 8 * MIB as usize;
     // Warm container: a decision with no media opens the Veriff and S3 connections.
@@ -1467,7 +1474,7 @@ async fn bench_link_inner(env: &Env, p: &Params, bootstrap: &Path) -> Res<Vec<Ta
         LINK_VERIFF_BANDWIDTH / 1_000_000,
         LINK_S3_LATENCY.as_millis()
     ));
-    let app = env.app(&[("ARCHIVE_VIDEOS", "true")])?;
+    let app = env.app(&[("ARCHIVE_VIDEOS", "true")]).await?;
 
     // The video: against the time its download alone takes at the link's bandwidth.
     let video = [MediaEntry {
@@ -1562,7 +1569,7 @@ async fn bench_link_inner(env: &Env, p: &Params, bootstrap: &Path) -> Res<Vec<Ta
     let one = time(app.clone(), sixteen[..1].to_vec(), "link-one").await?;
     let all = time(app.clone(), sixteen.clone(), "link-sixteen").await?;
     let before = time(
-        env.app(&[("COPY_CONCURRENCY", "4")])?,
+        env.app(&[("COPY_CONCURRENCY", "4")]).await?,
         sixteen.clone(),
         "link-sixteen-before",
     )
@@ -1762,7 +1769,7 @@ async fn bench_audit(env: &Env, p: &Params) -> Res<Vec<Table>> {
             .set_media(&m.id, MediaContent::bytes(data, "image/jpeg"));
     }
     env.fake.set_latency(Duration::ZERO);
-    let app = env.app(&[("ARCHIVE_PREFIX", AUDIT_PREFIX)])?;
+    let app = env.app(&[("ARCHIVE_PREFIX", AUDIT_PREFIX)]).await?;
     let started = Instant::now();
     let events: Vec<Value> = (0..p.audit_decisions)
         .map(|_| env.decision("audit", &images).0)

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::allowlist::SourceAllowlist;
-use crate::credentials::{Credentials, CredentialsHandle};
+use crate::credentials::Credentials;
 use crate::domain::{DecisionStatus, is_safe_segment};
 
 /// Where the media metadata of a decision comes from.
@@ -35,64 +35,101 @@ impl MediaSource {
 }
 
 /// How the function behind the Function URL handles an archivable decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IngestMode {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ingest {
     /// Archive while Veriff waits for the answer (the default).
     Direct,
     /// Send one message to the archive queue and answer `queued`; the consumer archives.
-    Queue,
+    Queue {
+        /// The archive queue (`ARCHIVE_QUEUE_URL`).
+        url: String,
+    },
 }
 
-/// The validated configuration of the function.
+/// The validated configuration of the function (and of the CLI, which reads the same
+/// variables), grouped by concern.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Veriff API base URL, without a trailing slash.
-    pub veriff_api_url: String,
-    /// The integration's API key and shared secrets in force: from `VERIFF_API_KEY` and
-    /// `VERIFF_SHARED_SECRET`, or, with [`Config::secret`], none until the secret is read.
-    pub credentials: CredentialsHandle,
-    /// The Secrets Manager secret that holds the credentials (`VERIFF_SECRET_ARN`).
-    pub secret: Option<SecretSettings>,
+    /// The Veriff API, and where the integration's credentials come from.
+    pub veriff: VeriffSettings,
+    /// Where decisions are archived, and which.
+    pub archive: ArchiveSettings,
+    /// How files are copied: connections, memory, part size.
+    pub copy: CopySettings,
+    /// What a webhook request may be: its size, its source.
+    pub webhook: WebhookSettings,
+    /// Archive while Veriff waits, or enqueue (`INGEST_MODE`, `ARCHIVE_QUEUE_URL`).
+    pub ingest: Ingest,
+    /// Time kept back before the Lambda deadline to abort uploads and answer.
+    pub deadline_margin: Duration,
     /// The CloudWatch namespace of the metrics (`METRICS_NAMESPACE`).
     pub metrics_namespace: String,
+}
+
+/// The Veriff API.
+#[derive(Debug, Clone)]
+pub struct VeriffSettings {
+    /// Base URL, without a trailing slash (`VERIFF_API_URL`).
+    pub api_url: String,
+    /// Where the API key and shared secrets come from.
+    pub credentials: CredentialSource,
+    /// Whether metadata responses must carry a valid signature (fail closed).
+    pub require_response_signature: bool,
+    /// Timeout for one metadata request, and for each read of a download.
+    pub timeout: Duration,
+    /// Attempts per request (and per file copy) before giving up.
+    pub max_attempts: u32,
+}
+
+/// Where the integration's credentials come from. The credentials in force at run time
+/// are not configuration: the app holds them ([`crate::credentials::CredentialsHandle`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialSource {
+    /// `VERIFF_API_KEY` and `VERIFF_SHARED_SECRET`: fixed for the container's life.
+    Environment(Credentials),
+    /// A Secrets Manager secret (`VERIFF_SECRET_ARN`), read at cold start and refreshed.
+    SecretsManager(SecretSettings),
+}
+
+/// Where and what is archived.
+#[derive(Debug, Clone)]
+pub struct ArchiveSettings {
     /// Target bucket.
     pub bucket: String,
     /// Key prefix, empty or ending in `/`.
     pub prefix: String,
-    /// Which media endpoint to read.
+    /// Which media endpoints to read.
     pub media_source: MediaSource,
     /// Decision statuses that are archived; `None` (the variable unset) archives every
     /// status, including ones Veriff may add later.
     pub statuses: Option<BTreeSet<DecisionStatus>>,
-    /// Whether Veriff's metadata responses must carry a valid signature (fail closed).
-    pub require_response_signature: bool,
-    /// Whether the raw webhook body is stored next to its decision's manifest.
-    pub archive_decision_payload: bool,
-    /// The KMS key that signs every manifest (`MANIFEST_SIGNING_KEY_ID`); `None`: unsigned.
-    pub manifest_signing_key_id: Option<String>,
     /// Whether videos are archived (first per context).
-    pub archive_videos: bool,
-    /// How many files are copied at once: a cap on connections (`COPY_CONCURRENCY`).
-    pub copy_concurrency: usize,
-    /// Bytes of copy buffers (part buffers and small files) in the container at once
-    /// (`COPY_MEMORY_MIB`).
-    pub copy_memory: usize,
+    pub videos: bool,
     /// Largest file archived; larger announced files are skipped, larger streams fail.
     pub max_file_bytes: u64,
+    /// Whether the raw webhook body is stored next to its decision's manifest.
+    pub decision_payload: bool,
+    /// The KMS key that signs every manifest (`MANIFEST_SIGNING_KEY_ID`); `None`: unsigned.
+    pub signing_key_id: Option<String>,
+}
+
+/// How files are copied.
+#[derive(Debug, Clone, Copy)]
+pub struct CopySettings {
+    /// How many files are copied at once: a cap on connections (`COPY_CONCURRENCY`).
+    pub concurrency: usize,
+    /// Bytes of copy buffers (part buffers and small files) in the container at once
+    /// (`COPY_MEMORY_MIB`).
+    pub memory: usize,
     /// Multipart part size; files up to this size go in one PutObject.
     pub part_size: usize,
+}
+
+/// What a webhook request may be.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
     /// Largest webhook body accepted.
     pub max_body_bytes: usize,
-    /// Timeout for one Veriff metadata request, and for each read of a download.
-    pub veriff_timeout: Duration,
-    /// Attempts per Veriff request (and per file copy) before giving up.
-    pub veriff_max_attempts: u32,
-    /// Time kept back before the Lambda deadline to abort uploads and answer.
-    pub deadline_margin: Duration,
-    /// Archive while Veriff waits, or enqueue (`INGEST_MODE`).
-    pub ingest_mode: IngestMode,
-    /// The archive queue (`ARCHIVE_QUEUE_URL`), required in queue mode.
-    pub queue_url: Option<String>,
     /// Where webhooks may come from (`ALLOWED_SOURCE_CIDRS`); `None`: anywhere.
     pub allowed_sources: Option<SourceAllowlist>,
 }
@@ -123,6 +160,30 @@ fn err(var: &'static str, problem: impl Into<String>) -> ConfigError {
     }
 }
 
+/// The variables, trimmed, with empty values read as unset.
+struct Env<L>(L);
+
+impl<L: Fn(&str) -> Option<String>> Env<L> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn required(&self, name: &'static str, hint: &str) -> Result<String, ConfigError> {
+        self.get(name)
+            .ok_or_else(|| err(name, format!("is required: {hint}")))
+    }
+
+    fn int(&self, var: &'static str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+        parse_int(var, self.get(var), default, min, max)
+    }
+
+    fn bool(&self, var: &'static str, default: bool) -> Result<bool, ConfigError> {
+        parse_bool(var, self.get(var), default)
+    }
+}
+
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Config, ConfigError> {
@@ -131,202 +192,205 @@ impl Config {
 
     /// Reads configuration through `lookup` (the environment in production, a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-        let required = |name: &'static str, hint: &str| {
-            get(name).ok_or_else(|| err(name, format!("is required: {hint}")))
-        };
-
-        let veriff_api_url = parse_base_url(
-            get("VERIFF_API_URL").unwrap_or_else(|| "https://stationapi.veriff.com".into()),
-        )?;
-        let secret = get("VERIFF_SECRET_ARN")
-            .map(|id| parse_secret_settings(&id, get("SECRET_REFRESH_SECONDS")))
-            .transpose()?;
-        let credentials = match &secret {
-            Some(_) => {
-                for var in ["VERIFF_API_KEY", "VERIFF_SHARED_SECRET"] {
-                    if get(var).is_some() {
-                        return Err(err(
-                            var,
-                            "must be unset with VERIFF_SECRET_ARN: the credentials come from \
-                             the secret alone",
-                        ));
-                    }
-                }
-                Credentials::none()
-            }
-            None => {
-                let api_key = required(
-                    "VERIFF_API_KEY",
-                    "set it to the integration's API key from the Veriff Customer Portal \
-                     (or set VERIFF_SECRET_ARN)",
-                )?;
-                let shared = required(
-                    "VERIFF_SHARED_SECRET",
-                    "set it to the integration's shared secret key (comma-separated during a \
-                     rotation), or set VERIFF_SECRET_ARN",
-                )?;
-                Credentials::parse(
-                    &api_key,
-                    &shared,
-                    ("VERIFF_API_KEY", "VERIFF_SHARED_SECRET"),
-                )
-                // The API key is not empty here (`required` refused that): the only failure
-                // left is an empty entry in the list of shared secrets.
-                .map_err(|_| {
-                    err(
-                        "VERIFF_SHARED_SECRET",
-                        "contains an empty entry: list secrets separated by single commas, \
-                         current first",
-                    )
-                })?
-            }
-        };
+        let env = Env(lookup);
+        let veriff = veriff_settings(&env)?;
         let metrics_namespace = parse_namespace(
-            get("METRICS_NAMESPACE").unwrap_or_else(|| DEFAULT_METRICS_NAMESPACE.into()),
+            env.get("METRICS_NAMESPACE")
+                .unwrap_or_else(|| DEFAULT_METRICS_NAMESPACE.into()),
         )?;
-        let bucket = parse_bucket(required(
-            "ARCHIVE_BUCKET",
-            "set it to the archive bucket's name",
-        )?)?;
-        let prefix = parse_prefix(get("ARCHIVE_PREFIX").unwrap_or_default())?;
-        let media_source = match get("MEDIA_SOURCE").as_deref().unwrap_or("combined") {
-            "combined" => MediaSource::Combined,
-            "session" => MediaSource::Session,
-            "attempt" => MediaSource::Attempt,
-            other => {
-                return Err(err(
-                    "MEDIA_SOURCE",
-                    format!("unknown value {other:?}: use `combined`, `session` or `attempt`"),
-                ));
-            }
-        };
-        let statuses = get("ARCHIVE_STATUSES")
-            .map(|list| parse_statuses(&list))
-            .transpose()?;
-        let require_response_signature = parse_bool(
-            "VERIFF_REQUIRE_RESPONSE_SIGNATURE",
-            get("VERIFF_REQUIRE_RESPONSE_SIGNATURE"),
-            true,
-        )?;
-        let archive_decision_payload = parse_bool(
-            "ARCHIVE_DECISION_PAYLOAD",
-            get("ARCHIVE_DECISION_PAYLOAD"),
-            false,
-        )?;
-        let archive_videos = parse_bool("ARCHIVE_VIDEOS", get("ARCHIVE_VIDEOS"), false)?;
-        let copy_concurrency =
-            parse_int("COPY_CONCURRENCY", get("COPY_CONCURRENCY"), 16, 1, 64)? as usize;
-        let copy_memory_mib = parse_int("COPY_MEMORY_MIB", get("COPY_MEMORY_MIB"), 64, 5, 10_240)?;
-        let max_file_bytes = parse_int(
-            "MAX_FILE_MIB",
-            get("MAX_FILE_MIB"),
-            2048,
-            1,
-            5 * 1024 * 1024,
-        )? * MIB;
-        let part_size =
-            (parse_int("PART_SIZE_MIB", get("PART_SIZE_MIB"), 8, 5, 512)? * MIB) as usize;
-        let max_body_bytes =
-            (parse_int("MAX_BODY_KIB", get("MAX_BODY_KIB"), 256, 1, 6 * 1024)? * 1024) as usize;
-        let veriff_timeout = Duration::from_millis(parse_int(
-            "VERIFF_TIMEOUT_MS",
-            get("VERIFF_TIMEOUT_MS"),
-            10_000,
-            100,
-            300_000,
-        )?);
-        let veriff_max_attempts =
-            parse_int("VERIFF_MAX_ATTEMPTS", get("VERIFF_MAX_ATTEMPTS"), 4, 1, 10)? as u32;
-        let deadline_margin = Duration::from_millis(parse_int(
-            "DEADLINE_MARGIN_MS",
-            get("DEADLINE_MARGIN_MS"),
-            2_000,
-            0,
-            60_000,
-        )?);
+        let archive = archive_settings(&env)?;
+        let copy = copy_settings(&env, archive.max_file_bytes)?;
+        let webhook = webhook_settings(&env)?;
+        let ingest = ingest(&env, archive.decision_payload)?;
+        let deadline_margin =
+            Duration::from_millis(env.int("DEADLINE_MARGIN_MS", 2_000, 0, 60_000)?);
+        Ok(Config {
+            veriff,
+            archive,
+            copy,
+            webhook,
+            ingest,
+            deadline_margin,
+            metrics_namespace,
+        })
+    }
+}
 
-        let ingest_mode = match get("INGEST_MODE").as_deref().unwrap_or("direct") {
-            "direct" => IngestMode::Direct,
-            "queue" => IngestMode::Queue,
-            other => {
+/// `VERIFF_API_URL`, the credentials (`VERIFF_API_KEY` and `VERIFF_SHARED_SECRET`, or
+/// `VERIFF_SECRET_ARN`), and how requests are made.
+fn veriff_settings<L: Fn(&str) -> Option<String>>(
+    env: &Env<L>,
+) -> Result<VeriffSettings, ConfigError> {
+    let api_url = parse_base_url(
+        env.get("VERIFF_API_URL")
+            .unwrap_or_else(|| "https://stationapi.veriff.com".into()),
+    )?;
+    let credentials = credential_source(env)?;
+    Ok(VeriffSettings {
+        api_url,
+        credentials,
+        require_response_signature: env.bool("VERIFF_REQUIRE_RESPONSE_SIGNATURE", true)?,
+        timeout: Duration::from_millis(env.int("VERIFF_TIMEOUT_MS", 10_000, 100, 300_000)?),
+        max_attempts: env.int("VERIFF_MAX_ATTEMPTS", 4, 1, 10)? as u32,
+    })
+}
+
+/// The credentials from the environment, or the secret that holds them (never both).
+fn credential_source<L: Fn(&str) -> Option<String>>(
+    env: &Env<L>,
+) -> Result<CredentialSource, ConfigError> {
+    if let Some(id) = env.get("VERIFF_SECRET_ARN") {
+        for var in ["VERIFF_API_KEY", "VERIFF_SHARED_SECRET"] {
+            if env.get(var).is_some() {
                 return Err(err(
-                    "INGEST_MODE",
-                    format!("unknown value {other:?}: use `direct` or `queue`"),
+                    var,
+                    "must be unset with VERIFF_SECRET_ARN: the credentials come from \
+                     the secret alone",
                 ));
             }
-        };
-        let queue_url = get("ARCHIVE_QUEUE_URL")
-            .map(|url| parse_queue_url(&url))
-            .transpose()?;
-        if ingest_mode == IngestMode::Queue {
-            if queue_url.is_none() {
-                return Err(err(
+        }
+        let settings = parse_secret_settings(&id, env.get("SECRET_REFRESH_SECONDS"))?;
+        return Ok(CredentialSource::SecretsManager(settings));
+    }
+    let api_key = env.required(
+        "VERIFF_API_KEY",
+        "set it to the integration's API key from the Veriff Customer Portal \
+         (or set VERIFF_SECRET_ARN)",
+    )?;
+    let shared = env.required(
+        "VERIFF_SHARED_SECRET",
+        "set it to the integration's shared secret key (comma-separated during a \
+         rotation), or set VERIFF_SECRET_ARN",
+    )?;
+    Credentials::parse(
+        &api_key,
+        &shared,
+        ("VERIFF_API_KEY", "VERIFF_SHARED_SECRET"),
+    )
+    .map(CredentialSource::Environment)
+    // The API key is not empty here (`required` refused that): the only failure left is
+    // an empty entry in the list of shared secrets.
+    .map_err(|_| {
+        err(
+            "VERIFF_SHARED_SECRET",
+            "contains an empty entry: list secrets separated by single commas, current first",
+        )
+    })
+}
+
+/// The bucket, the prefix, what is archived, and how manifests are signed.
+fn archive_settings<L: Fn(&str) -> Option<String>>(
+    env: &Env<L>,
+) -> Result<ArchiveSettings, ConfigError> {
+    let bucket =
+        parse_bucket(env.required("ARCHIVE_BUCKET", "set it to the archive bucket's name")?)?;
+    let media_source = match env.get("MEDIA_SOURCE").as_deref().unwrap_or("combined") {
+        "combined" => MediaSource::Combined,
+        "session" => MediaSource::Session,
+        "attempt" => MediaSource::Attempt,
+        other => {
+            return Err(err(
+                "MEDIA_SOURCE",
+                format!("unknown value {other:?}: use `combined`, `session` or `attempt`"),
+            ));
+        }
+    };
+    Ok(ArchiveSettings {
+        bucket,
+        prefix: parse_prefix(env.get("ARCHIVE_PREFIX").unwrap_or_default())?,
+        media_source,
+        statuses: env
+            .get("ARCHIVE_STATUSES")
+            .map(|list| parse_statuses(&list))
+            .transpose()?,
+        videos: env.bool("ARCHIVE_VIDEOS", false)?,
+        max_file_bytes: env.int("MAX_FILE_MIB", 2048, 1, 5 * 1024 * 1024)? * MIB,
+        decision_payload: env.bool("ARCHIVE_DECISION_PAYLOAD", false)?,
+        signing_key_id: env
+            .get("MANIFEST_SIGNING_KEY_ID")
+            .map(|id| parse_key_id(&id))
+            .transpose()?,
+    })
+}
+
+/// Connections, memory and part size of the copies, checked against S3's part limit and
+/// the function's memory.
+fn copy_settings<L: Fn(&str) -> Option<String>>(
+    env: &Env<L>,
+    max_file_bytes: u64,
+) -> Result<CopySettings, ConfigError> {
+    let concurrency = env.int("COPY_CONCURRENCY", 16, 1, 64)? as usize;
+    let memory_mib = env.int("COPY_MEMORY_MIB", 64, 5, 10_240)?;
+    let part_size = (env.int("PART_SIZE_MIB", 8, 5, 512)? * MIB) as usize;
+    check_part_count(max_file_bytes, part_size)?;
+    check_memory(
+        memory_mib,
+        part_size,
+        env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
+    )?;
+    Ok(CopySettings {
+        concurrency,
+        memory: (memory_mib * MIB) as usize,
+        part_size,
+    })
+}
+
+/// The body limit and the source allowlist of webhook requests.
+fn webhook_settings<L: Fn(&str) -> Option<String>>(
+    env: &Env<L>,
+) -> Result<WebhookSettings, ConfigError> {
+    let allowed_sources = env
+        .get("ALLOWED_SOURCE_CIDRS")
+        .map(|list| {
+            SourceAllowlist::parse(&list).map_err(|e| {
+                err(
+                    "ALLOWED_SOURCE_CIDRS",
+                    format!(
+                        "{e}; give comma-separated IPv4 and IPv6 CIDRs, or leave it empty \
+                         to accept any source"
+                    ),
+                )
+            })
+        })
+        .transpose()?;
+    Ok(WebhookSettings {
+        max_body_bytes: (env.int("MAX_BODY_KIB", 256, 1, 6 * 1024)? * 1024) as usize,
+        allowed_sources,
+    })
+}
+
+/// `INGEST_MODE` with its queue. A queue message never holds the webhook body, so keeping
+/// bodies (`ARCHIVE_DECISION_PAYLOAD`) needs direct mode.
+fn ingest<L: Fn(&str) -> Option<String>>(
+    env: &Env<L>,
+    decision_payload: bool,
+) -> Result<Ingest, ConfigError> {
+    let queue_url = env
+        .get("ARCHIVE_QUEUE_URL")
+        .map(|url| parse_queue_url(&url))
+        .transpose()?;
+    match env.get("INGEST_MODE").as_deref().unwrap_or("direct") {
+        "direct" => Ok(Ingest::Direct),
+        "queue" => {
+            let url = queue_url.ok_or_else(|| {
+                err(
                     "ARCHIVE_QUEUE_URL",
                     "is required with INGEST_MODE=queue: set it to the archive queue's URL",
-                ));
-            }
-            if archive_decision_payload {
+                )
+            })?;
+            if decision_payload {
                 return Err(err(
                     "ARCHIVE_DECISION_PAYLOAD",
                     "cannot be true with INGEST_MODE=queue: a queue message never holds the \
                      webhook body, so it cannot be stored; use INGEST_MODE=direct to keep bodies",
                 ));
             }
+            Ok(Ingest::Queue { url })
         }
-
-        let allowed_sources = get("ALLOWED_SOURCE_CIDRS")
-            .map(|list| {
-                SourceAllowlist::parse(&list).map_err(|e| {
-                    err(
-                        "ALLOWED_SOURCE_CIDRS",
-                        format!(
-                            "{e}; give comma-separated IPv4 and IPv6 CIDRs, or leave it empty \
-                             to accept any source"
-                        ),
-                    )
-                })
-            })
-            .transpose()?;
-        let manifest_signing_key_id = get("MANIFEST_SIGNING_KEY_ID")
-            .map(|id| parse_key_id(&id))
-            .transpose()?;
-        check_part_count(max_file_bytes, part_size)?;
-        check_memory(
-            copy_memory_mib,
-            part_size,
-            get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
-        )?;
-
-        Ok(Config {
-            veriff_api_url,
-            credentials: CredentialsHandle::new(credentials),
-            secret,
-            metrics_namespace,
-            bucket,
-            prefix,
-            media_source,
-            statuses,
-            require_response_signature,
-            archive_decision_payload,
-            manifest_signing_key_id,
-            archive_videos,
-            copy_concurrency,
-            copy_memory: (copy_memory_mib * MIB) as usize,
-            max_file_bytes,
-            part_size,
-            max_body_bytes,
-            veriff_timeout,
-            veriff_max_attempts,
-            deadline_margin,
-            ingest_mode,
-            queue_url,
-            allowed_sources,
-        })
+        other => Err(err(
+            "INGEST_MODE",
+            format!("unknown value {other:?}: use `direct` or `queue`"),
+        )),
     }
 }
 
@@ -361,11 +425,12 @@ pub const MAX_PARTS: u64 = 10_000;
 /// measured by the benchmark's peak RSS (about 20 MiB) with headroom.
 pub const BASELINE_MEMORY_MIB: u64 = 64;
 
-impl Config {
-    /// Whether a decision with this status is archived. An unknown status is archived only
-    /// when `ARCHIVE_STATUSES` is unset (meaning "all").
-    pub fn archives(&self, status: Option<DecisionStatus>) -> bool {
-        match (&self.statuses, status) {
+impl ArchiveSettings {
+    /// Whether a decision with this status is archived (`ARCHIVE_STATUSES`): the one rule
+    /// the webhook, the queue consumer and the backfill apply. An unknown status (one
+    /// Veriff may add later) is archived only when `ARCHIVE_STATUSES` is unset ("all").
+    pub fn archives(&self, status: &str) -> bool {
+        match (&self.statuses, DecisionStatus::parse(status)) {
             (None, _) => true,
             (Some(set), Some(status)) => set.contains(&status),
             (Some(_), None) => false,
@@ -607,20 +672,22 @@ mod tests {
     #[test]
     fn defaults_are_production_values() {
         let c = config(&[]).unwrap();
-        assert_eq!(c.veriff_api_url, "https://stationapi.veriff.com");
-        assert_eq!(c.media_source, MediaSource::Combined);
-        assert_eq!(c.statuses, None);
-        assert!(c.require_response_signature);
-        assert!(!c.archive_decision_payload);
-        assert_eq!(c.manifest_signing_key_id, None);
-        assert!(!c.archive_videos);
-        assert_eq!(c.copy_concurrency, 16);
-        assert_eq!(c.copy_memory, 64 * 1024 * 1024);
-        assert_eq!(c.part_size, 8 * 1024 * 1024);
-        assert_eq!(c.prefix, "");
-        assert_eq!(c.ingest_mode, IngestMode::Direct);
-        assert_eq!(c.queue_url, None);
-        assert_eq!(c.secret, None);
+        assert_eq!(c.veriff.api_url, "https://stationapi.veriff.com");
+        assert_eq!(c.archive.media_source, MediaSource::Combined);
+        assert_eq!(c.archive.statuses, None);
+        assert!(c.veriff.require_response_signature);
+        assert!(!c.archive.decision_payload);
+        assert_eq!(c.archive.signing_key_id, None);
+        assert!(!c.archive.videos);
+        assert_eq!(c.copy.concurrency, 16);
+        assert_eq!(c.copy.memory, 64 * 1024 * 1024);
+        assert_eq!(c.copy.part_size, 8 * 1024 * 1024);
+        assert_eq!(c.archive.prefix, "");
+        assert_eq!(c.ingest, Ingest::Direct);
+        assert!(matches!(
+            c.veriff.credentials,
+            CredentialSource::Environment(_)
+        ));
         assert_eq!(c.metrics_namespace, "VeriffArchiver");
     }
 
@@ -641,13 +708,19 @@ mod tests {
             Config::from_lookup(|k| env.get(k).cloned())
         };
         let c = only_secret(&[]).unwrap();
-        let settings = c.secret.clone().unwrap();
+        let CredentialSource::SecretsManager(settings) = c.veriff.credentials.clone() else {
+            panic!("the secret")
+        };
         assert_eq!(settings.secret_id, arn);
         assert_eq!(settings.refresh_every, Duration::from_secs(300));
-        // Until the secret is read, nothing authenticates and nothing is signed.
-        assert!(c.credentials.current().signing_secret().is_none());
         let c = only_secret(&[("SECRET_REFRESH_SECONDS", "60")]).unwrap();
-        assert_eq!(c.secret.unwrap().refresh_every, Duration::from_secs(60));
+        assert_eq!(
+            c.veriff.credentials,
+            CredentialSource::SecretsManager(SecretSettings {
+                secret_id: arn.into(),
+                refresh_every: Duration::from_secs(60)
+            })
+        );
         for (var, value) in [
             ("VERIFF_API_KEY", "k"),
             ("VERIFF_SHARED_SECRET", "s"),
@@ -675,7 +748,7 @@ mod tests {
     fn media_sources_are_named_as_configured() {
         for name in ["combined", "session", "attempt"] {
             let c = config(&[("MEDIA_SOURCE", name)]).unwrap();
-            assert_eq!(c.media_source.as_str(), name);
+            assert_eq!(c.archive.media_source.as_str(), name);
         }
     }
 
@@ -696,10 +769,10 @@ mod tests {
 
     #[test]
     fn webhook_bodies_are_limited_in_kib() {
-        assert_eq!(config(&[]).unwrap().max_body_bytes, 256 * 1024);
+        assert_eq!(config(&[]).unwrap().webhook.max_body_bytes, 256 * 1024);
         let c = config(&[("MAX_BODY_KIB", "6144")]).unwrap();
         assert_eq!(
-            c.max_body_bytes,
+            c.webhook.max_body_bytes,
             6 * 1024 * 1024,
             "6 MiB: Lambda's payload limit"
         );
@@ -709,16 +782,18 @@ mod tests {
 
     #[test]
     fn allowed_source_cidrs_is_optional_and_an_invalid_list_names_the_variable() {
-        assert_eq!(config(&[]).unwrap().allowed_sources, None);
+        assert_eq!(config(&[]).unwrap().webhook.allowed_sources, None);
         assert_eq!(
             config(&[("ALLOWED_SOURCE_CIDRS", "  ")])
                 .unwrap()
+                .webhook
                 .allowed_sources,
             None,
             "empty: any source"
         );
         let list = config(&[("ALLOWED_SOURCE_CIDRS", "18.98.6.64/27, 2001:db8::/32")])
             .unwrap()
+            .webhook
             .allowed_sources
             .expect("a list");
         assert_eq!(list.ranges().len(), 2);
@@ -741,8 +816,7 @@ mod tests {
     fn queue_mode_needs_a_queue_and_keeps_no_body() {
         let url = "https://sqs.eu-west-1.amazonaws.com/123456789012/archive";
         let c = config(&[("INGEST_MODE", "queue"), ("ARCHIVE_QUEUE_URL", url)]).unwrap();
-        assert_eq!(c.ingest_mode, IngestMode::Queue);
-        assert_eq!(c.queue_url.as_deref(), Some(url));
+        assert_eq!(c.ingest, Ingest::Queue { url: url.into() });
         let local = "http://127.0.0.1:4566/123456789012/archive";
         assert!(config(&[("INGEST_MODE", "queue"), ("ARCHIVE_QUEUE_URL", local)]).is_ok());
         let e = config(&[("INGEST_MODE", "queue")]).unwrap_err();
@@ -778,7 +852,9 @@ mod tests {
     #[test]
     fn secrets_rotate_and_never_print() {
         let c = config(&[("VERIFF_SHARED_SECRET", "new-one, old-one")]).unwrap();
-        let credentials = c.credentials.current();
+        let CredentialSource::Environment(credentials) = c.veriff.credentials.clone() else {
+            panic!("from the environment")
+        };
         assert_eq!(credentials.shared_secrets.len(), 2);
         assert_eq!(credentials.shared_secrets[0].expose(), "new-one");
         let printed = format!("{c:?}");
@@ -813,7 +889,7 @@ mod tests {
 
     #[test]
     fn the_veriff_url_is_an_http_origin_without_credentials_query_or_fragment() {
-        let url = |raw: &str| config(&[("VERIFF_API_URL", raw)]).map(|c| c.veriff_api_url);
+        let url = |raw: &str| config(&[("VERIFF_API_URL", raw)]).map(|c| c.veriff.api_url);
         assert_eq!(
             url("https://stationapi.veriff.com/").unwrap(),
             "https://stationapi.veriff.com"
@@ -840,9 +916,8 @@ mod tests {
 
     #[test]
     fn names_and_ids_are_accepted_up_to_their_length_limits_and_no_further() {
-        let key = |id: &str| {
-            config(&[("MANIFEST_SIGNING_KEY_ID", id)]).map(|c| c.manifest_signing_key_id)
-        };
+        let key =
+            |id: &str| config(&[("MANIFEST_SIGNING_KEY_ID", id)]).map(|c| c.archive.signing_key_id);
         assert_eq!(
             key("alias/evidence").unwrap().as_deref(),
             Some("alias/evidence")
@@ -857,8 +932,12 @@ mod tests {
                 ("VERIFF_SECRET_ARN", id),
             ]
             .into();
-            Config::from_lookup(|k| env.get(k).map(|v| v.to_string()))
-                .map(|c| c.secret.map(|s| s.secret_id))
+            Config::from_lookup(|k| env.get(k).map(|v| v.to_string())).map(|c| {
+                match c.veriff.credentials {
+                    CredentialSource::SecretsManager(s) => Some(s.secret_id),
+                    CredentialSource::Environment(_) => None,
+                }
+            })
         };
         assert_eq!(secret(&longest).unwrap(), Some(longest.clone()));
         assert_eq!(
@@ -871,7 +950,7 @@ mod tests {
         assert_eq!(namespace(&"n".repeat(255)).unwrap(), "n".repeat(255));
         assert!(namespace(&"n".repeat(256)).is_err());
 
-        let bucket = |b: &str| config(&[("ARCHIVE_BUCKET", b)]).map(|c| c.bucket);
+        let bucket = |b: &str| config(&[("ARCHIVE_BUCKET", b)]).map(|c| c.archive.bucket);
         assert_eq!(bucket("abc").unwrap(), "abc");
         assert_eq!(bucket(&"b".repeat(63)).unwrap(), "b".repeat(63));
         for bad in [
@@ -890,13 +969,19 @@ mod tests {
 
     #[test]
     fn unknown_statuses_are_archived_only_when_the_list_is_unset() {
-        let all = config(&[]).unwrap();
-        assert!(all.archives(None));
-        assert!(all.archives(Some(DecisionStatus::Declined)));
-        let some = config(&[("ARCHIVE_STATUSES", "approved, declined")]).unwrap();
-        assert!(!some.archives(None));
-        assert!(some.archives(Some(DecisionStatus::Declined)));
-        assert!(!some.archives(Some(DecisionStatus::Review)));
+        let all = config(&[]).unwrap().archive;
+        assert!(all.archives("approved_with_conditions"));
+        assert!(all.archives("declined"));
+        let some = config(&[("ARCHIVE_STATUSES", "approved, declined")])
+            .unwrap()
+            .archive;
+        assert!(!some.archives("approved_with_conditions"));
+        assert!(some.archives("declined"));
+        assert!(!some.archives("review"));
+        assert!(
+            !some.archives("Declined"),
+            "statuses are Veriff's exact names"
+        );
     }
 
     #[test]
@@ -956,11 +1041,17 @@ mod tests {
     #[test]
     fn prefix_is_normalised() {
         assert_eq!(
-            config(&[("ARCHIVE_PREFIX", "/veriff/kyc")]).unwrap().prefix,
+            config(&[("ARCHIVE_PREFIX", "/veriff/kyc")])
+                .unwrap()
+                .archive
+                .prefix,
             "veriff/kyc/"
         );
         assert_eq!(
-            config(&[("ARCHIVE_PREFIX", "veriff/")]).unwrap().prefix,
+            config(&[("ARCHIVE_PREFIX", "veriff/")])
+                .unwrap()
+                .archive
+                .prefix,
             "veriff/"
         );
     }

@@ -7,88 +7,22 @@
 //! HTTP answer. An SQS batch goes to the
 //! [`queue::Consumer`](crate::queue::Consumer), whose answer names the records that failed.
 
-use std::sync::Arc;
-
 use serde_json::json;
 use tokio::time::Instant;
 
 use crate::allowlist::{self, SourceAddress, SourceAllowlist};
-use crate::archive::{Archiver, OutcomeKind, SignedBody};
-use crate::config::Config;
-use crate::config::IngestMode;
-use crate::credentials::SecretSource;
+use crate::app::App;
+use crate::archive::{OutcomeKind, SignedBody};
+use crate::config::Ingest;
 use crate::domain::{Decision, DecisionStatus};
 use crate::error::{Error, QueueError, QueueProblem, SourceRefusal};
-use crate::event::{self, HttpResponse};
+use crate::event::{self, HttpRequest, HttpResponse};
 use crate::manifest::DecisionSource;
-use crate::metrics::{Metrics, Tally};
-use crate::queue::{self, DecisionMessage, DecisionQueue};
-use crate::signing::ManifestSigner;
-use crate::store::Store;
-use crate::veriff::VeriffClient;
-use crate::webhook::{self, Webhook};
-
-/// The function's state, built once per container.
-#[derive(Debug, Clone)]
-pub struct App {
-    config: Arc<Config>,
-    archiver: Archiver,
-    queue: Option<DecisionQueue>,
-    metrics: Option<Metrics>,
-    secret: Option<SecretSource>,
-}
+use crate::metrics::Tally;
+use crate::queue::{self, DecisionMessage};
+use crate::webhook::{self, VerifiedSignature, Webhook};
 
 impl App {
-    /// Builds the app from its configuration and an S3 client, with no manifest signer
-    /// (with `MANIFEST_SIGNING_KEY_ID` set, every archive then fails: use
-    /// [`App::with_signer`]).
-    pub fn new(config: Config, s3: aws_sdk_s3::Client) -> Result<App, reqwest::Error> {
-        App::with_signer(config, s3, None)
-    }
-
-    /// Builds the app with the signer of `MANIFEST_SIGNING_KEY_ID`, when configured.
-    pub fn with_signer(
-        config: Config,
-        s3: aws_sdk_s3::Client,
-        signer: Option<ManifestSigner>,
-    ) -> Result<App, reqwest::Error> {
-        let config = Arc::new(config);
-        let veriff = VeriffClient::new(&config)?;
-        let store = Store::new(s3, config.bucket.clone(), config.part_size);
-        Ok(App {
-            // One invocation at a time per container, but an SQS batch archives its records
-            // at once: COPY_CONCURRENCY bounds the files in flight across all of them.
-            archiver: Archiver::new(config.clone(), veriff, store)
-                .with_signer(signer)
-                .sharing_copy_slots(),
-            config,
-            queue: None,
-            metrics: None,
-            secret: None,
-        })
-    }
-
-    /// Publishes one EMF record set per invocation with `metrics` (`main` writes them to
-    /// stdout; without it, no metrics).
-    pub fn with_metrics(mut self, metrics: Option<Metrics>) -> App {
-        self.metrics = metrics;
-        self
-    }
-
-    /// Re-reads the credentials from `secret` when its refresh interval has passed, before
-    /// handling an event (`VERIFF_SECRET_ARN`; `main` read it once at cold start already).
-    pub fn with_secret(mut self, secret: Option<SecretSource>) -> App {
-        self.secret = secret;
-        self
-    }
-
-    /// Sends archivable decisions to `queue` (`INGEST_MODE=queue`; built by `main` from
-    /// `ARCHIVE_QUEUE_URL`).
-    pub fn with_queue(mut self, queue: Option<DecisionQueue>) -> App {
-        self.queue = queue;
-        self
-    }
-
     /// Handles any event the function receives: an SQS batch (the queue consumer) gets a
     /// partial batch response; anything else is a Function URL event and gets an HTTP
     /// answer. An SQS-shaped event that does not parse fails the invocation, so the whole
@@ -99,7 +33,7 @@ impl App {
         deadline: Instant,
     ) -> Result<serde_json::Value, serde_json::Error> {
         if let Some(secret) = &self.secret {
-            secret.refresh_if_due(&self.config.credentials).await;
+            secret.refresh_if_due(&self.credentials).await;
         }
         if queue::is_sqs_event(&event) {
             let retries_before = self.archiver.veriff_retries();
@@ -162,32 +96,15 @@ impl App {
         }
     }
 
+    /// Admits the request (source, envelope, method, signature), classifies it, applies
+    /// `ARCHIVE_STATUSES`, then archives or enqueues the decision.
     async fn process(
         &self,
         event: &serde_json::Value,
         deadline: Instant,
         tally: &mut Tally,
     ) -> Result<HttpResponse, Error> {
-        if let Some(allowlist) = &self.config.allowed_sources {
-            check_source(allowlist, event)?;
-        }
-        let request = event::decode(event, self.config.max_body_bytes)?;
-        if let Some(method) = request.method.as_deref().filter(|m| *m != "POST") {
-            return Err(Error::MethodNotAllowed(
-                method
-                    .chars()
-                    .filter(char::is_ascii_alphabetic)
-                    .take(10)
-                    .collect(),
-            ));
-        }
-        let credentials = self.config.credentials.current();
-        let signature = webhook::authenticate_signed(
-            &request,
-            &credentials.api_key,
-            &credentials.shared_secrets,
-        )
-        .map_err(Error::Unauthorized)?;
+        let (request, signature) = self.admit(event)?;
         let decision = match webhook::classify(&request.body)? {
             Webhook::Other(kind) => {
                 tracing::info!(
@@ -199,58 +116,99 @@ impl App {
             }
             Webhook::Decision(decision) => decision,
         };
-        let session_id = decision.session_id.as_str();
-        let given_attempt_id = decision.attempt_id.as_deref();
-        let status = DecisionStatus::parse(&decision.record.status);
-        if status.is_none() {
-            // A status Veriff added after this build: never dropped without a sound.
-            tracing::warn!(
-                session_id,
-                attempt_id = given_attempt_id,
-                decision_status = printable_status(&decision.record.status).as_str(),
-                archived = self.config.archives(None),
-                "unknown decision status; archived when ARCHIVE_STATUSES is unset, else ignored"
-            );
-        }
-        if !self.config.archives(status) {
-            if let Some(status) = status {
-                tracing::info!(
-                    session_id,
-                    attempt_id = given_attempt_id,
-                    decision_status = status.as_str(),
-                    "decision status not archived; ignored"
-                );
-            }
+        if !self.status_archived(&decision) {
             tally.ignored += 1;
             return Ok(ignored("status_not_archived"));
         }
-        tracing::info!(
-            session_id,
-            attempt_id = given_attempt_id,
-            webhook = decision.record.webhook.as_str(),
-            decision_status = status.map_or("unknown", DecisionStatus::as_str),
-            "decision received"
-        );
-
-        if self.config.ingest_mode == IngestMode::Queue {
+        if let Ingest::Queue { .. } = self.config.ingest {
             let answer = self.enqueue(&decision).await?;
             tally.queued += 1;
             return Ok(answer);
         }
-
         let body = SignedBody {
             bytes: &request.body,
             signature: &signature,
         };
+        self.archive(&decision, body, deadline, tally).await
+    }
+
+    /// The request, once its source, envelope, method and signature pass, with the
+    /// signature that authenticated it. Nothing of the body is parsed before.
+    fn admit(&self, event: &serde_json::Value) -> Result<(HttpRequest, VerifiedSignature), Error> {
+        if let Some(allowlist) = &self.config.webhook.allowed_sources {
+            check_source(allowlist, event)?;
+        }
+        let request = event::decode(event, self.config.webhook.max_body_bytes)?;
+        if let Some(method) = request.method.as_deref().filter(|m| *m != "POST") {
+            return Err(Error::MethodNotAllowed(
+                method
+                    .chars()
+                    .filter(char::is_ascii_alphabetic)
+                    .take(10)
+                    .collect(),
+            ));
+        }
+        let credentials = self.credentials.current();
+        let signature = webhook::authenticate_signed(
+            &request,
+            &credentials.api_key,
+            &credentials.shared_secrets,
+        )?;
+        Ok((request, signature))
+    }
+
+    /// Whether `ARCHIVE_STATUSES` archives the decision; logs what was decided.
+    fn status_archived(&self, decision: &Decision) -> bool {
+        let session_id = decision.session_id.as_str();
+        let given_attempt_id = decision.attempt_id.as_deref();
+        let status = DecisionStatus::parse(&decision.record.status);
+        let archived = self.config.archive.archives(&decision.record.status);
+        match status {
+            // A status Veriff added after this build: never dropped without a sound.
+            None => tracing::warn!(
+                session_id,
+                attempt_id = given_attempt_id,
+                decision_status = printable_status(&decision.record.status).as_str(),
+                archived,
+                "unknown decision status; archived when ARCHIVE_STATUSES is unset, else ignored"
+            ),
+            Some(status) if !archived => tracing::info!(
+                session_id,
+                attempt_id = given_attempt_id,
+                decision_status = status.as_str(),
+                "decision status not archived; ignored"
+            ),
+            Some(_) => {}
+        }
+        if archived {
+            tracing::info!(
+                session_id,
+                attempt_id = given_attempt_id,
+                webhook = decision.record.webhook.as_str(),
+                decision_status = status.map_or("unknown", DecisionStatus::as_str),
+                "decision received"
+            );
+        }
+        archived
+    }
+
+    /// Direct mode: archives the decision while Veriff waits; the answer names the manifest.
+    async fn archive(
+        &self,
+        decision: &Decision,
+        body: SignedBody<'_>,
+        deadline: Instant,
+        tally: &mut Tally,
+    ) -> Result<HttpResponse, Error> {
         let archive_started = Instant::now();
-        let outcome = self.archiver.archive(&decision, Some(body), deadline).await;
+        let outcome = self.archiver.archive(decision, Some(body), deadline).await;
         tally
             .archive_ms
             .push(archive_started.elapsed().as_secs_f64() * 1000.0);
         let outcome = outcome.inspect_err(|error| {
             tracing::error!(
-                session_id,
-                attempt_id = given_attempt_id,
+                session_id = decision.session_id.as_str(),
+                attempt_id = decision.attempt_id.as_deref(),
                 status = error.status(),
                 code = error.code(),
                 error = %error,
@@ -266,7 +224,7 @@ impl App {
             200,
             json!({
                 "status": status,
-                "sessionId": session_id,
+                "sessionId": decision.session_id,
                 "attemptId": outcome.attempt_id,
                 "attemptIdSource": outcome.attempt_id_source,
                 "manifestKey": outcome.manifest_key,

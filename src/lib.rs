@@ -53,14 +53,23 @@
 //!   consumer that archives SQS batches through the same [`archive::Archiver`].
 //! - [`error`]: one error type, mapped to an HTTP status in one place.
 //! - [`metrics`]: CloudWatch metrics as Embedded Metric Format lines, one set per invocation.
-//! - [`s3`], [`telemetry`]: client and logging set-up for `main`.
+//! - [`backfill`]: archiving past sessions (the CLI's `backfill`): the input, each
+//!   session's decision, archiving or enqueueing through the same archiver, the counts.
+//! - [`units`]: how numbers read for people (byte sizes, counted nouns), in one place.
+//! - [`app`]: the app and its one builder (the Lambda, the CLI and the tests build it the
+//!   same way): credentials in force, clients, archiver, signer, queue, secret, metrics.
+//! - [`aws`]: every AWS client (S3, KMS, SQS, Secrets Manager), built the SDK way.
+//! - [`telemetry`]: logging set-up for `main`.
 //!
 //! Pure modules (`config`, `event`, `webhook`, `media`, `select`, `layout`, `manifest`) do no
 //! I/O and are unit-tested without servers; I/O lives in `veriff`, `store` and `s3`.
 
 pub mod allowlist;
+pub mod app;
 pub mod archive;
 pub mod audit;
+pub mod aws;
+pub mod backfill;
 pub mod budget;
 pub mod config;
 pub mod credentials;
@@ -74,15 +83,15 @@ pub mod media;
 pub mod metrics;
 pub mod queue;
 pub mod retry;
-pub mod s3;
 pub mod select;
 pub mod signing;
 pub mod store;
 pub mod stored;
 pub mod telemetry;
+pub mod units;
 pub mod veriff;
 pub mod webhook;
 
+pub use app::App;
 pub use config::Config;
 pub use error::Error;
-pub use handler::App;

@@ -17,7 +17,6 @@ use support::sqs::{LocalQueue, failed_ids, sqs_client};
 use support::*;
 use tokio::time::Instant;
 use veriff_archiver::App;
-use veriff_archiver::queue::DecisionQueue;
 
 /// The webhook function in queue mode, and the consumer function, over one harness.
 struct QueueMode {
@@ -35,14 +34,16 @@ impl QueueMode {
             &h.fake.base_url(),
             &[("INGEST_MODE", "queue"), ("ARCHIVE_QUEUE_URL", &q.url)],
         );
-        let webhook = App::new(webhook_config, h.bucket.client.clone())
-            .unwrap()
-            .with_queue(Some(DecisionQueue::new(
-                sqs_client(&q.moto.endpoint()),
-                q.url.clone(),
-            )));
+        let webhook = App::builder(webhook_config, h.bucket.client.clone())
+            .sqs(sqs_client(&q.moto.endpoint()))
+            .build()
+            .await
+            .unwrap();
         let consumer_config = config_for(&h.fake.base_url(), &[("ARCHIVE_VIDEOS", "true")]);
-        let consumer = App::new(consumer_config, h.bucket.client.clone()).unwrap();
+        let consumer = App::builder(consumer_config, h.bucket.client.clone())
+            .build()
+            .await
+            .unwrap();
         QueueMode {
             h,
             q,
@@ -482,18 +483,17 @@ async fn a_queue_that_refuses_the_message_is_a_503_and_veriff_redelivers() {
     let m = QueueMode::start(30, 5).await;
     demo_scenario(&m.h.fake, 1_000_000);
     let missing = m.q.url.replace("/archive", "/no-such-queue");
-    let webhook = App::new(
+    let webhook = App::builder(
         config_for(
             &m.h.fake.base_url(),
             &[("INGEST_MODE", "queue"), ("ARCHIVE_QUEUE_URL", &missing)],
         ),
         m.h.bucket.client.clone(),
     )
-    .unwrap()
-    .with_queue(Some(DecisionQueue::new(
-        sqs_client(&m.q.moto.endpoint()),
-        missing.clone(),
-    )));
+    .sqs(sqs_client(&m.q.moto.endpoint()))
+    .build()
+    .await
+    .unwrap();
     let body = decision(DEMO_SESSION_ID, DEMO_ATTEMPT_ID, "approved");
     let event = signed_webhook_event(body.as_bytes(), SECRET, API_KEY, false);
     let response = webhook

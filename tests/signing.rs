@@ -11,7 +11,8 @@ use archiver_devkit::fixtures::{DEMO_ATTEMPT_ID, DEMO_SESSION_ID};
 use archiver_devkit::{MotoServer, demo_scenario};
 use aws_sdk_kms::types::{KeySpec, KeyUsageType};
 use support::*;
-use veriff_archiver::signing::{self, ManifestSigner, SignatureDocument};
+use veriff_archiver::signing::{self, SignatureDocument};
+use veriff_archiver::webhook::{self, Webhook};
 
 const SESSION: &str = DEMO_SESSION_ID;
 const ATTEMPT: &str = DEMO_ATTEMPT_ID;
@@ -54,8 +55,7 @@ async fn every_manifest_is_signed_and_verifies_offline() {
     let moto = MotoServer::start().await.expect("moto_server");
     let kms = kms_client(&moto.endpoint());
     let (arn, public) = signing_key(&kms).await;
-    let signer = ManifestSigner::new(kms.clone(), arn.clone());
-    let h = Harness::with_signer(&[("MANIFEST_SIGNING_KEY_ID", &arn)], Some(signer)).await;
+    let h = Harness::with_kms(&[("MANIFEST_SIGNING_KEY_ID", &arn)], Some(kms.clone())).await;
     demo_scenario(&h.fake, 1000);
 
     let body = decision(SESSION, ATTEMPT, "approved");
@@ -101,8 +101,7 @@ async fn a_signing_failure_fails_the_delivery_and_the_redelivery_signs() {
     // First, a key that KMS does not know: signing fails before anything is written, so
     // the answer is a 503 (Veriff redelivers) and there is no manifest.
     let missing = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000";
-    let wrong = ManifestSigner::new(kms.clone(), missing);
-    let mut h = Harness::with_signer(&[("MANIFEST_SIGNING_KEY_ID", missing)], Some(wrong)).await;
+    let mut h = Harness::with_kms(&[("MANIFEST_SIGNING_KEY_ID", missing)], Some(kms.clone())).await;
     demo_scenario(&h.fake, 1000);
     let body = decision(SESSION, ATTEMPT, "approved");
     let reply = h.deliver_body(&body).await;
@@ -111,10 +110,8 @@ async fn a_signing_failure_fails_the_delivery_and_the_redelivery_signs() {
     assert!(h.manifest(SESSION, ATTEMPT).await.is_none(), "no manifest");
 
     // The key fixed (a new container): the redelivery archives and signs.
-    h.reconfigure(
-        &[("MANIFEST_SIGNING_KEY_ID", &arn)],
-        Some(ManifestSigner::new(kms.clone(), arn.clone())),
-    );
+    h.reconfigure(&[("MANIFEST_SIGNING_KEY_ID", &arn)], Some(kms.clone()))
+        .await;
     let reply = h.deliver_body(&body).await;
     assert_eq!(
         (
@@ -145,10 +142,8 @@ async fn an_archived_manifest_without_its_signature_is_signed_on_redelivery() {
     let body = decision(SESSION, ATTEMPT, "approved");
     let first = h.deliver_body(&body).await;
     assert_eq!(first.body["signed"], false);
-    h.reconfigure(
-        &[("MANIFEST_SIGNING_KEY_ID", &arn)],
-        Some(ManifestSigner::new(kms, arn.clone())),
-    );
+    h.reconfigure(&[("MANIFEST_SIGNING_KEY_ID", &arn)], Some(kms))
+        .await;
     let downloads = h.media_downloads();
     let again = h.deliver_body(&body).await;
     assert_eq!(
@@ -169,11 +164,58 @@ async fn an_archived_manifest_without_its_signature_is_signed_on_redelivery() {
 
 #[tokio::test]
 async fn a_signing_key_without_a_signer_never_archives_unsigned() {
-    let h = Harness::with(&[("MANIFEST_SIGNING_KEY_ID", "alias/veriff-archiver")]).await;
+    // The app refuses to start with a signing key and no KMS client...
+    let h = Harness::start().await;
+    let config = config_for(
+        &h.fake.base_url(),
+        &[("MANIFEST_SIGNING_KEY_ID", "alias/veriff-archiver")],
+    );
+    let refused = veriff_archiver::App::builder(config.clone(), h.bucket.client.clone())
+        .build()
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("MANIFEST_SIGNING_KEY_ID"),
+        "{refused}"
+    );
+    // ...and an archiver assembled by hand without a signer archives nothing unsigned: the
+    // files may be stored, the manifest is not.
     demo_scenario(&h.fake, 1000);
-    let reply = h
-        .deliver_body(&decision(SESSION, ATTEMPT, "approved"))
-        .await;
-    assert_eq!(reply.status, 503, "{}", reply.body);
-    assert_eq!(reply.body["code"], "signing_unavailable");
+    let config = std::sync::Arc::new(config);
+    let veriff_archiver::config::CredentialSource::Environment(credentials) =
+        config.veriff.credentials.clone()
+    else {
+        panic!("test credentials come from the environment")
+    };
+    let veriff = veriff_archiver::veriff::VeriffClient::new(
+        &config.veriff,
+        veriff_archiver::credentials::CredentialsHandle::new(credentials),
+    )
+    .unwrap();
+    let store =
+        veriff_archiver::store::Store::new(h.bucket.client.clone(), BUCKET, config.copy.part_size);
+    let archiver = veriff_archiver::archive::Archiver::new(config, veriff, store);
+    let Ok(Webhook::Decision(decision)) =
+        webhook::classify(decision(SESSION, ATTEMPT, "approved").as_bytes())
+    else {
+        panic!("a decision")
+    };
+    let error = archiver
+        .archive(
+            &decision,
+            None,
+            tokio::time::Instant::now() + std::time::Duration::from_secs(30),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (error.status(), error.code()),
+        (503, "signing_unavailable"),
+        "{error}"
+    );
+    assert!(h.manifest(SESSION, ATTEMPT).await.is_none(), "no manifest");
+    assert!(
+        h.keys().await.iter().all(|k| !k.contains("/manifest")),
+        "no manifest object at all"
+    );
 }

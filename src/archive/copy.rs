@@ -247,7 +247,7 @@ impl Archiver {
             .await;
         let mut download = self.veriff.open_media(&chosen.media_id).await?;
         let announced = download.content_length;
-        let mut check = StreamCheck::new(chosen, announced, self.config.max_file_bytes)
+        let mut check = StreamCheck::new(chosen, announced, self.config.archive.max_file_bytes)
             .map_err(|e| Failure::permanent(e.into()))?;
         let mut writer = self.store.writer(
             job.key.clone(),

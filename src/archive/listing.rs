@@ -61,7 +61,7 @@ impl Archiver {
         let attempt = self
             .veriff
             .media_listing(Listing::Attempt, attempt_id, deadline);
-        let (session, attempt) = match self.config.media_source {
+        let (session, attempt) = match self.config.archive.media_source {
             MediaSource::Combined => {
                 let (s, a) = tokio::try_join!(session, attempt)?;
                 (Some(s), Some(a))
@@ -104,7 +104,7 @@ impl Archiver {
             }
         };
         let source = SourceRecord {
-            mode: self.config.media_source.as_str().into(),
+            mode: self.config.archive.media_source.as_str().into(),
             listing: Some(decided.listing),
             listings_matched: decided.listings_matched,
             endpoints: read.into_iter().map(endpoint).collect(),
@@ -122,7 +122,7 @@ impl Archiver {
     fn empty_listing(&self) -> DecidedListing {
         DecidedListing {
             media: MediaList::default(),
-            listing: match self.config.media_source {
+            listing: match self.config.archive.media_source {
                 MediaSource::Attempt => Listing::Attempt,
                 MediaSource::Combined | MediaSource::Session => Listing::Session,
             },

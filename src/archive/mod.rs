@@ -166,7 +166,7 @@ impl Archiver {
     /// Assembles an archiver from its clients.
     pub fn new(config: Arc<Config>, veriff: VeriffClient, store: Store) -> Self {
         Archiver {
-            budget: CopyBudget::new(config.copy_memory),
+            budget: CopyBudget::new(config.copy.memory),
             config,
             veriff,
             store,
@@ -180,7 +180,7 @@ impl Archiver {
     /// concurrently: memory stays within the part buffers `COPY_CONCURRENCY` allows.
     pub fn sharing_copy_slots(mut self) -> Self {
         self.copy_slots = Some(Arc::new(tokio::sync::Semaphore::new(
-            self.config.copy_concurrency,
+            self.config.copy.concurrency,
         )));
         self
     }
@@ -278,7 +278,11 @@ impl Archiver {
                 AttemptIdSource::Resolved,
             ),
         };
-        let folder = layout::attempt_folder(&self.config.prefix, &decision.session_id, &attempt_id);
+        let folder = layout::attempt_folder(
+            &self.config.archive.prefix,
+            &decision.session_id,
+            &attempt_id,
+        );
         let existing = Folder::read(&self.store, &folder).await?;
         Ok(Prepared {
             attempt_id,
@@ -314,7 +318,7 @@ impl Archiver {
         let selected = self.select_files(decision, &prepared, deadline).await?;
         let ids = (&decision.session_id, attempt_id);
         let stored = self.store_files(ids, &selected, deadline, pending).await?;
-        let decision_payload = match origin.body.filter(|_| self.config.archive_decision_payload) {
+        let decision_payload = match origin.body.filter(|_| self.config.archive.decision_payload) {
             Some(body) => {
                 let key = DecisionName::of(decision, attempt_id).payload_key(&prepared.folder);
                 Some(self.store_payload(&key, body).await?)
@@ -402,8 +406,8 @@ impl Archiver {
         let selection = select(
             &decided.media,
             SelectOptions {
-                videos: self.config.archive_videos,
-                max_file_bytes: self.config.max_file_bytes,
+                videos: self.config.archive.videos,
+                max_file_bytes: self.config.archive.max_file_bytes,
             },
         );
         let mut skipped = selection.skipped;
@@ -454,7 +458,7 @@ impl Archiver {
                     let record = self.copy_file(ids, job, listing, deadline, pending).await?;
                     Ok((index, record, false))
                 })
-                .buffer_unordered(self.config.copy_concurrency)
+                .buffer_unordered(self.config.copy.concurrency)
                 .try_collect()
                 .await?;
         files.sort_unstable_by_key(|(index, _, _)| *index);

@@ -55,7 +55,7 @@ impl Archiver {
     ) -> Result<Option<Vec<u8>>, Error> {
         match &self.signer {
             Some(signer) => Ok(Some(signer.sign(key, manifest).await?)),
-            None if self.config.manifest_signing_key_id.is_some() => {
+            None if self.config.archive.signing_key_id.is_some() => {
                 Err(crate::error::SigningError::from(SigningProblem::NoSigner).into())
             }
             None => Ok(None),

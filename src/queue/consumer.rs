@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use crate::archive::{Archiver, Origin, Outcome, OutcomeKind};
 use crate::config::Config;
-use crate::domain::{DecisionStatus, SafeId};
+use crate::domain::SafeId;
 use crate::error::Error;
 use crate::metrics::Tally;
 use crate::queue::message::DecisionMessage;
@@ -173,8 +173,7 @@ impl Consumer<'_> {
         let decision = message.decision();
         let session_id = decision.session_id.as_str();
         let given_attempt_id = decision.attempt_id.as_deref();
-        let status = DecisionStatus::parse(&decision.record.status);
-        if !self.config.archives(status) {
+        if !self.config.archive.archives(&decision.record.status) {
             tracing::info!(
                 session_id,
                 attempt_id = given_attempt_id,

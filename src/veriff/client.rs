@@ -18,7 +18,7 @@ use reqwest::{Response, StatusCode};
 use sha2::Sha256;
 use tokio::time::Instant;
 
-use crate::config::Config;
+use crate::config::VeriffSettings;
 use crate::credentials::CredentialsHandle;
 use crate::domain::{Decision, SafeId, Secret};
 use crate::error::{Error, IntegrityError, UpstreamError, UpstreamProblem};
@@ -66,11 +66,15 @@ impl std::fmt::Debug for VeriffClient {
 }
 
 impl VeriffClient {
-    /// Builds the client (connection pool, TLS) from the configuration.
-    pub fn new(config: &Config) -> Result<Self, reqwest::Error> {
+    /// Builds the client (connection pool, TLS) from the configuration, signing with the
+    /// credentials in force in `credentials`.
+    pub fn new(
+        config: &VeriffSettings,
+        credentials: CredentialsHandle,
+    ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
-            .connect_timeout(config.veriff_timeout.min(Duration::from_secs(5)))
-            .read_timeout(config.veriff_timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(5)))
+            .read_timeout(config.timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!(
                 env!("CARGO_PKG_NAME"),
@@ -81,12 +85,12 @@ impl VeriffClient {
             .build()?;
         Ok(VeriffClient {
             http,
-            base_url: config.veriff_api_url.clone(),
-            credentials: config.credentials.clone(),
+            base_url: config.api_url.clone(),
+            credentials,
             retries: Arc::new(AtomicU64::new(0)),
-            request_timeout: config.veriff_timeout,
+            request_timeout: config.timeout,
             retry: RetryPolicy {
-                max_attempts: config.veriff_max_attempts,
+                max_attempts: config.max_attempts,
                 base_delay: Duration::from_millis(200),
                 max_delay: Duration::from_secs(5),
             },

@@ -106,26 +106,27 @@ impl Harness {
         .await
     }
 
-    /// Starts everything with these overrides and a manifest signer.
-    pub async fn with_signer(
-        overrides: &[(&str, &str)],
-        signer: Option<veriff_archiver::signing::ManifestSigner>,
-    ) -> Harness {
-        let mut h = Harness::with(overrides).await;
-        h.reconfigure(overrides, signer);
+    /// Starts everything with these overrides, signing manifests through `kms` when
+    /// `MANIFEST_SIGNING_KEY_ID` is among them.
+    pub async fn with_kms(overrides: &[(&str, &str)], kms: Option<aws_sdk_kms::Client>) -> Harness {
+        let mut h = Harness::with(&[]).await;
+        h.reconfigure(overrides, kms).await;
         h
     }
 
-    /// Rebuilds the function (a new container) with these overrides and signer, over the
-    /// same servers and archive.
-    pub fn reconfigure(
+    /// Rebuilds the function (a new container) with these overrides and KMS client, over
+    /// the same servers and archive.
+    pub async fn reconfigure(
         &mut self,
         overrides: &[(&str, &str)],
-        signer: Option<veriff_archiver::signing::ManifestSigner>,
+        kms: Option<aws_sdk_kms::Client>,
     ) {
         self.config = config_for(&self.fake.base_url(), overrides);
-        self.app =
-            App::with_signer(self.config.clone(), self.bucket.client.clone(), signer).expect("app");
+        let mut builder = App::builder(self.config.clone(), self.bucket.client.clone());
+        if let Some(kms) = kms {
+            builder = builder.kms(kms);
+        }
+        self.app = builder.build().await.expect("app");
     }
 
     /// Starts everything with a custom fake configuration.
@@ -143,7 +144,10 @@ impl Harness {
             .await
             .expect("create bucket");
         let config = config_for(&fake.base_url(), overrides);
-        let app = App::new(config.clone(), s3_client.clone()).expect("app");
+        let app = App::builder(config.clone(), s3_client.clone())
+            .build()
+            .await
+            .expect("app");
         let bucket = Bucket {
             client: s3_client,
             root: root.path().to_path_buf(),
@@ -222,7 +226,10 @@ impl Harness {
                 .expect("object lock configuration");
         }
         let config = config_for(&fake.base_url(), overrides);
-        let app = App::new(config.clone(), client.clone()).expect("app");
+        let app = App::builder(config.clone(), client.clone())
+            .build()
+            .await
+            .expect("app");
         let reader = aws_sdk_s3::Client::from_conf(
             client
                 .config()

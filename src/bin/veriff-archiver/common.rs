@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use p256::ecdsa::VerifyingKey;
-use veriff_archiver::s3;
+use veriff_archiver::aws::{self, AwsClients};
 
 /// Where the archive is: the function's variables, overridden by flags.
 #[derive(Debug, Clone, Args)]
@@ -55,9 +55,14 @@ impl ArchiveArgs {
     }
 }
 
-/// The S3 client, the SDK way (credentials chain, region, `AWS_ENDPOINT_URL_S3`).
+/// Every AWS client, the SDK way (credentials chain, region, `AWS_ENDPOINT_URL_S3`).
+pub async fn aws_clients() -> AwsClients {
+    AwsClients::from_env().await
+}
+
+/// The S3 client, the SDK way.
 pub async fn s3_client() -> aws_sdk_s3::Client {
-    s3::client(&s3::sdk_config_from_env().await)
+    aws::s3_client(&aws::sdk_config_from_env().await)
 }
 
 impl SigningArgs {
@@ -73,7 +78,7 @@ impl SigningArgs {
         let Some(key_id) = &self.signing_key_id else {
             return Ok(None);
         };
-        let kms = s3::kms_client(&s3::sdk_config_from_env().await);
+        let kms = aws::kms_client(&aws::sdk_config_from_env().await);
         let out = kms
             .get_public_key()
             .key_id(key_id)

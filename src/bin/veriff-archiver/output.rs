@@ -1,5 +1,6 @@
-//! Terminal output shared by the subcommands: plain-text tables with aligned columns, byte
-//! counts for people, and a progress bar on stderr (only when stderr is a terminal).
+//! Terminal output shared by the subcommands: plain-text tables with aligned columns, and a
+//! progress bar on stderr (only when stderr is a terminal). Numbers for people are
+//! `veriff_archiver::units`.
 
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};
@@ -56,26 +57,6 @@ impl Table {
         }
         out
     }
-}
-
-/// A byte count for people: `3.4 MiB`, `912 B`.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
-/// `n` with its noun, in the singular for one: `1 problem`, `3 problems`.
-pub fn plural(n: u64, singular: &str, plural: &str) -> String {
-    format!("{n} {}", if n == 1 { singular } else { plural })
 }
 
 /// A progress bar on stderr: a spinner while the work is counted, then a bar of done /
@@ -153,14 +134,5 @@ mod tests {
             table.render("  "),
             "  sessions        2\n  bad signature  10\n"
         );
-    }
-
-    #[test]
-    fn byte_counts_read_well() {
-        assert_eq!(human_bytes(912), "912 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(3 * 1024 * 1024), "3.0 MiB");
-        assert_eq!(plural(1, "file", "files"), "1 file");
-        assert_eq!(plural(0, "file", "files"), "0 files");
     }
 }

@@ -17,7 +17,8 @@ use veriff_archiver::audit::{AuditOptions, AuditReport, Auditor, Problem};
 use veriff_archiver::domain::is_safe_segment;
 
 use crate::common::{self, ArchiveArgs, Fatal, SigningArgs};
-use crate::output::{Progress, Table, human_bytes, plural};
+use crate::output::{Progress, Table};
+use veriff_archiver::units::{human_bytes, plural};
 
 /// Default of `--concurrency`.
 pub const DEFAULT_CONCURRENCY: u16 = 32;
