@@ -9,6 +9,9 @@ cd "$ROOT"
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+step "Documentation links and anchors (README.md, docs/, events/README.md)"
+python3 scripts/check-docs.py
+
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
@@ -85,7 +88,7 @@ cargo audit "${advisory_db[@]}" --deny warnings --file fuzz/Cargo.lock
 
 # Mutation testing of what the last change touched in the core modules: every mutant of a
 # changed function must be caught by a unit test (scripts/mutants.sh; the full set is run by
-# hand, see README "Mutation testing").
+# hand, see docs/testing.md "Mutation testing").
 scripts/mutants.sh --in-diff "${MUTANTS_BASE:-}"
 
 step "Coverage-guided fuzzing of the webhook path (${FUZZ_SECONDS:-30} s; cold build about 7 minutes)"

@@ -1,7 +1,7 @@
 //! The manifest: the JSON document that proves what was archived for one decision.
 //!
 //! Written last, once per decision, only after every file it lists is stored. Schema v3
-//! is documented in README.md ("Manifest schema") and in `schema/manifest-v3.schema.json`
+//! is documented in docs/evidence-format.md ("Manifest schema") and in `schema/manifest-v3.schema.json`
 //! (which validates v2 manifests too): v3 adds which webhook decided (`decision.webhook`,
 //! `decision.decisionScore` for Full Auto results) and `mediaUnavailable`.
 //! It carries the decision's non-personal fields, the listings read, each stored file with

@@ -1,6 +1,6 @@
 //! Fault injection: every fault either heals within the invocation (200) or answers non-200
 //! with no manifest; a redelivery after the fault clears completes the archive; a manifest
-//! only ever lists files stored with the listed hash. README "Reliability" tabulates these.
+//! only ever lists files stored with the listed hash. docs/testing.md "Reliability" tabulates these.
 
 mod support;
 

@@ -2,7 +2,7 @@
 //!
 //! The function that archives only creates objects (conditionally), reads them and lists its
 //! prefix. It must never be able to delete a version, change or bypass an Object Lock
-//! retention, or place a legal hold (README, "What the function is allowed to do"). That
+//! retention, or place a legal hold (docs/deploy.md, "What the function is allowed to do"). That
 //! function is `ArchiverFunction` (the webhook, behind the Function URL) in direct mode, and
 //! `ArchiveConsumerFunction` (the SQS consumer) in queue mode (`IngestMode=queue`), where the
 //! webhook may only send messages to the archive queue.
@@ -2218,10 +2218,10 @@ fn monitoring_violations(root: &Node) -> Vec<String> {
         }
         let described = get("AlarmDescription")
             .and_then(Node::scalar)
-            .is_some_and(|d| d.contains("README.md, \"Alarms\""));
+            .is_some_and(|d| d.contains("docs/operations.md, \"Alarms\""));
         if !described {
             wrong.push(
-                "AlarmDescription must say what the alarm means and point to README.md, \
+                "AlarmDescription must say what the alarm means and point to docs/operations.md, \
                  \"Alarms\""
                     .to_string(),
             );

@@ -416,7 +416,7 @@ async fn a_decision_that_keeps_failing_reaches_the_dead_letter_queue() {
         "no manifest, no file, for a failed archive"
     );
 
-    // Once the cause is fixed, the redriven message archives (the README's redrive).
+    // Once the cause is fixed, the redriven message archives (docs/operations.md's redrive).
     m.h.fake.clear_faults();
     m.q.send(parked[0].body.as_deref().unwrap()).await;
     let (_, response) = m.poll(10, Duration::from_secs(60)).await;
