@@ -18,7 +18,7 @@ use crate::domain::{Decision, DecisionStatus};
 use crate::error::{Error, QueueError, QueueProblem, SourceRefusal};
 use crate::event::{self, HttpRequest, HttpResponse};
 use crate::manifest::DecisionSource;
-use crate::metrics::Tally;
+use crate::metrics::InvocationTally;
 use crate::queue::{self, DecisionMessage};
 use crate::webhook::{self, VerifiedSignature, Webhook};
 
@@ -51,7 +51,7 @@ impl App {
         Ok(self.handle(&event, deadline).await.into_lambda())
     }
 
-    fn emit(&self, tally: &Tally, entry: &str) {
+    fn emit(&self, tally: &InvocationTally, entry: &str) {
         if let Some(metrics) = &self.metrics {
             metrics.emit(tally, entry);
         }
@@ -61,7 +61,7 @@ impl App {
     pub async fn handle(&self, event: &serde_json::Value, deadline: Instant) -> HttpResponse {
         let started = Instant::now();
         let retries_before = self.archiver.veriff_retries();
-        let mut tally = Tally::default();
+        let mut tally = InvocationTally::default();
         let response = self.answer(event, deadline, started, &mut tally).await;
         tally.veriff_retries = self.archiver.veriff_retries() - retries_before;
         self.emit(&tally, "webhook");
@@ -73,7 +73,7 @@ impl App {
         event: &serde_json::Value,
         deadline: Instant,
         started: Instant,
-        tally: &mut Tally,
+        tally: &mut InvocationTally,
     ) -> HttpResponse {
         match self.process(event, deadline, tally).await {
             Ok(response) => response,
@@ -102,7 +102,7 @@ impl App {
         &self,
         event: &serde_json::Value,
         deadline: Instant,
-        tally: &mut Tally,
+        tally: &mut InvocationTally,
     ) -> Result<HttpResponse, Error> {
         let (request, signature) = self.admit(event)?;
         let decision = match webhook::classify(&request.body)? {
@@ -198,7 +198,7 @@ impl App {
         decision: &Decision,
         body: SignedBody<'_>,
         deadline: Instant,
-        tally: &mut Tally,
+        tally: &mut InvocationTally,
     ) -> Result<HttpResponse, Error> {
         let archive_started = Instant::now();
         let outcome = self.archiver.archive(decision, Some(body), deadline).await;

@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 
 /// What one invocation did, to be published as metrics.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct Tally {
+pub struct InvocationTally {
     /// Decisions archived now (a manifest written).
     pub archived: u64,
     /// Decisions a manifest already recorded.
@@ -49,7 +49,7 @@ pub struct Tally {
     pub media_unavailable: u64,
 }
 
-impl Tally {
+impl InvocationTally {
     /// Counts an archive's outcome: archived or already archived, files and bytes.
     pub fn record(&mut self, outcome: &crate::archive::Outcome) {
         match outcome.kind {
@@ -125,7 +125,7 @@ impl Metrics {
 
     /// The records for `tally`, tagged with the entry point (`webhook`, `queue`): the
     /// summary, then one per rejection code and one per failure code.
-    pub fn records(&self, tally: &Tally, entry: &str, at: SystemTime) -> Vec<Value> {
+    pub fn records(&self, tally: &InvocationTally, entry: &str, at: SystemTime) -> Vec<Value> {
         let timestamp = at
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
@@ -193,7 +193,7 @@ impl Metrics {
     }
 
     /// Writes the records of `tally`, one line each.
-    pub fn emit(&self, tally: &Tally, entry: &str) {
+    pub fn emit(&self, tally: &InvocationTally, entry: &str) {
         let mut text = String::new();
         for record in self.records(tally, entry, SystemTime::now()) {
             text.push_str(&record.to_string());
@@ -220,7 +220,7 @@ mod tests {
     #[test]
     fn a_tally_becomes_a_summary_and_one_record_per_code() {
         let metrics = Metrics::stdout("Ns");
-        let tally = Tally {
+        let tally = InvocationTally {
             archived: 1,
             rejected: vec![],
             failed: vec!["storage_unavailable", "conflict", "storage_unavailable"],
@@ -228,7 +228,7 @@ mod tests {
             bytes_stored: 1234,
             archive_ms: vec![12.5, 40.0],
             veriff_retries: 2,
-            ..Tally::default()
+            ..InvocationTally::default()
         };
         let records = metrics.records(
             &tally,
@@ -268,9 +268,9 @@ mod tests {
         );
         // Without archives, no duration is declared (a declared metric needs a value).
         let idle = metrics.records(
-            &Tally {
+            &InvocationTally {
                 ignored: 1,
-                ..Tally::default()
+                ..InvocationTally::default()
             },
             "webhook",
             UNIX_EPOCH,

@@ -20,7 +20,7 @@ use crate::archive::{Archiver, Origin, Outcome, OutcomeKind};
 use crate::config::Config;
 use crate::domain::SafeId;
 use crate::error::Error;
-use crate::metrics::Tally;
+use crate::metrics::InvocationTally;
 use crate::queue::message::DecisionMessage;
 
 /// Whether a Lambda event is an SQS batch (`Records[0].eventSource == "aws:sqs"`).
@@ -43,6 +43,93 @@ pub struct Consumer<'a> {
     pub archiver: &'a Archiver,
 }
 
+/// One distinct decision of a batch: its message, the ids of the records that carry it, and
+/// the most receives among them.
+struct Group {
+    message: DecisionMessage,
+    message_ids: Vec<String>,
+    receives: u32,
+}
+
+/// A batch sorted for archiving: the distinct decisions by attempt folder (in order), and
+/// the records that failed before any archive (no message id, not a decision message).
+struct Batch {
+    folders: Vec<Vec<Group>>,
+    failures: Vec<String>,
+}
+
+impl Batch {
+    /// Parses and groups `records`: records of the same decision are archived once;
+    /// decisions of the same attempt folder share a group list. Counts rejected messages
+    /// in `tally`.
+    fn of(records: &[SqsMessage], tally: &mut InvocationTally) -> Batch {
+        let mut failures = Vec::new();
+        let mut groups: Vec<Group> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for (position, record) in records.iter().enumerate() {
+            let Some(message_id) = record.message_id.clone().filter(|id| !id.is_empty()) else {
+                // The event source mapping always sets the id. Without one the record cannot
+                // be named, and an empty identifier fails the whole batch: retried, never lost.
+                tracing::error!(
+                    record = position,
+                    "SQS record without a messageId; the whole batch is retried"
+                );
+                failures.push(String::new());
+                continue;
+            };
+            let receives = receive_count(record);
+            match DecisionMessage::parse(record.body.as_deref()) {
+                Ok(message) => match index.get(&message.identity()) {
+                    Some(&i) => {
+                        groups[i].message_ids.push(message_id);
+                        groups[i].receives = groups[i].receives.max(receives);
+                    }
+                    None => {
+                        index.insert(message.identity(), groups.len());
+                        groups.push(Group {
+                            message,
+                            message_ids: vec![message_id],
+                            receives,
+                        });
+                    }
+                },
+                Err(error) => {
+                    tracing::error!(
+                        message_id = message_id.as_str(),
+                        receives,
+                        error = %error,
+                        "queue message rejected; it goes to the dead-letter queue after the maximum receives"
+                    );
+                    failures.push(message_id);
+                    tally.failed.push("bad_message");
+                }
+            }
+        }
+        Batch {
+            folders: by_folder(groups),
+            failures,
+        }
+    }
+}
+
+/// Groups of the same attempt folder together, folders in order of first appearance.
+fn by_folder(groups: Vec<Group>) -> Vec<Vec<Group>> {
+    let mut folders: Vec<Vec<Group>> = Vec::new();
+    let mut folder_index: HashMap<(SafeId, Option<SafeId>), usize> = HashMap::new();
+    for group in groups {
+        let key = (
+            group.message.session_id.clone(),
+            group.message.attempt_id.clone(),
+        );
+        let i = *folder_index.entry(key).or_insert_with(|| {
+            folders.push(Vec::new());
+            folders.len() - 1
+        });
+        folders[i].push(group);
+    }
+    folders
+}
+
 /// What happened to one distinct decision of a batch.
 enum RecordResult {
     Archived(Box<Outcome>, f64),
@@ -58,79 +145,13 @@ impl Consumer<'_> {
         &self,
         event: serde_json::Value,
         deadline: Instant,
-    ) -> Result<(SqsBatchResponse, Tally), serde_json::Error> {
+    ) -> Result<(SqsBatchResponse, InvocationTally), serde_json::Error> {
         let event: SqsEvent = serde_json::from_value(event)?;
-        let mut tally = Tally::default();
+        let mut tally = InvocationTally::default();
         let started = Instant::now();
-        let mut failures: Vec<String> = Vec::new();
-        // Distinct decisions, in order, each with the ids of the records that carry it.
-        let mut groups: Vec<(DecisionMessage, Vec<String>, u32)> = Vec::new();
-        let mut index: HashMap<String, usize> = HashMap::new();
-        for (position, record) in event.records.iter().enumerate() {
-            let Some(message_id) = record.message_id.clone().filter(|id| !id.is_empty()) else {
-                // The event source mapping always sets the id. Without one the record cannot
-                // be named, and an empty identifier fails the whole batch: retried, never lost.
-                tracing::error!(
-                    record = position,
-                    "SQS record without a messageId; the whole batch is retried"
-                );
-                failures.push(String::new());
-                continue;
-            };
-            match DecisionMessage::parse(record.body.as_deref()) {
-                Ok(message) => {
-                    let receives = receive_count(record);
-                    match index.get(&message.identity()) {
-                        Some(&i) => {
-                            groups[i].1.push(message_id);
-                            groups[i].2 = groups[i].2.max(receives);
-                        }
-                        None => {
-                            index.insert(message.identity(), groups.len());
-                            groups.push((message, vec![message_id], receives));
-                        }
-                    }
-                }
-                Err(error) => {
-                    tracing::error!(
-                        message_id = message_id.as_str(),
-                        receives = receive_count(record),
-                        error = %error,
-                        "queue message rejected; it goes to the dead-letter queue after the maximum receives"
-                    );
-                    failures.push(message_id);
-                    tally.failed.push("bad_message");
-                }
-            }
-        }
-
-        // Decisions of different attempt folders at once; those of one folder one after
-        // the other, so that a later decision reuses the files the first one stored instead
-        // of downloading them again. The container-wide copy slots (COPY_CONCURRENCY)
-        // bound the files in flight across all of them.
-        let mut folders: Vec<Vec<(DecisionMessage, Vec<String>, u32)>> = Vec::new();
-        let mut folder_index: HashMap<(SafeId, Option<SafeId>), usize> = HashMap::new();
-        for group in groups {
-            let key = (group.0.session_id.clone(), group.0.attempt_id.clone());
-            let i = *folder_index.entry(key).or_insert_with(|| {
-                folders.push(Vec::new());
-                folders.len() - 1
-            });
-            folders[i].push(group);
-        }
-        let results: Vec<(RecordResult, Vec<String>)> = futures_util::stream::iter(folders)
-            .map(|folder| async move {
-                let mut results = Vec::new();
-                for (message, ids, receives) in folder {
-                    results.push((self.archive_one(&message, receives, deadline).await, ids));
-                }
-                results
-            })
-            .buffer_unordered(usize::MAX)
-            .flat_map(futures_util::stream::iter)
-            .collect()
-            .await;
-        for (result, ids) in results {
+        let batch = Batch::of(&event.records, &mut tally);
+        let mut failures = batch.failures;
+        for (result, ids) in self.archive_folders(batch.folders, deadline).await {
             match result {
                 RecordResult::Archived(outcome, ms) => {
                     tally.record(&outcome);
@@ -162,6 +183,32 @@ impl Consumer<'_> {
             })
             .collect();
         Ok((response, tally))
+    }
+
+    /// Archives the decisions of different attempt folders at once, and those of one
+    /// folder one after the other, so that a later decision reuses the files the first one
+    /// stored instead of downloading them again. The container-wide copy slots
+    /// (`COPY_CONCURRENCY`) bound the files in flight across all of them.
+    async fn archive_folders(
+        &self,
+        folders: Vec<Vec<Group>>,
+        deadline: Instant,
+    ) -> Vec<(RecordResult, Vec<String>)> {
+        futures_util::stream::iter(folders)
+            .map(|folder| async move {
+                let mut results = Vec::new();
+                for group in folder {
+                    let result = self
+                        .archive_one(&group.message, group.receives, deadline)
+                        .await;
+                    results.push((result, group.message_ids));
+                }
+                results
+            })
+            .buffer_unordered(usize::MAX)
+            .flat_map(futures_util::stream::iter)
+            .collect()
+            .await
     }
 
     async fn archive_one(

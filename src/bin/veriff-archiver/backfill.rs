@@ -392,6 +392,16 @@ fn human(
     enqueue: bool,
     interrupted: bool,
 ) -> String {
+    let mut out = String::from("\nSummary\n");
+    out.push_str(&summary_table(tally, dry_run, all_attempts, enqueue).render("  "));
+    out.push_str(&listed(tally));
+    out.push('\n');
+    out.push_str(&verdict(tally, dry_run, enqueue, interrupted));
+    out
+}
+
+/// The counts, as a table.
+fn summary_table(tally: &BackfillTally, dry_run: bool, all_attempts: bool, enqueue: bool) -> Table {
     let s = &tally.summary;
     let n = |v: u64| v.to_string();
     let mut table = Table::new();
@@ -416,12 +426,12 @@ fn human(
     table.row(["interrupted".into(), n(s.interrupted)]);
     table.row(["", ""]);
     if all_attempts && !enqueue {
-        let label = if dry_run {
+        let archived = if dry_run {
             "other attempts to archive"
         } else {
             "other attempts archived"
         };
-        table.row([label.into(), n(s.attempts_archived)]);
+        table.row([archived.into(), n(s.attempts_archived)]);
         table.row([
             "other attempts already archived".into(),
             n(s.attempts_already_archived),
@@ -442,18 +452,18 @@ fn human(
     }
     table.row(["elapsed".into(), format!("{:.1} s", s.elapsed_seconds)]);
     table.row(["sessions/s".into(), format!("{:.1}", s.sessions_per_second)]);
+    table
+}
 
-    let mut out = String::from("\nSummary\n");
-    out.push_str(&table.render("  "));
+/// Every failed session and invalid line (as many as were kept).
+fn listed(tally: &BackfillTally) -> String {
+    let s = &tally.summary;
+    let mut out = String::new();
     if s.failed > 0 {
         out.push_str(&format!("\nFailed sessions ({})\n", s.failed));
         for f in &tally.failed {
-            out.push_str(&format!(
-                "  {}  {}  {}\n",
-                f.session_id,
-                f.code,
-                f.message.escape_debug()
-            ));
+            let message = f.message.escape_debug();
+            out.push_str(&format!("  {}  {}  {message}\n", f.session_id, f.code));
         }
         if tally.not_listed.failed > 0 {
             out.push_str(&format!("  ... and {} more\n", tally.not_listed.failed));
@@ -471,36 +481,40 @@ fn human(
             out.push_str(&format!("  ... and {} more\n", tally.not_listed.invalid));
         }
     }
-    out.push('\n');
+    out
+}
+
+/// The last line: what happened, and what to do next.
+fn verdict(tally: &BackfillTally, dry_run: bool, enqueue: bool, interrupted: bool) -> String {
+    let s = &tally.summary;
     if interrupted {
-        out.push_str(&format!(
+        format!(
             "INTERRUPTED: {} in flight stopped (uploads aborted, no manifest written). Run \
              the same command again to finish: what is archived costs no download.\n",
             plural(s.interrupted, "session", "sessions")
-        ));
+        )
     } else if s.failed > 0 {
-        out.push_str(&format!(
+        format!(
             "FAILED: {} failed. Run the same command again to retry them: what is archived \
              costs no download.\n",
             plural(s.failed, "session", "sessions")
-        ));
+        )
     } else if dry_run {
-        out.push_str("OK (dry run): nothing was written.\n");
+        "OK (dry run): nothing was written.\n".into()
     } else if enqueue {
-        out.push_str(&format!(
+        format!(
             "OK: {} queued ({}), {} pending. The queue consumer archives them; watch the \
              dead-letter queue for any that keep failing.\n",
             plural(s.queued, "session", "sessions"),
             plural(s.messages_sent, "message", "messages"),
             s.pending
-        ));
+        )
     } else {
-        out.push_str(&format!(
+        format!(
             "OK: {} archived, {} already archived, {} pending.\n",
             s.archived, s.already_archived, s.pending
-        ));
+        )
     }
-    out
 }
 
 #[cfg(test)]
