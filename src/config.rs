@@ -578,7 +578,10 @@ fn parse_bucket(raw: String) -> Result<String, ConfigError> {
     Ok(raw)
 }
 
-fn parse_prefix(raw: String) -> Result<String, ConfigError> {
+/// `ARCHIVE_PREFIX` as the function uses it: empty, or safe segments each followed by `/`
+/// (`veriff/decisions/`); leading and trailing slashes are trimmed. The CLI's `--prefix`
+/// goes through the same rule.
+pub fn parse_prefix(raw: String) -> Result<String, ConfigError> {
     let trimmed = raw.trim_matches('/');
     if trimmed.is_empty() {
         return Ok(String::new());

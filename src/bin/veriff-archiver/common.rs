@@ -38,20 +38,8 @@ pub type Fatal = String;
 impl ArchiveArgs {
     /// The prefix as the function normalises it: empty, or segments ending in `/`.
     pub fn normalised_prefix(&self) -> Result<String, Fatal> {
-        let trimmed = self.prefix.trim().trim_matches('/');
-        if trimmed.is_empty() {
-            return Ok(String::new());
-        }
-        if !trimmed
-            .split('/')
-            .all(veriff_archiver::domain::is_safe_segment)
-        {
-            return Err(format!(
-                "--prefix / ARCHIVE_PREFIX {:?}: segments of A-Z a-z 0-9 - _ separated by /",
-                self.prefix
-            ));
-        }
-        Ok(format!("{trimmed}/"))
+        veriff_archiver::config::parse_prefix(self.prefix.trim().to_string())
+            .map_err(|e| format!("--prefix / {e} (given {:?})", self.prefix))
     }
 }
 
