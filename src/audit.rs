@@ -11,15 +11,22 @@
 //! This file does the reading; the rules that judge what was read (folders, orphans, gaps,
 //! what a stored object must match, the counts) are pure functions in `audit/rules.rs`.
 
+mod class;
+mod proof;
 mod rules;
 
-use std::collections::BTreeMap;
+pub use class::ProblemClass;
+pub use proof::{FileId, all_files};
+
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_s3::Client;
+use bytes::Bytes;
 use futures_util::StreamExt;
 use p256::ecdsa::VerifyingKey;
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use crate::domain::DecisionRecord;
 use crate::error::Error;
@@ -27,6 +34,7 @@ use crate::manifest::{Manifest, MediaUnavailable, S3Checksum};
 use crate::select::Skipped;
 use crate::signing::{self, signature_key};
 use crate::store::Store;
+use proof::Downloaded;
 use rules::{Expected, FolderObjects};
 
 /// Largest manifest or signature document read: 16 MiB, hundreds of times the tens of
@@ -243,6 +251,17 @@ pub enum FileResult {
     Altered,
 }
 
+impl FileResult {
+    /// The name `verify --json` gives it (`ok`, `missing`, `altered`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileResult::Ok => "ok",
+            FileResult::Missing => "missing",
+            FileResult::Altered => "altered",
+        }
+    }
+}
+
 /// Reads an archive back. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Auditor {
@@ -338,6 +357,45 @@ impl Auditor {
         report.sessions = rules::into_sessions(&folders, attempts);
         rules::count(&mut report.summary, &report.problems, &report.sessions);
         Ok(report)
+    }
+
+    /// Downloads the distinct files of an audited `report` that `wanted` picks (each at
+    /// most `max_bytes`, `concurrency` at once) and recomputes their SHA-256. Returns the
+    /// bytes of each file that hashes to its record; one that does not (or is gone by now)
+    /// is recorded in `report` as altered (or missing), so what is shown and the audit's
+    /// result agree. Files the audit already found broken are not downloaded.
+    pub async fn prove(
+        &self,
+        report: &mut AuditReport,
+        wanted: &dyn Fn(&FileAudit) -> bool,
+        max_bytes: u64,
+        concurrency: usize,
+    ) -> Result<HashMap<FileId, Bytes>, Error> {
+        let files = proof::to_prove(report, wanted);
+        let downloads: Vec<_> = futures_util::stream::iter(files)
+            .map(|file| async move {
+                let version = file.id.version_id.as_deref();
+                let bytes = self
+                    .store
+                    .read_version(&file.id.key, version, max_bytes)
+                    .await?;
+                Ok::<_, Error>((file, bytes))
+            })
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
+        let mut proven = HashMap::new();
+        for download in downloads {
+            let (file, bytes) = download?;
+            let found = match &bytes {
+                Some(b) => Downloaded::Hashed(hex::encode(Sha256::digest(b))),
+                None => Downloaded::Gone,
+            };
+            if let (true, Some(bytes)) = (proof::record_download(report, &file, &found), bytes) {
+                proven.insert(file.id, bytes);
+            }
+        }
+        Ok(proven)
     }
 
     /// Lists the objects to audit, sorted into attempt folders; the rest are strays.

@@ -53,6 +53,9 @@
 //!   consumer that archives SQS batches through the same [`archive::Archiver`].
 //! - [`error`]: one error type, mapped to an HTTP status in one place.
 //! - [`metrics`]: CloudWatch metrics as Embedded Metric Format lines, one set per invocation.
+//! - [`pack`]: the evidence pack of one session (the CLI's `report`): the page, laid out
+//!   by an escaping template from an audit and the images it proved, and the owner-only
+//!   folder it is written to.
 //! - [`backfill`]: archiving past sessions (the CLI's `backfill`): the input, each
 //!   session's decision, archiving or enqueueing through the same archiver, the counts.
 //! - [`units`]: how numbers read for people (byte sizes, counted nouns), in one place.
@@ -81,6 +84,7 @@ pub mod layout;
 pub mod manifest;
 pub mod media;
 pub mod metrics;
+pub mod pack;
 pub mod queue;
 pub mod retry;
 pub mod select;

@@ -55,6 +55,17 @@ pub enum MediaKind {
     Nfc,
 }
 
+impl MediaKind {
+    /// The name the manifest records (`image`, `video`, `nfc`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaKind::Image => "image",
+            MediaKind::Video => "video",
+            MediaKind::Nfc => "nfc",
+        }
+    }
+}
+
 /// One entry of `images`, `videos` or `nfcDocuments`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MediaItem {
@@ -241,6 +252,16 @@ fn items(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn media_kinds_name_themselves_as_the_manifest_records_them() {
+        for kind in [MediaKind::Image, MediaKind::Video, MediaKind::Nfc] {
+            assert_eq!(
+                serde_json::to_value(kind).unwrap(),
+                serde_json::Value::from(kind.as_str())
+            );
+        }
+    }
 
     #[test]
     fn nfc_documents_may_be_absent_null_or_empty() {

@@ -186,6 +186,53 @@ pub enum SkipReason {
     LaterAttempt,
 }
 
+impl SkipReason {
+    /// Every reason.
+    pub const ALL: [SkipReason; 9] = [
+        SkipReason::LowerRanked,
+        SkipReason::VideosDisabled,
+        SkipReason::MissingId,
+        SkipReason::UnsafeId,
+        SkipReason::MissingContext,
+        SkipReason::UnsafeContext,
+        SkipReason::DuplicateMediaId,
+        SkipReason::TooLarge,
+        SkipReason::LaterAttempt,
+    ];
+
+    /// The name the manifest records (`lower_ranked`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::LowerRanked => "lower_ranked",
+            SkipReason::VideosDisabled => "videos_disabled",
+            SkipReason::MissingId => "missing_id",
+            SkipReason::UnsafeId => "unsafe_id",
+            SkipReason::MissingContext => "missing_context",
+            SkipReason::UnsafeContext => "unsafe_context",
+            SkipReason::DuplicateMediaId => "duplicate_media_id",
+            SkipReason::TooLarge => "too_large",
+            SkipReason::LaterAttempt => "later_attempt",
+        }
+    }
+
+    /// What the reason means, for a person.
+    pub fn explanation(self) -> &'static str {
+        match self {
+            SkipReason::LowerRanked => {
+                "a better-ranked file of the same kind and context was archived"
+            }
+            SkipReason::VideosDisabled => "videos are not archived by configuration",
+            SkipReason::MissingId => "no media id",
+            SkipReason::UnsafeId => "the media id is not a safe path segment",
+            SkipReason::MissingContext => "no context",
+            SkipReason::UnsafeContext => "the context is not a safe path segment",
+            SkipReason::DuplicateMediaId => "the same media id was listed earlier",
+            SkipReason::TooLarge => "larger than the configured maximum",
+            SkipReason::LaterAttempt => "it belongs to a later attempt than the decided one",
+        }
+    }
+}
+
 /// A skipped item, as the manifest records it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -291,6 +338,24 @@ fn truncate(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn skip_reasons_name_themselves_as_the_manifest_records_them() {
+        use std::collections::HashSet;
+        for reason in SkipReason::ALL {
+            assert_eq!(
+                serde_json::to_value(reason).unwrap(),
+                serde_json::Value::from(reason.as_str())
+            );
+        }
+        let explained: HashSet<&str> = SkipReason::ALL.iter().map(|r| r.explanation()).collect();
+        assert_eq!(explained.len(), SkipReason::ALL.len());
+        assert_eq!(
+            SkipReason::VideosDisabled.explanation(),
+            "videos are not archived by configuration"
+        );
+        assert_eq!(SkipReason::MissingId.explanation(), "no media id");
+    }
 
     fn item(kind: MediaKind, id: &str, context: &str) -> MediaItem {
         MediaItem {

@@ -136,7 +136,18 @@ impl Store {
 
     /// Reads a whole object of at most `max_bytes`; `None` when there is none.
     pub async fn read(&self, key: &str, max_bytes: u64) -> Result<Option<Bytes>, Error> {
-        let Some(out) = self.get(key, None).await? else {
+        self.read_version(key, None, max_bytes).await
+    }
+
+    /// Reads a whole object (of `version_id`, when given) of at most `max_bytes`; `None`
+    /// when there is no such object or version.
+    pub async fn read_version(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        max_bytes: u64,
+    ) -> Result<Option<Bytes>, Error> {
+        let Some(out) = self.get(key, version_id).await? else {
             return Ok(None);
         };
         if out
@@ -195,6 +206,10 @@ impl Store {
             .await
         {
             Ok(out) => Ok(Some(out)),
+            // A version id S3 does not know (or one malformed for it): no such version.
+            Err(e) if matches!(http_status(&e), Some(404 | 400)) && version_id.is_some() => {
+                Ok(None)
+            }
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
             Err(e) if http_status(&e) == Some(404) => Ok(None),
             Err(e) => Err(storage_error("GetObject", e)),

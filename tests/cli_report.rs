@@ -634,11 +634,11 @@ async fn report_of_a_re_decided_session_renders_every_decision_file_and_image() 
     );
     let video = files.iter().find(|f| f["kind"] == "video").unwrap();
     assert!(card_of(&seen, video["key"].as_str().unwrap()).contains(
-        "Video (video/mp4), 1,500,000 bytes (1.5 MB): a recording of the verification session"
+        "Video (video/mp4), 1,500,000 bytes (1.4 MiB): a recording of the verification session"
     ));
     let nfc = files.iter().find(|f| f["kind"] == "nfc").unwrap();
     assert!(card_of(&seen, nfc["key"].as_str().unwrap()).contains(
-        "NFC data (application/octet-stream), 29,584 bytes (29.6 kB): data read from the \
+        "NFC data (application/octet-stream), 29,584 bytes (28.9 KiB): data read from the \
          identity document's chip"
     ));
     let body = manifests[0]["decisionPayload"]["key"].as_str().unwrap();
@@ -813,7 +813,7 @@ async fn report_shows_an_image_altered_behind_s3s_back_as_altered_without_deep()
         problem["found"]
             .as_str()
             .unwrap()
-            .ends_with("(downloaded for the report)")
+            .ends_with("(downloaded to prove it)")
     );
 
     let seen = what_a_person_sees(&out.join("report.html"), cwd.path());

@@ -38,19 +38,6 @@ pub(super) struct Expected {
     pub manifest: String,
 }
 
-impl Summary {
-    /// How many problems of any class were found.
-    pub fn problems(&self) -> u64 {
-        self.missing
-            + self.altered
-            + self.unreadable
-            + self.unsigned
-            + self.bad_signature
-            + self.orphans
-            + self.gaps
-    }
-}
-
 impl Problems {
     /// Moves every problem of `other` to the end of this one's lists.
     pub(super) fn append(&mut self, mut other: Problems) {

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use serde::Serialize;
-use veriff_archiver::audit::{AuditOptions, AuditReport, Auditor, Problem};
+use veriff_archiver::audit::{AuditOptions, AuditReport, Auditor, ProblemClass};
 use veriff_archiver::domain::is_safe_segment;
 
 use crate::common::{self, ArchiveArgs, Fatal, SigningArgs};
@@ -173,144 +173,132 @@ fn absent_sessions(report: &AuditReport, sessions: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// The problem classes, in the order of the summary, with what each means.
-fn classes(report: &AuditReport) -> [(&'static str, &'static str, &[Problem]); 7] {
-    let p = &report.problems;
-    [
-        (
-            "missing",
-            "files a manifest lists that are gone",
-            &p.missing,
-        ),
-        ("altered", "files that differ from their record", &p.altered),
-        ("unreadable", "manifests that do not parse", &p.unreadable),
-        ("unsigned", "manifests without a signature", &p.unsigned),
-        (
-            "bad signature",
-            "manifests whose signature does not verify",
-            &p.bad_signature,
-        ),
-        ("orphans", "objects that no manifest lists", &p.orphans),
-        (
-            "gaps",
-            "attempt folders with files but no manifest",
-            &p.gaps,
-        ),
-    ]
-}
-
 /// The output for people: what was checked, the summary table, every problem by class,
 /// and the verdict.
 pub fn human(report: &AuditReport, sessions: &[String]) -> String {
-    let s = &report.summary;
-    let mut out = String::new();
+    let mut out = checked(report, sessions);
+    out.push_str("\nSummary\n");
+    out.push_str(&summary_table(report).render("  "));
+    out.push_str(&problem_list(report));
+    out.push('\n');
+    out.push_str(&verdict(report));
+    out
+}
+
+/// The first lines: where, which sessions, and how files and signatures were checked.
+fn checked(report: &AuditReport, sessions: &[String]) -> String {
     let scope = if sessions.is_empty() {
         "every session".to_string()
     } else {
         format!("session {}", sessions.join(", "))
     };
-    out.push_str(&format!(
-        "veriff-archiver verify: s3://{}/{} ({scope})\n",
-        report.bucket, report.prefix
-    ));
-    out.push_str(if report.deep {
+    let files = if report.deep {
         "files: HeadObject (size, version, ETag, S3 checksum), then downloaded and SHA-256 \
-         recomputed (--deep)\n"
+         recomputed (--deep)"
     } else {
         "files: HeadObject (size, version, ETag, S3 checksum), no download (--deep also \
-         hashes every object)\n"
-    });
-    out.push_str(if report.signatures_checked {
-        "signatures: checked with the public key\n"
+         hashes every object)"
+    };
+    let signatures = if report.signatures_checked {
+        "signatures: checked with the public key"
     } else {
-        "signatures: not checked (no --public-key or --signing-key-id)\n"
-    });
+        "signatures: not checked (no --public-key or --signing-key-id)"
+    };
+    format!(
+        "veriff-archiver verify: s3://{}/{} ({scope})\n{files}\n{signatures}\n",
+        report.bucket, report.prefix
+    )
+}
 
+/// The counts: what was found, each problem class, and how it was checked.
+fn summary_table(report: &AuditReport) -> Table {
+    let s = &report.summary;
     let mut table = Table::new();
-    let n = |v: u64| v.to_string();
-    table.row(["sessions".into(), n(s.sessions)]);
-    table.row(["attempts".into(), n(s.attempts)]);
-    table.row(["manifests".into(), n(s.manifests)]);
-    table.row(["files".into(), n(s.files)]);
+    for (label, n) in [
+        ("sessions", s.sessions),
+        ("attempts", s.attempts),
+        ("manifests", s.manifests),
+        ("files", s.files),
+    ] {
+        table.row([label.to_string(), n.to_string()]);
+    }
     table.row([
         "bytes".into(),
         format!("{} ({})", s.bytes, human_bytes(s.bytes)),
     ]);
     table.row(["", ""]);
-    table.row(["ok".into(), n(s.ok)]);
-    table.row(["missing".into(), n(s.missing)]);
-    table.row(["altered".into(), n(s.altered)]);
-    table.row(["unreadable".into(), n(s.unreadable)]);
-    let signature_count = |v: u64| {
-        if report.signatures_checked {
-            n(v)
+    table.row(["ok".into(), s.ok.to_string()]);
+    for class in ProblemClass::ALL {
+        let signature_class = matches!(class, ProblemClass::Unsigned | ProblemClass::BadSignature);
+        let count = if signature_class && !report.signatures_checked {
+            "not checked".to_string()
         } else {
-            "not checked".into()
-        }
-    };
-    table.row(["unsigned".into(), signature_count(s.unsigned)]);
-    table.row(["bad signature".into(), signature_count(s.bad_signature)]);
-    table.row(["orphans".into(), n(s.orphans)]);
-    table.row(["gaps".into(), n(s.gaps)]);
+            s.count(class).to_string()
+        };
+        table.row([class.label().to_string(), count]);
+    }
     table.row(["", ""]);
-    table.row([
-        "signatures".to_string(),
-        if report.signatures_checked {
-            "checked"
-        } else {
-            "not checked"
-        }
-        .to_string(),
-    ]);
-    table.row([
-        "deep".to_string(),
-        if report.deep { "yes" } else { "no" }.to_string(),
-    ]);
-    out.push_str("\nSummary\n");
-    out.push_str(&table.render("  "));
+    let checked = if report.signatures_checked {
+        "checked"
+    } else {
+        "not checked"
+    };
+    table.row(["signatures", checked]);
+    table.row(["deep", if report.deep { "yes" } else { "no" }]);
+    table
+}
 
-    let total = s.problems();
-    if total > 0 {
-        out.push_str(&format!("\nProblems: {total}, by class\n"));
-        for (class, meaning, problems) in classes(report) {
-            if problems.is_empty() {
-                continue;
-            }
-            out.push_str(&format!("\n{class} ({}): {meaning}\n", problems.len()));
-            for problem in problems {
-                out.push_str(&format!("  {}\n", problem.key));
-                let details = [
-                    ("listed by", &problem.manifest),
-                    ("expected", &problem.expected),
-                    ("found", &problem.found),
-                ];
-                for (label, value) in details {
-                    if let Some(value) = value {
-                        out.push_str(&format!("      {label:<9}  {value}\n"));
-                    }
+/// Every problem, by class, with what was expected and found; empty when there is none.
+fn problem_list(report: &AuditReport) -> String {
+    let total = report.summary.problems();
+    if total == 0 {
+        return String::new();
+    }
+    let mut out = format!("\nProblems: {total}, by class\n");
+    for class in ProblemClass::ALL {
+        let problems = report.problems.of(class);
+        if problems.is_empty() {
+            continue;
+        }
+        let (label, meaning) = (class.label(), class.meaning());
+        out.push_str(&format!("\n{label} ({}): {meaning}\n", problems.len()));
+        for problem in problems {
+            out.push_str(&format!("  {}\n", problem.key));
+            let details = [
+                ("listed by", &problem.manifest),
+                ("expected", &problem.expected),
+                ("found", &problem.found),
+            ];
+            for (label, value) in details {
+                if let Some(value) = value {
+                    out.push_str(&format!("      {label:<9}  {value}\n"));
                 }
             }
         }
     }
+    out
+}
 
-    out.push('\n');
+/// The last line: `OK: ...` or `FAILED: ...` with the count of each class.
+fn verdict(report: &AuditReport) -> String {
+    let s = &report.summary;
+    let total = s.problems();
     if total == 0 {
-        out.push_str(&format!(
+        return format!(
             "OK: {} and {} verified, no problem found\n",
             plural(s.manifests, "manifest", "manifests"),
             plural(s.files, "file", "files")
-        ));
-    } else {
-        let counts: Vec<String> = classes(report)
-            .iter()
-            .filter(|(_, _, p)| !p.is_empty())
-            .map(|(class, _, p)| format!("{} {class}", p.len()))
-            .collect();
-        out.push_str(&format!(
-            "FAILED: {} ({})\n",
-            plural(total, "problem", "problems"),
-            counts.join(", ")
-        ));
+        );
     }
-    out
+    let counts: Vec<String> = ProblemClass::ALL
+        .iter()
+        .map(|&c| (c, report.problems.of(c).len()))
+        .filter(|(_, n)| *n > 0)
+        .map(|(c, n)| format!("{n} {}", c.label()))
+        .collect();
+    format!(
+        "FAILED: {} ({})\n",
+        plural(total, "problem", "problems"),
+        counts.join(", ")
+    )
 }
