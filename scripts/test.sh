@@ -36,11 +36,11 @@ rm -f "$queue_template"
 
 step "Object Lock and conditional writes on moto_server (the archive tests that need it)"
 ensure_moto
-cargo test --locked --test evidence -- --ignored
-cargo test --locked --test signing -- --ignored
+cargo test --locked --test it -- --ignored evidence::
+cargo test --locked --test it -- --ignored signing::
 step "Queue mode on moto_server's SQS (enqueue, partial batch failures, dead-letter queue); Secrets Manager"
-cargo test --locked --test queue -- --ignored
-cargo test --locked --test secrets -- --ignored
+cargo test --locked --test it -- --ignored queue::
+cargo test --locked --test it -- --ignored secrets::
 cargo test --locked -p archiver-devkit --test moto -- --ignored
 
 build_bootstrap
@@ -53,7 +53,7 @@ fi
 
 step "Release bootstrap under the Lambda Runtime Interface Emulator (events/ files)"
 VERIFF_ARCHIVER_BOOTSTRAP="$BOOTSTRAP" VERIFF_ARCHIVER_RIE="$RIE" \
-  cargo test --locked --test e2e_bootstrap -- --ignored
+  cargo test --locked --test it -- --ignored e2e_bootstrap::
 
 # The artifact users deploy is arm64 (the template's default). Build it exactly as
 # `sam build` does, and run the same end-to-end tests on it under user-mode emulation. The
@@ -70,7 +70,7 @@ if ! grep -q 'Invalid ELF image for this architecture' <<<"$refused"; then
 fi
 step "arm64 release bootstrap under qemu-aarch64 and the Runtime Interface Emulator (events/ files)"
 VERIFF_ARCHIVER_BOOTSTRAP="$(emulated_bootstrap "$BOOTSTRAP_ARM64" arm64-bootstrap-under-qemu)" VERIFF_ARCHIVER_RIE="$RIE" \
-  cargo test --locked --test e2e_bootstrap -- --ignored
+  cargo test --locked --test it -- --ignored e2e_bootstrap::
 
 step "Benchmark smoke run (tiny sizes; keeps scripts/bench.sh from rotting)"
 scripts/bench.sh --smoke --bootstrap "$BOOTSTRAP"

@@ -4,6 +4,9 @@
 //! exception is the address of a caller refused by `ALLOWED_SOURCE_CIDRS`, on its refusal
 //! line only.
 
+// The harness of tests/it/. This test stays a binary of its own: it installs the
+// process-wide log subscriber, and must see only its own requests' lines.
+#[path = "it/support/mod.rs"]
 mod support;
 
 use std::io::Write;

@@ -5,12 +5,10 @@
 //! `#[ignore]`d because they need `moto_server`: scripts/test.sh installs it into
 //! `.venv-moto/` and runs them with `-- --ignored`.
 
-mod support;
-
+use crate::support::*;
 use archiver_devkit::fixtures::{DEMO_ATTEMPT_ID, DEMO_SESSION_ID};
 use archiver_devkit::{MotoServer, demo_scenario};
 use aws_sdk_kms::types::{KeySpec, KeyUsageType};
-use support::*;
 use veriff_archiver::signing::{self, SignatureDocument};
 use veriff_archiver::webhook::{self, Webhook};
 

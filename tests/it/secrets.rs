@@ -1,16 +1,14 @@
 //! `veriff-archiver backfill` with the credentials in Secrets Manager (`VERIFF_SECRET_ARN`,
 //! moto_server): read once for the run, as the function reads them; a secret that cannot be
 //! read stops the tool before any request (exit 2). The function's own reading (cold start,
-//! refresh, failures) is tested on the release bootstrap in `tests/e2e_bootstrap.rs`.
+//! refresh, failures) is tested on the release bootstrap in `tests/it/e2e_bootstrap.rs`.
 //!
 //! `#[ignore]`d in a plain `cargo test` (moto_server is installed by scripts/test.sh, which
 //! runs them with `--ignored`).
 
-mod support;
-
+use crate::support::*;
 use archiver_devkit::fixtures::{DEMO_ATTEMPT_ID, DEMO_SESSION_ID};
 use archiver_devkit::{MotoServer, demo_scenario};
-use support::*;
 use tokio::io::AsyncWriteExt;
 
 async fn backfill(h: &Harness, moto: &MotoServer, secret_id: &str) -> CliRun {
@@ -41,7 +39,7 @@ async fn backfill_reads_the_credentials_from_secrets_manager() {
     let h = Harness::start().await;
     demo_scenario(&h.fake, 1_000_000);
     let moto = MotoServer::start().await.expect("moto_server");
-    let secrets = support::secrets_client(&moto.endpoint());
+    let secrets = crate::support::secrets_client(&moto.endpoint());
     let arn = secrets
         .create_secret()
         .name("veriff-credentials")

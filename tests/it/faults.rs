@@ -2,16 +2,14 @@
 //! with no manifest; a redelivery after the fault clears completes the archive; a manifest
 //! only ever lists files stored with the listed hash. docs/testing.md "Reliability" tabulates these.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use archiver_devkit::fixtures::{DEMO_ATTEMPT_ID, DEMO_SESSION_ID};
 use archiver_devkit::{
     DemoMediaKind, DemoScenario, Fault, FaultKind, MediaContent, S3Fault, S3FaultKind,
     demo_scenario, deterministic_bytes,
 };
-use support::*;
 
 const SESSION: &str = DEMO_SESSION_ID;
 const ATTEMPT: &str = DEMO_ATTEMPT_ID;

@@ -7,17 +7,15 @@
 //! because they need `moto_server` (installed into `.venv-moto/` by scripts/test.sh, which runs
 //! them with `-- --ignored`).
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use archiver_devkit::fixtures::{DEMO_ATTEMPT_ID, DEMO_SESSION_ID};
 use archiver_devkit::{
     DemoMediaKind, Fault, FaultKind, S3Fault, S3FaultKind, demo_scenario, hmac_sha256_hex,
     resubmitted_scenario,
 };
 use serde_json::{Value, json};
-use support::*;
 use veriff_archiver::layout::{self, DecisionName};
 use veriff_archiver::webhook::{self, Webhook};
 

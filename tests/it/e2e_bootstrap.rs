@@ -5,20 +5,18 @@
 //! `scripts/test.sh` (the README's test command, run by CI) builds both and runs it with
 //! `VERIFF_ARCHIVER_BOOTSTRAP` and `VERIFF_ARCHIVER_RIE` set.
 
-mod support;
-
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::support::*;
 use archiver_devkit::fixtures::{DEMO_ATTEMPT_ID, DEMO_SESSION_ID};
 use archiver_devkit::{
     FakeConfig, FakeVeriff, LocalS3, demo_scenario, essential_scenario, resubmitted_scenario,
     signed_webhook_event,
 };
 use serde_json::Value;
-use support::*;
 
 /// Kills the emulator (and with it the bootstrap) when the test ends, however it ends.
 struct Emulator {
@@ -388,7 +386,7 @@ async fn release_bootstrap_archives_under_the_runtime_interface_emulator() {
 #[tokio::test]
 #[ignore = "needs the release bootstrap, the RIE and moto_server: run through scripts/test.sh"]
 async fn release_bootstrap_enqueues_and_consumes_in_queue_mode() {
-    use support::sqs::{LocalQueue, failed_ids};
+    use crate::support::sqs::{LocalQueue, failed_ids};
     let root = tempfile::tempdir().unwrap();
     let s3 = LocalS3::start(root.path(), S3_ACCESS_KEY, S3_SECRET_KEY)
         .await
@@ -428,7 +426,7 @@ async fn release_bootstrap_enqueues_and_consumes_in_queue_mode() {
         (200, Some("queued")),
         "{body}"
     );
-    let unknown = support::decision("refused-session", "refused-attempt", "approved");
+    let unknown = crate::support::decision("refused-session", "refused-attempt", "approved");
     let unknown = signed_webhook_event(unknown.as_bytes(), SECRET, API_KEY, false);
     let (status, body) = invoke(&http, &webhook, &unknown.to_string()).await;
     assert_eq!(
@@ -499,7 +497,7 @@ async fn release_bootstrap_reads_rotates_and_keeps_credentials_from_secrets_mana
     let moto = archiver_devkit::MotoServer::start()
         .await
         .expect("moto_server");
-    let secrets = support::secrets_client(&moto.endpoint());
+    let secrets = crate::support::secrets_client(&moto.endpoint());
     let value =
         |shared: &str| serde_json::json!({"apiKey": API_KEY, "sharedSecret": shared}).to_string();
     let arn = secrets

@@ -9,11 +9,10 @@
 //! the run down without failing it; `--rate` spaces requests; `--dry-run` writes nothing;
 //! CSV headers are found or refused; `--json` is parsed and its counts checked.
 
-mod support;
-
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::support::*;
 use archiver_devkit::demo::{
     RESUBMITTED_DECIDED_ATTEMPT_ID, RESUBMITTED_LATEST_ATTEMPT_ID, RESUBMITTED_SESSION_ID,
 };
@@ -23,7 +22,6 @@ use archiver_devkit::{
     resubmitted_scenario,
 };
 use serde_json::{Value, json};
-use support::*;
 use tokio::io::AsyncWriteExt;
 
 /// The session with three attempts: declined, then resubmission requested, then approved

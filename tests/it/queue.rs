@@ -6,15 +6,13 @@
 //! `#[ignore]`d in a plain `cargo test` (moto_server is installed by scripts/test.sh, which
 //! runs them with `--ignored`).
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::sqs::{LocalQueue, failed_ids, sqs_client};
+use crate::support::*;
 use archiver_devkit::fixtures::{DEMO_ATTEMPT_ID, DEMO_SESSION_ID};
 use archiver_devkit::{Fault, FaultKind, demo_scenario, signed_webhook_event};
 use serde_json::Value;
-use support::sqs::{LocalQueue, failed_ids, sqs_client};
-use support::*;
 use tokio::time::Instant;
 use veriff_archiver::App;
 
@@ -87,7 +85,7 @@ impl QueueMode {
 
 /// Makes Veriff refuse the media listing of `session` (403, a failure no retry heals): its
 /// decisions fail every time. (A session Veriff answers 404 for is archived without files:
-/// see tests/full_auto.rs.)
+/// see tests/it/full_auto.rs.)
 fn refuse_session(fake: &archiver_devkit::FakeVeriff, session: &str) {
     fake.inject(Fault::new(
         format!("/v1/sessions/{session}/media"),

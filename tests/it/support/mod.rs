@@ -592,7 +592,7 @@ pub fn manifest_schema_errors(manifest: &Value) -> Vec<String> {
     static SCHEMA: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
     let validator = SCHEMA.get_or_init(|| {
         let schema: Value =
-            serde_json::from_str(include_str!("../../schema/manifest-v3.schema.json"))
+            serde_json::from_str(include_str!("../../../schema/manifest-v3.schema.json"))
                 .expect("schema JSON");
         jsonschema::validator_for(&schema).expect("a valid JSON Schema")
     });

@@ -5,13 +5,11 @@
 //! - a budget of a single part still copies large files (no copy waits on another forever);
 //! - the next part is read while the current one uploads.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use archiver_devkit::{S3Fault, S3FaultKind};
 use serde_json::json;
-use support::*;
 
 /// These tests move tens of MiB through a debug build: on a CI machine whose cores are
 /// busy, the harness's 2 s Veriff timeout can pass between two reads of the fake's

@@ -2,18 +2,16 @@
 //! each outcome of a Function URL event: archived, already archived, ignored, rejected (by
 //! code) and failed (by code), with files, bytes, durations and Veriff retries; and never
 //! an id or anything personal in a metric line. Queue mode's `queued` and the consumer's
-//! records are checked in `tests/queue.rs` (they need a real SQS).
-
-mod support;
+//! records are checked in `tests/it/queue.rs` (they need a real SQS).
 
 use std::sync::{Arc, Mutex};
 
+use crate::support::*;
 use archiver_devkit::fixtures::{DEMO_ATTEMPT_ID, DEMO_SESSION_ID};
 use archiver_devkit::{
     Fault, FaultKind, S3Fault, S3FaultKind, demo_scenario, function_url_event, signed_webhook_event,
 };
 use serde_json::Value;
-use support::*;
 use veriff_archiver::metrics::Metrics;
 
 const NAMESPACE: &str = "VeriffArchiverTest";

@@ -3,16 +3,14 @@
 //! cancelled mid-way. The CLI around it (arguments, progress, exit codes, printing) is
 //! tested as a subprocess in `cli_backfill.rs`.
 
-mod support;
-
 use std::io::Cursor;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
+use crate::support::*;
 use archiver_devkit::fixtures::{DEMO_ATTEMPT_ID, DEMO_SESSION_ID, PENDING_DECISION};
 use archiver_devkit::{Fault, FaultKind, demo_scenario, essential_scenario};
-use support::*;
 use tokio::sync::watch;
 use veriff_archiver::backfill::{self, Backfill, Done, Entry, Options, Reader};
 use veriff_archiver::domain::SafeId;

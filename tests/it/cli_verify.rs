@@ -5,12 +5,11 @@
 //! Each tampering runs on its own fresh archive and must be found, with the key named and
 //! exit code 1; a clean archive exits 0; usage and access errors exit 2.
 
-mod support;
-
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::support::*;
 use archiver_devkit::demo::{RESUBMITTED_DECIDED_ATTEMPT_ID, RESUBMITTED_SESSION_ID};
 use archiver_devkit::fixtures::{DEMO_ATTEMPT_ID, DEMO_SESSION_ID};
 use archiver_devkit::{demo_scenario, resubmitted_scenario};
@@ -19,7 +18,6 @@ use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use p256::pkcs8::{EncodePublicKey, LineEnding};
 use serde_json::Value;
-use support::*;
 use veriff_archiver::layout;
 use veriff_archiver::signing::{signature_document, signature_key, statement_bytes};
 

@@ -1,20 +1,18 @@
 //! End-to-end behaviour of the archiving pipeline: real handler, real Function URL events,
 //! the Veriff fake and a real S3 server on loopback.
 
-mod support;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::support::*;
 use archiver_devkit::fixtures::{self, DEMO_ATTEMPT_ID, DEMO_SESSION_ID};
 use archiver_devkit::{
     DemoMediaKind, Fault, FaultKind, MediaContent, demo_scenario, deterministic_bytes,
     function_url_event, hmac_sha256_hex, signed_webhook_event,
 };
 use serde_json::{Value, json};
-use support::*;
 
 const SESSION: &str = DEMO_SESSION_ID;
 const ATTEMPT: &str = DEMO_ATTEMPT_ID;
@@ -308,7 +306,7 @@ async fn non_decision_webhooks_are_acknowledged_and_do_nothing() {
     let h = Harness::start().await;
     demo_scenario(&h.fake, 1000);
     // Each is answered with the kind recognised (a Full Auto result is a decision: see
-    // tests/full_auto.rs).
+    // tests/it/full_auto.rs).
     for (body, kind) in [
         (fixtures::EVENT_WEBHOOK_STARTED, "event"),
         (fixtures::EVENT_WEBHOOK_SUBMITTED, "event"),

@@ -3,14 +3,12 @@
 //! decisions, idempotent, separate from a decision webhook of the same attempt, filtered by
 //! `ARCHIVE_STATUSES`; and a session Veriff deleted, recorded once without files.
 
-mod support;
-
+use crate::support::*;
 use archiver_devkit::fixtures::{DEMO_ATTEMPT_ID, DEMO_SESSION_ID, FULL_AUTO_PERSONAL_VALUES};
 use archiver_devkit::{
     DemoMediaKind, FakeVeriff, Fault, FaultKind, demo_scenario, full_auto_webhook, hmac_sha256_hex,
 };
 use serde_json::Value;
-use support::*;
 
 const FULL_AUTO_TIME: &str = "2025-03-04T10:16:30.120Z";
 
@@ -389,7 +387,7 @@ async fn the_v3_schema_accepts_v2_manifests_and_holds_v3_to_its_new_fields() {
         manifest_schema_errors(&v2)
     );
     let v2_schema: Value =
-        serde_json::from_str(include_str!("../schema/manifest-v2.schema.json")).unwrap();
+        serde_json::from_str(include_str!("../../schema/manifest-v2.schema.json")).unwrap();
     let v2_validator = jsonschema::validator_for(&v2_schema).unwrap();
     assert!(v2_validator.is_valid(&v2));
     assert!(

@@ -8,18 +8,16 @@
 //! chromium`). Set `CLI_REPORT_KEEP=DIR` to keep the clean report, its JSON and its
 //! screenshot in DIR, to look at them.
 
-mod support;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::{BUCKET, Harness, PREFIX, cli_env, decision};
 use archiver_devkit::fixtures::{DEMO_ATTEMPT_ID, DEMO_SESSION_ID};
 use archiver_devkit::{MediaContent, decision_webhook, demo_scenario};
 use base64::Engine;
 use serde_json::Value;
-use support::{BUCKET, Harness, PREFIX, cli_env, decision};
 
 const SESSION: &str = DEMO_SESSION_ID;
 const ATTEMPT: &str = DEMO_ATTEMPT_ID;
@@ -900,10 +898,10 @@ async fn report_of_a_full_auto_result_for_a_session_deleted_at_veriff_says_so() 
     demo_scenario(&h.fake, 1000);
     let response = reqwest::Client::new()
         .delete(format!("{}/v1/sessions/{SESSION}", h.fake.base_url()))
-        .header("X-AUTH-CLIENT", support::API_KEY)
+        .header("X-AUTH-CLIENT", crate::support::API_KEY)
         .header(
             "X-HMAC-SIGNATURE",
-            archiver_devkit::hmac_sha256_hex(support::SECRET.as_bytes(), SESSION.as_bytes()),
+            archiver_devkit::hmac_sha256_hex(crate::support::SECRET.as_bytes(), SESSION.as_bytes()),
         )
         .send()
         .await
