@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# The benchmark (examples/bench.rs): decision time, throughput, peak memory, cold start,
+# The benchmark (devkit/src/bin/bench/, a devkit binary behind its `bench` feature): decision time, throughput, peak memory, cold start,
 # binary size, `verify` speed, `backfill` speed and memory, printed as plain-text tables.
 # Everything runs on loopback against the devkit's Veriff fake and S3 server.
 #
 #   scripts/bench.sh                 full run, release build (several minutes)
 #   scripts/bench.sh --smoke         tiny sizes, debug build (reuses the test build; < 60 s
 #                                    once built): for CI, so the benchmark cannot rot
-#   scripts/bench.sh --only N        one item (1-8); more arguments go to the example
+#   scripts/bench.sh --only N        one item (1-8); more arguments go to the benchmark
 #   scripts/bench.sh --bootstrap P   use this bootstrap instead of building it with sam build
 #
 # Items 3-5 and 8 measure the release bootstrap as `sam build` makes it (item 8 also needs
 # moto_server, for a local SQS: scripts/test.sh installs it); item 7 the veriff-archiver
-# CLI, built here with the example's profile.
+# CLI, built here with the benchmark's profile.
 set -euo pipefail
 source "$(dirname "$0")/tools.sh"
 cd "$ROOT"
@@ -43,7 +43,7 @@ if [ "$have_bootstrap" = 0 ] && { [ -z "$only" ] || [ "$only" = 8 ] || { [ "$onl
   echo "    bootstrap: $BOOTSTRAP ($(stat -c %s "$BOOTSTRAP") bytes), measured from a copy"
 fi
 
-# Item 7 runs the veriff-archiver binary next to the example (target/<profile>/).
+# Item 7 runs the veriff-archiver binary next to the benchmark's (target/<profile>/).
 if [ -z "$only" ] || [ "$only" = 7 ]; then
   if [ "$smoke" = 1 ]; then
     cargo build --locked --bin veriff-archiver
@@ -54,8 +54,8 @@ fi
 
 if [ "$smoke" = 1 ]; then
   step "Benchmark, smoke run (debug build, tiny sizes)"
-  cargo run --locked --example bench -- --smoke "${args[@]}"
+  cargo run --locked -p archiver-devkit --features bench --bin bench -- --smoke "${args[@]}"
 else
   step "Benchmark, full run (release build)"
-  cargo run --release --locked --example bench -- "${args[@]}"
+  cargo run --release --locked -p archiver-devkit --features bench --bin bench -- "${args[@]}"
 fi

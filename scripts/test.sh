@@ -13,7 +13,7 @@ step "Documentation links and anchors (README.md, docs/, events/README.md)"
 python3 scripts/check-docs.py
 
 step "cargo clippy (warnings are errors)"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
 ensure_chromium
 step "cargo test (unit, Veriff fake, local S3 server, end-to-end handler, report in Chromium)"

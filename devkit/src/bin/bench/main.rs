@@ -1,7 +1,7 @@
 //! Benchmark of veriff-archiver: speed, memory and cold start, printed as plain-text tables.
 //!
 //! ```text
-//! cargo run --release --locked --example bench -- [--smoke] [--only N] [--bootstrap PATH]
+//! cargo run --release --locked -p archiver-devkit --features bench --bin bench -- [--smoke] [--only N] [--bootstrap PATH]
 //! ```
 //!
 //! Everything runs on loopback against the devkit's Veriff fake (per-request latency,
@@ -39,7 +39,7 @@
 //!
 //! `--smoke` uses tiny sizes and single runs (for CI, so the benchmark cannot rot); its
 //! numbers mean nothing. Items 3-5 and 8 need `--bootstrap PATH` (`scripts/bench.sh` builds it).
-//! Item 7 runs the `veriff-archiver` binary next to this example (`target/<profile>/`), or
+//! Item 7 runs the `veriff-archiver` binary next to this one (`target/<profile>/`), or
 //! `--cli PATH` (`scripts/bench.sh` builds it with `cargo build --bin veriff-archiver`).
 
 use std::collections::HashMap;
@@ -1900,10 +1900,10 @@ const BACKFILL_LATENCY: Duration = Duration::from_millis(30);
 /// Size of each image of item 7.
 const BACKFILL_IMAGE: usize = 4_000;
 
-/// The `veriff-archiver` binary built with this example's profile (`target/<profile>/`).
+/// The `veriff-archiver` binary built with this benchmark's profile (`target/<profile>/`).
 fn sibling_cli() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
-    let path = exe.parent()?.parent()?.join("veriff-archiver");
+    let path = exe.parent()?.join("veriff-archiver");
     path.is_file().then_some(path)
 }
 
@@ -2146,7 +2146,7 @@ async fn run(args: &Args) -> Res<()> {
                 Some(cli) => bench_backfill(&env, &p, cli).await?,
                 None => {
                     println!(
-                        "\nitem 7 skipped: no veriff-archiver binary next to this example; build \
+                        "\nitem 7 skipped: no veriff-archiver binary next to this benchmark; build \
                          it with `cargo build{} --bin veriff-archiver` or give --cli PATH",
                         if cfg!(debug_assertions) {
                             ""
