@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use tokio::time::Instant;
+use veriff_archiver::app::BuildError;
 use veriff_archiver::aws::AwsClients;
 use veriff_archiver::metrics::Metrics;
 use veriff_archiver::{App, Config, telemetry};
@@ -24,8 +25,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .metrics(metrics)
         .build()
         .await
-        .inspect_err(|e| {
-            tracing::error!(error = %e, "the function cannot start");
+        .inspect_err(|e| match e {
+            BuildError::Credentials(e) => tracing::error!(
+                variable = "VERIFF_SECRET_ARN",
+                error = %e,
+                "cannot read the Veriff credentials from Secrets Manager; the function does not start"
+            ),
+            e => tracing::error!(error = %e, "the function cannot start"),
         })?;
     let app = &app;
     // One binary, two roles: Function URL events (the webhook) and SQS batches (the queue
