@@ -52,6 +52,9 @@ mod tests {
         assert_eq!(human_bytes(1024), "1.0 KiB");
         assert_eq!(human_bytes(9 * 1024 * 1024 + 512 * 1024), "9.5 MiB");
         assert_eq!(human_bytes(3 << 30), "3.0 GiB");
+        assert_eq!(human_bytes(u64::MAX), "16384.0 PiB", "PiB is the largest unit");
+        assert_eq!(exact_bytes(1023), "1,023 bytes");
+        assert_eq!(exact_bytes(1024), "1,024 bytes (1.0 KiB)");
         assert_eq!(exact_bytes(1), "1 byte");
         assert_eq!(exact_bytes(912), "912 bytes");
         assert_eq!(exact_bytes(48_213), "48,213 bytes (47.1 KiB)");
