@@ -16,6 +16,7 @@ step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
 ensure_chromium
+ensure_openssl
 step "cargo test (unit, Veriff fake, local S3 server, end-to-end handler, report in Chromium)"
 cargo test --workspace --locked
 

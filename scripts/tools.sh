@@ -40,19 +40,33 @@ ensure_moto() {
   export MOTO_SERVER="$venv/bin/moto_server"
 }
 
+# apt_install PACKAGE...: Debian packages, as root or through sudo.
+apt_install() {
+  if [ "$(id -u)" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else
+    sudo DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  fi
+}
+
+# ensure_openssl: Debian's openssl command, the local RFC 3161 time-stamping authority of
+# the ledger's tests (`openssl ts -reply`) and the hand check of a digest they run.
+ensure_openssl() {
+  if ! command -v openssl >/dev/null 2>&1; then
+    step "Installing Debian's openssl (the tests' local time-stamping authority; once)"
+    apt_install openssl
+  fi
+}
+
 # ensure_chromium: Debian's Chromium, for the tests that load the evidence report in a real
 # headless browser. Installed with apt-get when missing (as root, which CI and the project's
 # machines are); elsewhere install the `chromium` package yourself or set CHROMIUM.
 ensure_chromium() {
   if [ -z "${CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
     step "Installing Debian's chromium (headless browser for the report test; once)"
-    if [ "$(id -u)" = 0 ]; then
-      DEBIAN_FRONTEND=noninteractive apt-get update -qq
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-    else
-      sudo DEBIAN_FRONTEND=noninteractive apt-get update -qq
-      sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-    fi
+    apt_install chromium
   fi
   export CHROMIUM="${CHROMIUM:-$(command -v chromium)}"
 }

@@ -414,8 +414,11 @@ impl Auditor {
         };
         let mut folders: BTreeMap<String, FolderObjects> = BTreeMap::new();
         let mut strays = Vec::new();
+        // The ledger beside the session folders is walked on its own (`ledger_audit`).
+        let ledger = crate::ledger::format::ledger_prefix(&options.prefix);
         for prefix in prefixes {
-            let objects = self.store.list_folder(&prefix).await?;
+            let mut objects = self.store.list_folder(&prefix).await?;
+            objects.retain(|o| !o.key.starts_with(&ledger));
             strays.extend(rules::sort_into_folders(
                 &options.prefix,
                 objects,

@@ -214,6 +214,15 @@ pub enum IntegrityError {
         /// What differed.
         problem: String,
     },
+    /// A ledger document (a digest of the chain) that does not parse.
+    #[error("ledger document {key} does not parse: {source}")]
+    LedgerDocument {
+        /// Its key.
+        key: String,
+        /// Why.
+        #[source]
+        source: crate::ledger::format::LedgerError,
+    },
     /// S3 echoed another checksum than the one computed for the bytes sent.
     #[error("S3 stored {key} with checksum {found}, expected {expected}")]
     EchoedChecksum {

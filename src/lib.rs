@@ -53,6 +53,10 @@
 //!   consumer that archives SQS batches through the same [`archive::Archiver`].
 //! - [`error`]: one error type, mapped to an HTTP status in one place.
 //! - [`metrics`]: CloudWatch metrics as Embedded Metric Format lines, one set per invocation.
+//! - [`ledger`]: the ledger: a receipt before each manifest, digests sealed on a schedule
+//!   (chained, signed, timestamped) that prove the archive complete.
+//! - [`tsa`]: RFC 3161 timestamps: the request, the token from a response, offline
+//!   verification against the authority's certificate.
 //! - [`pack`]: the evidence pack of one session (the CLI's `report`): the page, laid out
 //!   by an escaping template from an audit and the images it proved, and the owner-only
 //!   folder it is written to.
@@ -81,6 +85,7 @@ pub mod error;
 pub mod event;
 pub mod handler;
 pub mod layout;
+pub mod ledger;
 pub mod manifest;
 pub mod media;
 pub mod metrics;
@@ -92,6 +97,7 @@ pub mod signing;
 pub mod store;
 pub mod stored;
 pub mod telemetry;
+pub mod tsa;
 pub mod units;
 pub mod veriff;
 pub mod webhook;

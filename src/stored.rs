@@ -41,6 +41,8 @@ pub struct ListedObject {
     pub key: String,
     /// Size in bytes.
     pub size: u64,
+    /// When S3 stored it (its clock), when the listing said.
+    pub last_modified: Option<std::time::SystemTime>,
 }
 
 /// What a HeadObject (`Store::head`) learnt about an object.

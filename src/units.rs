@@ -52,7 +52,11 @@ mod tests {
         assert_eq!(human_bytes(1024), "1.0 KiB");
         assert_eq!(human_bytes(9 * 1024 * 1024 + 512 * 1024), "9.5 MiB");
         assert_eq!(human_bytes(3 << 30), "3.0 GiB");
-        assert_eq!(human_bytes(u64::MAX), "16384.0 PiB", "PiB is the largest unit");
+        assert_eq!(
+            human_bytes(u64::MAX),
+            "16384.0 PiB",
+            "PiB is the largest unit"
+        );
         assert_eq!(exact_bytes(1023), "1,023 bytes");
         assert_eq!(exact_bytes(1024), "1,024 bytes (1.0 KiB)");
         assert_eq!(exact_bytes(1), "1 byte");

@@ -20,6 +20,8 @@
 //!   loopback, with fault injection and a request log.
 //! - [`moto`]: [`MotoServer`], a launcher for an external `moto_server` (S3 with Object Lock
 //!   and conditional writes enforced) on loopback.
+//! - [`tsa`]: [`TsaServer`], a real RFC 3161 time-stamping authority (`openssl ts`) on
+//!   loopback, that can be taken down.
 //!
 //! Binaries: `veriff-fake` (the fake with the demo scenario), `local-s3` (the S3 server),
 //! `sign-event` (prints a signed Function URL event for a body file). Each has `--help`.
@@ -34,6 +36,7 @@ pub mod runtime_api;
 pub mod s3_server;
 mod server;
 pub mod signing;
+pub mod tsa;
 pub mod veriff_fake;
 
 pub use demo::{
@@ -48,4 +51,5 @@ pub use s3_server::{
     LocalS3, MultipartUploads, S3Fault, S3FaultKind, S3Request, create_bucket_dir,
 };
 pub use signing::{function_url_event, hmac_sha256_hex, signed_webhook_event};
+pub use tsa::{TsaKey, TsaServer};
 pub use veriff_fake::{FakeConfig, FakeVeriff, Fault, FaultKind, MediaContent, RecordedRequest};

@@ -7,6 +7,8 @@ use sha2::{Digest, Sha256};
 
 use crate::domain::{Decision, SafeId};
 use crate::error::{ConflictError, Error, SigningProblem};
+use crate::ledger::Receipt;
+use crate::ledger::format::receipt_key;
 use crate::manifest::{AttemptIdSource, Manifest, PayloadRecord};
 use crate::signing::signature_key;
 use crate::store::Created;
@@ -60,6 +62,26 @@ impl Archiver {
             }
             None => Ok(None),
         }
+    }
+
+    /// Writes the ledger's receipt for the manifest about to be created at `key` (its exact
+    /// bytes): the seal finds every manifest through its receipt, so a manifest is only
+    /// ever created after one (a receipt whose manifest never appears stays pending in the
+    /// ledger, which is harmless). Its key is unique (the time to the microsecond and the
+    /// manifest key's hash), so the create never meets another object.
+    pub(super) async fn write_receipt(&self, key: &str, manifest: &[u8]) -> Result<(), Error> {
+        let at = std::time::SystemTime::now();
+        let prefix = &self.config.archive.prefix;
+        let receipt = Receipt::of(key, manifest, at);
+        self.store
+            .create(
+                &receipt_key(prefix, at, key),
+                Bytes::from(receipt.to_bytes()),
+                "application/json",
+                &[],
+            )
+            .await?;
+        Ok(())
     }
 
     /// Stores a signature document beside the manifest at `key` (conditional create: one

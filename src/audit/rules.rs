@@ -397,6 +397,7 @@ mod tests {
         ListedObject {
             key: key.into(),
             size,
+            last_modified: None,
         }
     }
 

@@ -745,9 +745,18 @@ async fn every_decision_keeps_its_own_manifest_and_a_redecision_downloads_nothin
     assert_eq!(reply.body["reused"], 6);
     assert_eq!(h.media_downloads(), downloads, "no GET /v1/media");
     let writes = h.s3().object_writes();
-    assert_eq!(writes.len(), 1, "only the new manifest: {writes:?}");
-    assert!(writes[0].path.contains("/manifest-20250305T080000123456Z-"));
-    assert_eq!(writes[0].if_none_match.as_deref(), Some("*"));
+    assert_eq!(
+        writes.len(),
+        2,
+        "only the ledger's receipt, then the new manifest: {writes:?}"
+    );
+    assert!(writes[0].path.contains("/ledger/receipts/"), "{writes:?}");
+    assert!(writes[1].path.contains("/manifest-20250305T080000123456Z-"));
+    assert!(
+        writes
+            .iter()
+            .all(|w| w.if_none_match.as_deref() == Some("*"))
+    );
 
     // Both manifests exist, both valid against what is stored; names sort by time.
     let manifests = h.manifests(SESSION, ATTEMPT).await;

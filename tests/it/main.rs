@@ -27,3 +27,4 @@ mod metrics;
 mod queue;
 mod secrets;
 mod signing;
+mod tsa;

@@ -353,8 +353,24 @@ impl Harness {
 }
 
 impl Bucket {
-    /// Every key in the bucket, sorted.
+    /// Every key of the archive (the ledger's receipts and digests set aside), sorted.
     pub async fn keys(&self) -> Vec<String> {
+        let ledger = format!("{PREFIX}ledger/");
+        let mut keys = self.all_keys().await;
+        keys.retain(|k| !k.starts_with(&ledger));
+        keys
+    }
+
+    /// The ledger's keys (receipts, digests), sorted.
+    pub async fn ledger_keys(&self) -> Vec<String> {
+        let ledger = format!("{PREFIX}ledger/");
+        let mut keys = self.all_keys().await;
+        keys.retain(|k| k.starts_with(&ledger));
+        keys
+    }
+
+    /// Every key in the bucket, sorted.
+    pub async fn all_keys(&self) -> Vec<String> {
         let mut keys = Vec::new();
         let mut pages = self
             .client

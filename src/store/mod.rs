@@ -23,10 +23,14 @@ use bytes::{Bytes, BytesMut};
 use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
 
+mod list;
+
+pub use list::{Level, ListedVersion};
+
 use crate::budget::{CopyBudget, Reservation};
 use crate::error::{Error, IntegrityError, StorageError, StorageProblem};
 use crate::stored::{
-    ListedObject, ObjectHead, S3Checksum, StoredObject, checksum_type_of, composite_checksum,
+    ObjectHead, S3Checksum, StoredObject, checksum_type_of, composite_checksum,
     full_object_checksum,
 };
 
@@ -110,30 +114,6 @@ impl Store {
         &self.bucket
     }
 
-    /// Every object directly or indirectly under `folder` (paginated ListObjectsV2).
-    pub async fn list_folder(&self, folder: &str) -> Result<Vec<ListedObject>, Error> {
-        let mut objects = Vec::new();
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(folder)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| storage_error("ListObjectsV2", e))?;
-            for object in page.contents() {
-                if let Some(key) = object.key() {
-                    objects.push(ListedObject {
-                        key: key.to_string(),
-                        size: object.size().unwrap_or(0).max(0) as u64,
-                    });
-                }
-            }
-        }
-        Ok(objects)
-    }
-
     /// Reads a whole object of at most `max_bytes`; `None` when there is none.
     pub async fn read(&self, key: &str, max_bytes: u64) -> Result<Option<Bytes>, Error> {
         self.read_version(key, None, max_bytes).await
@@ -147,6 +127,19 @@ impl Store {
         version_id: Option<&str>,
         max_bytes: u64,
     ) -> Result<Option<Bytes>, Error> {
+        Ok(self
+            .read_with_version(key, version_id, max_bytes)
+            .await?
+            .map(|(bytes, _)| bytes))
+    }
+
+    /// Like [`Store::read_version`], with the version id S3 served (versioned buckets).
+    pub async fn read_with_version(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        max_bytes: u64,
+    ) -> Result<Option<(Bytes, Option<String>)>, Error> {
         let Some(out) = self.get(key, version_id).await? else {
             return Ok(None);
         };
@@ -159,13 +152,14 @@ impl Store {
                 StorageProblem::TooLarge { limit: max_bytes },
             )));
         }
+        let served = out.version_id().map(str::to_string);
         let bytes = out
             .body
             .collect()
             .await
             .map_err(|e| interrupted("GetObject", e))?
             .into_bytes();
-        Ok(Some(bytes))
+        Ok(Some((bytes, served)))
     }
 
     /// The lowercase hex SHA-256 of an object's bytes, streamed (`None` when there is no
