@@ -10,6 +10,8 @@ use crate::archive::Archiver;
 use crate::aws::AwsClients;
 use crate::config::{CredentialSource, Ingest};
 use crate::credentials::{Credentials, CredentialsError, CredentialsHandle, SecretSource};
+use crate::ledger::stamp::Timestamper;
+use crate::ledger::{SealSettings, Sealer};
 use crate::metrics::Metrics;
 use crate::queue::DecisionQueue;
 use crate::signing::ManifestSigner;
@@ -26,6 +28,7 @@ pub struct App {
     pub(crate) queue: Option<DecisionQueue>,
     pub(crate) metrics: Option<Metrics>,
     pub(crate) secret: Option<SecretSource>,
+    pub(crate) sealer: Sealer,
 }
 
 /// Why the app could not be built. Names the part and the variable, never a secret.
@@ -98,6 +101,11 @@ impl App {
     /// The Veriff client (decisions and attempts for the CLI's backfill).
     pub fn veriff(&self) -> &VeriffClient {
         &self.veriff
+    }
+
+    /// The ledger's sealer (the Scheduled Event, and tests).
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
     }
 
     /// The archive queue, in queue mode (or when the CLI enqueues).
@@ -204,6 +212,7 @@ impl AppBuilder {
             config.archive.bucket.clone(),
             config.copy.part_size,
         );
+        let sealer = sealer(&config, store.clone(), signer.clone())?;
         // One invocation at a time per container, but an SQS batch archives its records at
         // once: COPY_CONCURRENCY bounds the files in flight across all of them.
         let archiver = Archiver::new(config.clone(), veriff.clone(), store)
@@ -217,6 +226,30 @@ impl AppBuilder {
             queue,
             metrics: self.metrics,
             secret,
+            sealer,
         })
     }
+}
+
+/// The ledger's sealer: the archive's store and prefix, the seal interval, the manifest
+/// signer, and the time-stamping authority (`LEDGER_TSA_URL`) when one is configured.
+fn sealer(
+    config: &Config,
+    store: Store,
+    signer: Option<ManifestSigner>,
+) -> Result<Sealer, BuildError> {
+    let settings = SealSettings {
+        interval: config.ledger.seal_interval,
+        ..SealSettings::default()
+    };
+    let timestamper = match &config.ledger.tsa_url {
+        Some(url) => Some(Timestamper::new(
+            reqwest::Client::builder().build()?,
+            url.clone(),
+        )),
+        None => None,
+    };
+    Ok(Sealer::new(store, config.archive.prefix.clone(), settings)
+        .signed_by(signer)
+        .timestamped_by(timestamper))
 }

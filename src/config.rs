@@ -60,10 +60,23 @@ pub struct Config {
     pub webhook: WebhookSettings,
     /// Archive while Veriff waits, or enqueue (`INGEST_MODE`, `ARCHIVE_QUEUE_URL`).
     pub ingest: Ingest,
+    /// The ledger's seal: its schedule, its time-stamping authority.
+    pub ledger: LedgerSettings,
     /// Time kept back before the Lambda deadline to abort uploads and answer.
     pub deadline_margin: Duration,
     /// The CloudWatch namespace of the metrics (`METRICS_NAMESPACE`).
     pub metrics_namespace: String,
+}
+
+/// The ledger's seal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerSettings {
+    /// The seal schedule's interval (`LEDGER_SEAL_SCHEDULE`, the template's `SealSchedule`:
+    /// an EventBridge `rate(...)` expression; default `rate(1 hour)`), recorded in each
+    /// digest so that `verify` can tell a stale ledger.
+    pub seal_interval: Duration,
+    /// The RFC 3161 time-stamping authority of the digests (`LEDGER_TSA_URL`), if any.
+    pub tsa_url: Option<reqwest::Url>,
 }
 
 /// The Veriff API.
@@ -204,12 +217,20 @@ impl Config {
         let ingest = ingest(&env, archive.decision_payload)?;
         let deadline_margin =
             Duration::from_millis(env.int("DEADLINE_MARGIN_MS", 2_000, 0, 60_000)?);
+        let ledger = LedgerSettings {
+            seal_interval: parse_rate(env.get("LEDGER_SEAL_SCHEDULE").as_deref())?,
+            tsa_url: env
+                .get("LEDGER_TSA_URL")
+                .map(|raw| parse_http_url("LEDGER_TSA_URL", &raw))
+                .transpose()?,
+        };
         Ok(Config {
             veriff,
             archive,
             copy,
             webhook,
             ingest,
+            ledger,
             deadline_margin,
             metrics_namespace,
         })
@@ -491,13 +512,14 @@ fn check_memory(
 }
 
 fn parse_base_url(raw: String) -> Result<String, ConfigError> {
-    let var = "VERIFF_API_URL";
-    let url = reqwest::Url::parse(&raw).map_err(|e| {
-        err(
-            var,
-            format!("not a URL ({e}): use e.g. https://stationapi.veriff.com"),
-        )
-    })?;
+    parse_http_url("VERIFF_API_URL", &raw)?;
+    Ok(raw.trim_end_matches('/').to_string())
+}
+
+/// An http(s) URL with a host, without credentials, a query or a fragment.
+fn parse_http_url(var: &'static str, raw: &str) -> Result<reqwest::Url, ConfigError> {
+    let url = reqwest::Url::parse(raw)
+        .map_err(|e| err(var, format!("not a URL ({e}): use e.g. https://host/path")))?;
     if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
         return Err(err(var, "must be an http(s) URL with a host"));
     }
@@ -511,7 +533,39 @@ fn parse_base_url(raw: String) -> Result<String, ConfigError> {
             "must not carry credentials, a query or a fragment",
         ));
     }
-    Ok(raw.trim_end_matches('/').to_string())
+    Ok(url)
+}
+
+/// `LEDGER_SEAL_SCHEDULE`: an EventBridge `rate(<n> <unit>)` expression (minutes, hours or
+/// days, 1 minute to 7 days); unset: `rate(1 hour)`.
+fn parse_rate(raw: Option<&str>) -> Result<Duration, ConfigError> {
+    let var = "LEDGER_SEAL_SCHEDULE";
+    let Some(raw) = raw else {
+        return Ok(Duration::from_secs(3600));
+    };
+    let bad = || {
+        err(
+            var,
+            format!("{raw:?} is not a rate expression: use e.g. rate(1 hour) or rate(15 minutes)"),
+        )
+    };
+    let inner = raw
+        .strip_prefix("rate(")
+        .and_then(|r| r.strip_suffix(')'))
+        .ok_or_else(bad)?;
+    let (n, unit) = inner.split_once(' ').ok_or_else(bad)?;
+    let n: u64 = n.parse().map_err(|_| bad())?;
+    let unit_secs = match unit {
+        "minute" | "minutes" => 60,
+        "hour" | "hours" => 3600,
+        "day" | "days" => 86_400,
+        _ => return Err(bad()),
+    };
+    let secs = n.checked_mul(unit_secs).ok_or_else(bad)?;
+    if !(60..=7 * 86_400).contains(&secs) {
+        return Err(err(var, "must be from 1 minute to 7 days"));
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 /// A KMS key id, ARN or alias: printable ASCII without spaces, at most 2,048 characters.
@@ -882,12 +936,63 @@ mod tests {
             ("ARCHIVE_DECISION_PAYLOAD", "2"),
             ("MANIFEST_SIGNING_KEY_ID", "alias/with space"),
             ("INGEST_MODE", "sqs"),
+            ("LEDGER_SEAL_SCHEDULE", "cron(0 * * * ? *)"),
+            ("LEDGER_TSA_URL", "ftp://tsa"),
         ] {
             let e = config(&[(var, value)]).unwrap_err();
             assert_eq!(e.var, var, "{e}");
         }
         let missing = Config::from_lookup(|_| None).unwrap_err();
         assert_eq!(missing.var, "VERIFF_API_KEY");
+    }
+
+    #[test]
+    fn the_seal_schedule_is_a_rate_from_a_minute_to_a_week() {
+        let rate = |raw: &str| {
+            config(&[("LEDGER_SEAL_SCHEDULE", raw)]).map(|c| c.ledger.seal_interval.as_secs())
+        };
+        let defaults = config(&[]).unwrap().ledger;
+        assert_eq!(defaults.seal_interval, Duration::from_secs(3600));
+        assert_eq!(defaults.tsa_url, None);
+        assert_eq!(rate("rate(1 hour)").unwrap(), 3600);
+        assert_eq!(rate("rate(15 minutes)").unwrap(), 900);
+        assert_eq!(rate("rate(1 minute)").unwrap(), 60);
+        assert_eq!(rate("rate(2 hours)").unwrap(), 7200);
+        assert_eq!(rate("rate(1 day)").unwrap(), 86_400);
+        assert_eq!(rate("rate(7 days)").unwrap(), 7 * 86_400);
+        for bad in [
+            "rate(0 minutes)",
+            "rate(8 days)",
+            "rate(1 week)",
+            "rate(1hour)",
+            "rate(x hours)",
+            "1 hour",
+            "rate(1 hour",
+            "rate(18446744073709551615 days)",
+            "cron(0 * * * ? *)",
+        ] {
+            let e = rate(bad).unwrap_err();
+            assert_eq!(e.var, "LEDGER_SEAL_SCHEDULE", "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_tsa_url_is_an_http_url_without_credentials_query_or_fragment() {
+        let url = |raw: &str| config(&[("LEDGER_TSA_URL", raw)]).map(|c| c.ledger.tsa_url);
+        assert_eq!(
+            url("https://freetsa.org/tsr").unwrap().unwrap().as_str(),
+            "https://freetsa.org/tsr"
+        );
+        assert!(url("http://127.0.0.1:9/").unwrap().is_some());
+        for bad in [
+            "ftp://tsa",
+            "https://u:p@tsa/",
+            "https://tsa/?q=1",
+            "https://tsa/#f",
+            "tsa",
+        ] {
+            assert_eq!(url(bad).unwrap_err().var, "LEDGER_TSA_URL", "{bad}");
+        }
     }
 
     #[test]

@@ -20,18 +20,34 @@ use crate::event::{self, HttpRequest, HttpResponse};
 use crate::manifest::DecisionSource;
 use crate::metrics::InvocationTally;
 use crate::queue::{self, DecisionMessage};
+use crate::schedule;
 use crate::webhook::{self, VerifiedSignature, Webhook};
 
+/// Why an event failed the whole invocation (the caller retries it): an SQS batch that
+/// does not parse, or a seal that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    /// An SQS-shaped event that does not parse: the whole batch comes back.
+    #[error("SQS event does not parse: {0}")]
+    Sqs(#[from] serde_json::Error),
+    /// The scheduled seal failed: nothing was written, the next schedule covers the gap.
+    #[error("seal failed: {0}")]
+    Seal(#[from] Error),
+}
+
 impl App {
-    /// Handles any event the function receives: an SQS batch (the queue consumer) gets a
-    /// partial batch response; anything else is a Function URL event and gets an HTTP
-    /// answer. An SQS-shaped event that does not parse fails the invocation, so the whole
-    /// batch comes back.
+    /// Handles any event the function receives: a Scheduled Event seals the ledger; an SQS
+    /// batch (the queue consumer) gets a partial batch response; anything else is a
+    /// Function URL event and gets an HTTP answer. An SQS-shaped event that does not parse,
+    /// or a seal that fails, fails the invocation.
     pub async fn handle_event(
         &self,
         event: serde_json::Value,
         deadline: Instant,
-    ) -> Result<serde_json::Value, serde_json::Error> {
+    ) -> Result<serde_json::Value, EventError> {
+        if schedule::is_scheduled_event(&event) {
+            return Ok(self.seal_on_schedule().await?);
+        }
         if let Some(secret) = &self.secret {
             secret.refresh_if_due(&self.credentials).await;
         }
@@ -46,7 +62,7 @@ impl App {
             })?;
             tally.veriff_retries = self.archiver.veriff_retries() - retries_before;
             self.emit(&tally, "queue");
-            return serde_json::to_value(response);
+            return Ok(serde_json::to_value(response)?);
         }
         Ok(self.handle(&event, deadline).await.into_lambda())
     }

@@ -47,6 +47,7 @@
 //! - [`audit`]: reading the archive back (verify, report): manifests, signatures, every
 //!   file against its record, orphans and gaps. Never writes. What it reads is judged by
 //!   pure functions in `audit/rules.rs`.
+//! - [`schedule`]: the seal schedule's entry: a Scheduled Event seals the ledger.
 //! - [`handler`]: one event in, one answer out: an HTTP answer for a Function URL event,
 //!   a partial batch response for an SQS batch; one log line per stage.
 //! - [`queue`]: queue mode: the decision message, sending it (webhook, CLI), and the
@@ -92,6 +93,7 @@ pub mod metrics;
 pub mod pack;
 pub mod queue;
 pub mod retry;
+pub mod schedule;
 pub mod select;
 pub mod signing;
 pub mod store;

@@ -19,6 +19,23 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
 
+/// What one seal did, to be published as metrics.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SealTally {
+    /// Digests written (0 or 1).
+    pub digests: u64,
+    /// Manifests the digest seals.
+    pub manifests: u64,
+    /// Receipts whose manifest is not there yet.
+    pub pending: u64,
+    /// Receipts given up.
+    pub abandoned: u64,
+    /// 1 when an authority is configured and the digest has no token yet.
+    pub timestamps_delayed: u64,
+    /// 1 when the seal failed (nothing written; the next schedule retries).
+    pub failures: u64,
+}
+
 /// What one invocation did, to be published as metrics.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct InvocationTally {
@@ -199,6 +216,55 @@ impl Metrics {
             text.push_str(&record.to_string());
             text.push('\n');
         }
+        self.write(&text);
+    }
+
+    /// The record of one seal (entry `seal`): digests written (0 or 1), manifests sealed,
+    /// receipts pending and abandoned, a timestamp delayed (an authority is configured and
+    /// gave none), and a seal that failed.
+    pub fn seal_record(&self, seal: &SealTally, at: SystemTime) -> Value {
+        let timestamp = at
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let values = [
+            ("DigestsSealed", seal.digests),
+            ("ManifestsSealed", seal.manifests),
+            ("ReceiptsPending", seal.pending),
+            ("ReceiptsAbandoned", seal.abandoned),
+            ("TimestampsDelayed", seal.timestamps_delayed),
+            ("SealFailures", seal.failures),
+        ];
+        let mut record = Map::new();
+        let declared: Vec<Value> = values
+            .iter()
+            .map(|(name, _)| json!({"Name": name, "Unit": "Count"}))
+            .collect();
+        for (name, value) in values {
+            record.insert(name.to_string(), value.into());
+        }
+        record.insert("Entry".into(), "seal".into());
+        record.insert(
+            "_aws".into(),
+            json!({
+                "Timestamp": timestamp,
+                "CloudWatchMetrics": [{
+                    "Namespace": self.namespace,
+                    "Dimensions": [[]],
+                    "Metrics": declared,
+                }],
+            }),
+        );
+        Value::Object(record)
+    }
+
+    /// Writes the record of one seal.
+    pub fn emit_seal(&self, seal: &SealTally) {
+        let mut text = self.seal_record(seal, SystemTime::now()).to_string();
+        text.push('\n');
+        self.write(&text);
+    }
+
+    fn write(&self, text: &str) {
         // One write per invocation, so the lines never interleave with log lines.
         let written = match &self.sink {
             Sink::Stdout => std::io::stdout().lock().write_all(text.as_bytes()),

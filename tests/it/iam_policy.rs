@@ -509,6 +509,9 @@ impl<'n> Place<'n> {
 struct Analysis {
     statements: Vec<Statement>,
     violations: Vec<String>,
+    /// Resources of type AWS::Lambda::Permission: resource-based grants to invoke a
+    /// function, not identity policies; checked by `seal_schedule_problems`.
+    invoke_permissions: BTreeSet<String>,
 }
 
 fn is_action_syntax(t: &str) -> bool {
@@ -549,7 +552,10 @@ fn describe(st: &Statement) -> String {
 
 impl Analysis {
     fn new(root: &Node) -> Analysis {
-        let mut a = Analysis::default();
+        let mut a = Analysis {
+            invoke_permissions: invoke_permissions(root),
+            ..Analysis::default()
+        };
         let conds = declared_conditions(root);
         a.walk(root, &mut Vec::new(), &conds, Place::Template, None);
         a.check_policy_forms(root);
@@ -579,7 +585,9 @@ impl Analysis {
         }
         match node {
             Node::Map { entries, line, .. } => {
-                if node.get("Action").is_some() || node.get("NotAction").is_some() {
+                let grant = node.get("Action").is_some() || node.get("NotAction").is_some();
+                let invoke_permission = owner.is_some_and(|o| self.invoke_permissions.contains(o));
+                if grant && !invoke_permission {
                     self.statement(node, *line, path, conds, place, owner);
                 }
                 for (k, v) in entries {
@@ -870,12 +878,23 @@ impl Analysis {
     /// Fails closed: every scalar that looks like an action must be one this analysis read
     /// from an Action list, and no scalar anywhere may name a forbidden action.
     fn cross_check(&mut self, root: &Node) {
-        let read: BTreeSet<(usize, String)> = self
+        let mut read: BTreeSet<(usize, String)> = self
             .statements
             .iter()
             .flat_map(|s| s.actions.iter().chain(&s.not_actions))
             .map(|a| (a.line, a.name.clone()))
             .collect();
+        // The Action of an invoke permission is checked by `seal_schedule_problems`.
+        for id in &self.invoke_permissions {
+            let action = root
+                .get("Resources")
+                .and_then(|r| r.get(id))
+                .and_then(|r| r.get("Properties"))
+                .and_then(|p| p.get("Action"));
+            if let Some(node @ Node::Scalar { text, .. }) = action {
+                read.insert((node.line(), text.trim().to_string()));
+            }
+        }
         let mut scalars = Vec::new();
         fn collect<'n>(node: &'n Node, out: &mut Vec<(usize, &'n str)>) {
             match node {
@@ -1078,6 +1097,87 @@ impl<'n> Logic<'n> {
             .iter()
             .any(|(c, then)| self.implies((c, *then), (goal, true)))
     }
+}
+
+/// The logical ids of the template's AWS::Lambda::Permission resources.
+fn invoke_permissions(root: &Node) -> BTreeSet<String> {
+    let Some(Node::Map { entries, .. }) = root.get("Resources") else {
+        return BTreeSet::new();
+    };
+    entries
+        .iter()
+        .filter(|(_, r)| r.get("Type").and_then(Node::scalar) == Some("AWS::Lambda::Permission"))
+        .map(|(id, _)| id.clone())
+        .collect()
+}
+
+/// What is wrong with who may invoke the functions besides their URL: the only
+/// AWS::Lambda::Permission lets EventBridge's seal rule, and nothing else, invoke the
+/// function that writes the archive (the webhook function in direct mode, the consumer in
+/// queue mode), and the rule runs on the SealSchedule parameter.
+fn seal_schedule_problems(src: &str) -> Vec<String> {
+    let root = match parse(src) {
+        Ok(root) => root,
+        Err(e) => return vec![format!("template.yaml could not be read: {e}")],
+    };
+    let mut v = Vec::new();
+    let ids: Vec<String> = invoke_permissions(&root).into_iter().collect();
+    if ids != ["SealSchedulePermission"] {
+        v.push(format!(
+            "the only AWS::Lambda::Permission must be SealSchedulePermission, found {ids:?}"
+        ));
+    }
+    let resource = |name: &str| root.get("Resources").and_then(|r| r.get(name));
+    let prop = |name: &str, key: &str| {
+        resource(name)
+            .and_then(|r| r.get("Properties"))
+            .and_then(|p| p.get(key))
+            .map(render)
+            .unwrap_or_default()
+    };
+    let writer_ref =
+        format!("!If [\"QueueMode\", !Ref \"{CONSUMER_FUNCTION}\", !Ref \"{WEBHOOK_FUNCTION}\"]");
+    let writer_arn = format!(
+        "!If [\"QueueMode\", !GetAtt \"{CONSUMER_FUNCTION}.Arn\", !GetAtt \"{WEBHOOK_FUNCTION}.Arn\"]"
+    );
+    for (key, expected) in [
+        ("Action", "\"lambda:InvokeFunction\"".to_string()),
+        ("Principal", "\"events.amazonaws.com\"".to_string()),
+        ("SourceArn", "!GetAtt \"SealScheduleRule.Arn\"".to_string()),
+        ("FunctionName", writer_ref),
+    ] {
+        let found = prop("SealSchedulePermission", key);
+        if found != expected {
+            v.push(format!(
+                "SealSchedulePermission {key} is {found}, must be {expected}"
+            ));
+        }
+    }
+    for key in ["SourceAccount", "EventSourceToken", "FunctionUrlAuthType"] {
+        if !prop("SealSchedulePermission", key).is_empty() {
+            v.push(format!("SealSchedulePermission has an unexpected {key}"));
+        }
+    }
+    let rule_type = resource("SealScheduleRule")
+        .and_then(|r| r.get("Type"))
+        .and_then(Node::scalar);
+    if rule_type != Some("AWS::Events::Rule") {
+        v.push("SealScheduleRule must be an AWS::Events::Rule".into());
+    }
+    if prop("SealScheduleRule", "ScheduleExpression") != "!Ref \"SealSchedule\"" {
+        v.push("SealScheduleRule must run on the SealSchedule parameter".into());
+    }
+    if !prop("SealScheduleRule", "EventPattern").is_empty() {
+        v.push("SealScheduleRule must be a schedule, not an event pattern".into());
+    }
+    let targets = prop("SealScheduleRule", "Targets");
+    let expected_targets = format!("[{{Id: \"seal\", Arn: {writer_arn}}}]");
+    if targets != expected_targets {
+        v.push(format!(
+            "SealScheduleRule targets {targets}, must be {expected_targets}"
+        ));
+    }
+    v
 }
 
 /// All least-privilege violations in a template's text; empty means it passes.
@@ -4658,4 +4758,53 @@ fn public_url_bounds_are_wired_and_each_mutation_is_caught() {
             "{what}: not caught"
         );
     }
+}
+
+#[test]
+fn only_the_seal_schedule_may_invoke_the_function_that_writes_the_archive() {
+    let src =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml")).unwrap();
+    assert_eq!(seal_schedule_problems(&src), Vec::<String>::new());
+    assert!(violations(&src).is_empty(), "{:#?}", violations(&src));
+    // Each widening is caught.
+    for (from, to) in [
+        ("Principal: events.amazonaws.com", "Principal: \"*\""),
+        (
+            "Principal: events.amazonaws.com",
+            "Principal: s3.amazonaws.com",
+        ),
+        (
+            "Action: lambda:InvokeFunction\n      FunctionName",
+            "Action: \"lambda:*\"\n      FunctionName",
+        ),
+        ("      SourceArn: !GetAtt SealScheduleRule.Arn\n", ""),
+        (
+            "ScheduleExpression: !Ref SealSchedule",
+            "ScheduleExpression: rate(1 minute)",
+        ),
+        (
+            "FunctionName: !If [QueueMode, !Ref ArchiveConsumerFunction, !Ref ArchiverFunction]",
+            "FunctionName: !Ref ArchiverFunction",
+        ),
+        (
+            "Arn: !If [QueueMode, !GetAtt ArchiveConsumerFunction.Arn, !GetAtt ArchiverFunction.Arn]",
+            "Arn: !GetAtt ArchiverFunction.Arn",
+        ),
+    ] {
+        assert!(src.contains(from), "the template has {from:?}");
+        let widened = src.replacen(from, to, 1);
+        assert!(
+            !seal_schedule_problems(&widened).is_empty(),
+            "not caught: {from:?} -> {to:?}"
+        );
+    }
+    // A second permission (say, a public invoke) is caught too.
+    let extra = src.replacen(
+        "\nOutputs:",
+        "\n  PublicInvoke:\n    Type: AWS::Lambda::Permission\n    Properties:\n      Action: \
+         lambda:InvokeFunction\n      FunctionName: !Ref ArchiverFunction\n      Principal: \"*\"\n\
+         \nOutputs:",
+        1,
+    );
+    assert!(!seal_schedule_problems(&extra).is_empty());
 }

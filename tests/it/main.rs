@@ -23,6 +23,7 @@ mod faults;
 mod full_auto;
 mod hostile_input;
 mod iam_policy;
+mod ledger;
 mod metrics;
 mod queue;
 mod secrets;

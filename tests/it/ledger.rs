@@ -1,0 +1,432 @@
+//! The ledger's seal against a real S3 server (s3s-fs): every manifest lands in exactly one
+//! digest whatever the interleaving of writers and seals (seeded schedules, writers racing
+//! the seal, a writer that dies between its receipt and its manifest, a receipt that shows
+//! up late, backfill-style writers next to the webhook); an empty period has its digest;
+//! the first digest seals an archive made before the ledger; a seal that fails writes
+//! nothing and the next covers the gap; RFC 3161 tokens from a local authority, and an
+//! authority that is down delaying only the token; the Scheduled Event through the handler.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, SystemTime};
+
+use archiver_devkit::fixtures::{DEMO_ATTEMPT_ID, DEMO_SESSION_ID};
+use archiver_devkit::{S3Fault, S3FaultKind, TsaKey, TsaServer, demo_scenario};
+use bytes::Bytes;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+use veriff_archiver::ledger::format::{Digest, Receipt, digest_sequence, receipt_key};
+use veriff_archiver::ledger::stamp::Timestamper;
+use veriff_archiver::ledger::{SealOutcome, SealSettings, Sealer};
+use veriff_archiver::store::Store;
+
+use crate::support::*;
+
+/// Seal settings for tests: no grace, a look-back of a few seconds (writes here take
+/// milliseconds), nothing abandoned.
+fn quick() -> SealSettings {
+    SealSettings {
+        interval: Duration::from_secs(3600),
+        grace: Duration::ZERO,
+        lookback: Duration::from_secs(5),
+        abandon_after: Duration::from_secs(3600),
+    }
+}
+
+fn store(h: &Harness) -> Store {
+    Store::new(h.client.clone(), BUCKET, 5 << 20)
+}
+
+fn sealer(h: &Harness, settings: SealSettings) -> Sealer {
+    Sealer::new(store(h), PREFIX, settings)
+}
+
+/// A manifest key of a made-up decision `n` of `session`.
+fn manifest_key(session: &str, n: u64) -> String {
+    format!(
+        "{PREFIX}{session}/attempt-{n}/manifest-20250304T102107{:06}Z-{n:016x}.json",
+        n % 1_000_000
+    )
+}
+
+/// What the archive does for one decision, by hand: the receipt, then (unless the writer
+/// "dies") the manifest, both conditional creates; `pause` between the two.
+async fn write_decision(store: &Store, key: &str, pause: Duration, dies: bool) {
+    let bytes = Bytes::from(serde_json::to_vec(&json!({"manifest": key})).unwrap());
+    let at = SystemTime::now();
+    let receipt = Receipt::of(key, &bytes, at);
+    store
+        .create(
+            &receipt_key(PREFIX, at, key),
+            Bytes::from(receipt.to_bytes()),
+            "application/json",
+            &[],
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(pause).await;
+    if !dies {
+        store
+            .create(key, bytes, "application/json", &[])
+            .await
+            .unwrap();
+    }
+}
+
+/// Every digest of the chain, in sequence order, with its bytes.
+async fn digests(h: &Harness) -> Vec<(String, Vec<u8>, Digest)> {
+    let mut out = Vec::new();
+    for key in h.ledger_keys().await {
+        if digest_sequence(PREFIX, &key).is_some() {
+            let (bytes, _) = h.object(&key).await;
+            let digest = Digest::parse(&bytes).unwrap();
+            out.push((key, bytes, digest));
+        }
+    }
+    out
+}
+
+/// The chain holds: sequences 0.., each linking to the previous one's key and SHA-256,
+/// periods end to end.
+fn assert_chain(chain: &[(String, Vec<u8>, Digest)]) {
+    for (i, (key, _, d)) in chain.iter().enumerate() {
+        assert_eq!(d.sequence, i as u64, "{key}");
+        if i == 0 {
+            assert!(d.previous.is_none() && d.period.from.is_none());
+            continue;
+        }
+        let (prev_key, prev_bytes, prev) = &chain[i - 1];
+        let link = d.previous.as_ref().expect("a link");
+        assert_eq!(&link.key, prev_key);
+        assert_eq!(link.sha256, hex::encode(Sha256::digest(prev_bytes)));
+        assert_eq!(
+            d.period.from.as_deref(),
+            Some(prev.period.to.as_str()),
+            "periods meet"
+        );
+    }
+}
+
+/// How many digests seal each manifest key.
+fn sealed_counts(chain: &[(String, Vec<u8>, Digest)]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for (_, _, d) in chain {
+        for m in &d.manifests {
+            *counts.entry(m.key.clone()).or_default() += 1;
+        }
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_manifest_lands_in_exactly_one_digest_whatever_the_interleaving() {
+    for seed in 0..12u64 {
+        let h = Harness::start().await;
+        let store = store(&h);
+        let sealer = sealer(&h, quick());
+        let mut rng = StdRng::seed_from_u64(seed);
+        let writers = rng.random_range(8..16u64);
+        let mut tasks = Vec::new();
+        let mut dead = Vec::new();
+        for n in 0..writers {
+            let key = manifest_key(&format!("s{seed}"), n);
+            let start = Duration::from_millis(rng.random_range(0..150));
+            let pause = Duration::from_millis(rng.random_range(0..120));
+            let dies = rng.random_bool(0.1);
+            if dies {
+                dead.push(key.clone());
+            }
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                tokio::time::sleep(start).await;
+                write_decision(&store, &key, pause, dies).await;
+            }));
+        }
+        // Seals racing the writers, some of them at the same moment as each other.
+        let seals = rng.random_range(2..6);
+        let mut seal_tasks = Vec::new();
+        for _ in 0..seals {
+            let at = Duration::from_millis(rng.random_range(0..300));
+            let sealer = sealer.clone();
+            seal_tasks.push(tokio::spawn(async move {
+                tokio::time::sleep(at).await;
+                sealer.seal(SystemTime::now()).await.unwrap()
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        for t in seal_tasks {
+            t.await.unwrap();
+        }
+        // A receipt that shows up late: written now, dated a second ago (a slow PUT, a
+        // writer's clock behind), its manifest at once.
+        let late = manifest_key(&format!("s{seed}"), 999);
+        let bytes = Bytes::from_static(b"{\"late\":true}");
+        let dated = SystemTime::now() - Duration::from_secs(1);
+        let receipt = Receipt::of(&late, &bytes, dated);
+        store
+            .create(
+                &receipt_key(PREFIX, dated, &late),
+                Bytes::from(receipt.to_bytes()),
+                "application/json",
+                &[],
+            )
+            .await
+            .unwrap();
+        store
+            .create(&late, bytes, "application/json", &[])
+            .await
+            .unwrap();
+        // Two more seals, a moment apart: everything written is sealed by then.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        sealer.seal(SystemTime::now()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        sealer.seal(SystemTime::now()).await.unwrap();
+
+        let chain = digests(&h).await;
+        assert_chain(&chain);
+        let counts = sealed_counts(&chain);
+        let manifests: Vec<String> = h
+            .keys()
+            .await
+            .into_iter()
+            .filter(|k| k.contains("/manifest-"))
+            .collect();
+        assert_eq!(
+            manifests.len() as u64,
+            writers - dead.len() as u64 + 1,
+            "seed {seed}"
+        );
+        for key in &manifests {
+            assert_eq!(
+                counts.get(key),
+                Some(&1),
+                "seed {seed}: {key} sealed {:?} times",
+                counts.get(key)
+            );
+        }
+        assert_eq!(
+            counts.len(),
+            manifests.len(),
+            "seed {seed}: nothing else sealed"
+        );
+        // The dead writers' receipts are carried as pending, nothing more.
+        let newest = &chain.last().unwrap().2;
+        let mut pending: Vec<&str> = newest
+            .pending
+            .iter()
+            .map(|p| p.manifest_key.as_str())
+            .collect();
+        pending.sort();
+        dead.sort();
+        assert_eq!(
+            pending,
+            dead.iter().map(String::as_str).collect::<Vec<_>>(),
+            "seed {seed}"
+        );
+        // Each sealed record is S3's: size and SHA-256 of the stored bytes.
+        for (_, _, d) in &chain {
+            for m in &d.manifests {
+                let (bytes, _) = h.object(&m.key).await;
+                assert_eq!(m.size, bytes.len() as u64);
+                assert_eq!(m.sha256, hex::encode(Sha256::digest(&bytes)));
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_decision_archived_by_the_webhook_is_sealed_and_an_empty_period_has_its_digest() {
+    let h = Harness::start().await;
+    demo_scenario(&h.fake, 1000);
+    let reply = h
+        .deliver_body(&decision(DEMO_SESSION_ID, DEMO_ATTEMPT_ID, "approved"))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let receipts: Vec<String> = h
+        .ledger_keys()
+        .await
+        .into_iter()
+        .filter(|k| k.contains("/ledger/receipts/"))
+        .collect();
+    assert_eq!(receipts.len(), 1, "one receipt per manifest");
+
+    let sealer = sealer(&h, quick());
+    let first = sealer.seal(SystemTime::now()).await.unwrap();
+    let SealOutcome::Sealed(report) = first else {
+        panic!("{first:?}")
+    };
+    assert_eq!(
+        (report.sequence, report.manifests, report.pending),
+        (0, 1, 0)
+    );
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    // Nothing written since: the digest is written all the same, empty.
+    let second = sealer.seal(SystemTime::now()).await.unwrap();
+    let SealOutcome::Sealed(report) = second else {
+        panic!("{second:?}")
+    };
+    assert_eq!((report.sequence, report.manifests), (1, 0));
+    let chain = digests(&h).await;
+    assert_chain(&chain);
+    let manifest = &chain[0].2.manifests[0];
+    assert!(manifest.key.starts_with(&format!(
+        "{PREFIX}{DEMO_SESSION_ID}/{DEMO_ATTEMPT_ID}/manifest-"
+    )));
+    assert_eq!(manifest.receipt.as_deref(), Some(receipts[0].as_str()));
+    assert!(chain[1].2.manifests.is_empty());
+    assert_eq!(chain[1].2.interval_seconds, 3600);
+}
+
+#[tokio::test]
+async fn the_first_digest_seals_an_archive_made_before_the_ledger() {
+    let h = Harness::start().await;
+    let store = store(&h);
+    // Manifests without receipts (written before the ledger existed), and one with.
+    for n in 0..3 {
+        let key = manifest_key("old", n);
+        store
+            .create(
+                &key,
+                Bytes::from(format!("{{\"n\":{n}}}")),
+                "application/json",
+                &[],
+            )
+            .await
+            .unwrap();
+    }
+    write_decision(&store, &manifest_key("new", 7), Duration::ZERO, false).await;
+    // Not manifests: never sealed.
+    store
+        .create(
+            &format!("{PREFIX}old/attempt-0/face.x.png"),
+            Bytes::from_static(b"png"),
+            "image/png",
+            &[],
+        )
+        .await
+        .unwrap();
+    let outcome = sealer(&h, quick()).seal(SystemTime::now()).await.unwrap();
+    let SealOutcome::Sealed(report) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(report.manifests, 4);
+    let chain = digests(&h).await;
+    let by_key: HashMap<&str, Option<&str>> = chain[0]
+        .2
+        .manifests
+        .iter()
+        .map(|m| (m.key.as_str(), m.receipt.as_deref()))
+        .collect();
+    assert_eq!(by_key.len(), 4);
+    assert!(
+        by_key[manifest_key("old", 0).as_str()].is_none(),
+        "found by listing"
+    );
+    assert!(
+        by_key[manifest_key("new", 7).as_str()].is_some(),
+        "from its receipt"
+    );
+}
+
+#[tokio::test]
+async fn a_seal_that_fails_writes_nothing_and_the_next_covers_the_gap() {
+    let h = Harness::start().await;
+    let store = store(&h);
+    let sealer = sealer(&h, quick());
+    sealer.seal(SystemTime::now()).await.unwrap();
+    write_decision(&store, &manifest_key("gap", 1), Duration::ZERO, false).await;
+    // S3 refuses the digest's PUT: the seal fails and leaves no digest.
+    h.s3()
+        .inject(S3Fault::new(Some("PUT"), S3FaultKind::Status(403), 1));
+    assert!(sealer.seal(SystemTime::now()).await.is_err());
+    assert_eq!(digests(&h).await.len(), 1, "no half-written digest");
+    write_decision(&store, &manifest_key("gap", 2), Duration::ZERO, false).await;
+    let next = sealer.seal(SystemTime::now()).await.unwrap();
+    let SealOutcome::Sealed(report) = next else {
+        panic!("{next:?}")
+    };
+    assert_eq!(
+        (report.sequence, report.manifests),
+        (1, 2),
+        "both, in the next digest"
+    );
+    assert_chain(&digests(&h).await);
+}
+
+#[tokio::test]
+async fn digests_are_timestamped_and_an_authority_that_is_down_only_delays_the_token() {
+    let h = Harness::start().await;
+    let tsa = TsaServer::start(TsaKey::Rsa).await.unwrap();
+    let timestamper = Timestamper::new(reqwest::Client::new(), tsa.url().parse().unwrap());
+    let sealer = sealer(&h, quick()).timestamped_by(Some(timestamper));
+    write_decision(&store(&h), &manifest_key("tsa", 1), Duration::ZERO, false).await;
+
+    let SealOutcome::Sealed(first) = sealer.seal(SystemTime::now()).await.unwrap() else {
+        panic!()
+    };
+    assert!(first.timestamped);
+    let token_key = first.key.replace(".json", ".tsr");
+    let (token, _) = h.object(&token_key).await;
+    let (digest, _) = h.object(&first.key).await;
+    let sha: [u8; 32] = Sha256::digest(&digest).into();
+    let verified = veriff_archiver::tsa::verify(&token, &sha, &tsa.cert_pem()).unwrap();
+    assert!(
+        SystemTime::now()
+            .duration_since(verified.gen_time)
+            .unwrap_or_default()
+            < Duration::from_secs(120)
+    );
+
+    // Down: the digest is written, untimestamped; the next seal adds its token.
+    tsa.set_down(true);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let SealOutcome::Sealed(second) = sealer.seal(SystemTime::now()).await.unwrap() else {
+        panic!()
+    };
+    assert!(!second.timestamped);
+    assert!(
+        !h.ledger_keys()
+            .await
+            .contains(&second.key.replace(".json", ".tsr"))
+    );
+    tsa.set_down(false);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let SealOutcome::Sealed(third) = sealer.seal(SystemTime::now()).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(third.repaired, 1, "the second digest's token");
+    assert!(third.timestamped);
+    let keys = h.ledger_keys().await;
+    for report in [&first, &second, &third] {
+        assert!(
+            keys.contains(&report.key.replace(".json", ".tsr")),
+            "{}",
+            report.key
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_scheduled_event_seals_through_the_handler() {
+    let h = Harness::start().await;
+    let event = json!({
+        "version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+        "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "123456789012", "time": "2026-12-03T10:00:00Z", "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/SealScheduleRule"], "detail": {}
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let answer = h.app.handle_event(event.clone(), deadline).await.unwrap();
+    assert_eq!(answer["status"], "sealed", "{answer}");
+    assert_eq!(answer["sequence"], 0);
+    // EventBridge delivers at least once: a second delivery seals the moment since.
+    let again = h.app.handle_event(event, deadline).await.unwrap();
+    assert_eq!(
+        (again["status"].as_str(), again["sequence"].as_u64()),
+        (Some("sealed"), Some(1))
+    );
+    assert_chain(&digests(&h).await);
+}
