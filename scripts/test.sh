@@ -39,6 +39,7 @@ step "Object Lock and conditional writes on moto_server (the archive tests that 
 ensure_moto
 cargo test --locked --test it -- --ignored evidence::
 cargo test --locked --test it -- --ignored signing::
+cargo test --locked --test it -- --ignored ledger::
 step "Queue mode on moto_server's SQS (enqueue, partial batch failures, dead-letter queue); Secrets Manager"
 cargo test --locked --test it -- --ignored queue::
 cargo test --locked --test it -- --ignored secrets::

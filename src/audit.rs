@@ -11,7 +11,9 @@
 //! This file does the reading; the rules that judge what was read (folders, orphans, gaps,
 //! what a stored object must match, the counts) are pure functions in `audit/rules.rs`.
 
+mod chain;
 mod class;
+mod ledger;
 mod proof;
 mod rules;
 
@@ -55,6 +57,20 @@ pub struct AuditOptions {
     /// The manifest signing key's public half. When given, every manifest must carry a
     /// valid signature; when not, signatures are not checked.
     pub public_key: Option<VerifyingKey>,
+    /// Walk the ledger too (a whole-archive audit; `None`: no ledger walk).
+    pub ledger: Option<LedgerOptions>,
+    /// Sessions that must have an archived decision (`verify --expect`).
+    pub expected_sessions: Vec<String>,
+}
+
+/// How the ledger is walked.
+#[derive(Debug, Clone)]
+pub struct LedgerOptions {
+    /// The time-stamping authority's certificate (PEM or DER): every digest must carry a
+    /// token that verifies against it.
+    pub tsa_cert: Option<Vec<u8>>,
+    /// The moment the audit judges staleness from.
+    pub now: std::time::SystemTime,
 }
 
 /// The result of an audit: counts, problems by class, and every session in detail.
@@ -75,6 +91,38 @@ pub struct AuditReport {
     pub problems: Problems,
     /// Every session, attempt, manifest and file, in key order.
     pub sessions: Vec<SessionAudit>,
+    /// The ledger, when it was walked (a whole-archive audit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<LedgerSummary>,
+}
+
+/// What the walk of the ledger found, in the spirit of CloudTrail's `validate-logs`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LedgerSummary {
+    /// Digests the chain should hold (0 to the highest sequence found).
+    pub digests: u64,
+    /// Of them, valid (there, linked, and signed and timestamped when asked).
+    pub digests_valid: u64,
+    /// Distinct manifests the digests seal (erased sessions aside).
+    pub manifests_sealed: u64,
+    /// Of them, stored exactly as sealed.
+    pub manifests_present: u64,
+    /// Manifests younger than two seal intervals waiting for the next seal.
+    pub awaiting_seal: u64,
+    /// The period the chain covers: from its first digest's start (none: everything
+    /// before) to its newest digest's end.
+    pub covered_to: Option<String>,
+    /// The seal interval recorded by the newest digest, in seconds.
+    pub interval_seconds: u64,
+    /// Sessions erased on purpose, by erasure records in the ledger.
+    pub erased_sessions: Vec<String>,
+    /// Whether digest signatures were checked.
+    pub signatures_checked: bool,
+    /// Whether RFC 3161 tokens were checked (`--tsa-cert`).
+    pub timestamps_checked: bool,
+    /// Whether versions were listed (a versioned bucket), so covered versions are found.
+    pub versions_checked: bool,
 }
 
 /// The counts of an audit.
@@ -107,6 +155,19 @@ pub struct Summary {
     pub orphans: u64,
     /// Attempt folders holding files but no manifest.
     pub gaps: u64,
+    /// Sealed manifests that are gone.
+    pub removed: u64,
+    /// Sealed manifests stored with other bytes.
+    pub changed: u64,
+    /// Archived versions a newer version or a delete marker covers.
+    pub covered: u64,
+    /// Problems of the ledger's chain (digests missing, altered, out of order, unsigned,
+    /// untimestamped) and of its freshness.
+    pub ledger: u64,
+    /// Manifests older than two seal intervals that no digest seals.
+    pub unsealed: u64,
+    /// Expected sessions (`--expect`) with no archived decision.
+    pub unarchived: u64,
 }
 
 /// Every problem found, by class.
@@ -127,6 +188,18 @@ pub struct Problems {
     pub orphans: Vec<Problem>,
     /// Attempt folders with files but no manifest.
     pub gaps: Vec<Problem>,
+    /// Sealed manifests that are gone.
+    pub removed: Vec<Problem>,
+    /// Sealed manifests stored with other bytes.
+    pub changed: Vec<Problem>,
+    /// Archived versions a newer version or a delete marker covers.
+    pub covered: Vec<Problem>,
+    /// The ledger's chain and freshness.
+    pub ledger: Vec<Problem>,
+    /// Manifests older than two seal intervals that no digest seals.
+    pub unsealed: Vec<Problem>,
+    /// Expected sessions with no archived decision.
+    pub unarchived: Vec<Problem>,
 }
 
 /// One problem: the key, what was expected and what was found.
@@ -207,6 +280,9 @@ pub struct ManifestAudit {
     /// Why it lists no files because Veriff no longer had the media (schema v3).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub media_unavailable: Option<MediaUnavailable>,
+    /// The SHA-256 of the manifest's bytes as read (what a digest seals).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// One file a manifest lists, with this run's result.
@@ -262,6 +338,14 @@ impl FileResult {
     }
 }
 
+/// What the audit listed: attempt folders, strays (key, size), and when S3 stored each
+/// object.
+type Listing = (
+    BTreeMap<String, FolderObjects>,
+    Vec<(String, u64)>,
+    HashMap<String, std::time::SystemTime>,
+);
+
 /// Reads an archive back. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Auditor {
@@ -302,7 +386,7 @@ impl Auditor {
             signatures_checked: options.public_key.is_some(),
             ..AuditReport::default()
         };
-        let (folders, strays) = self.list(options).await?;
+        let (folders, strays, times) = self.list(options).await?;
         for (key, size) in strays {
             let problem = rules::orphan(&key, size, "outside any attempt folder");
             report.problems.orphans.push(problem);
@@ -355,6 +439,12 @@ impl Auditor {
             &mut attempts,
         );
         report.sessions = rules::into_sessions(&folders, attempts);
+        if let Some(ledger) = &options.ledger {
+            self.walk_ledger(options, ledger, &times, &mut report)
+                .await?;
+        } else if !options.expected_sessions.is_empty() {
+            self.check_expected(options, &Default::default(), &mut report);
+        }
         rules::count(&mut report.summary, &report.problems, &report.sessions);
         Ok(report)
     }
@@ -399,10 +489,7 @@ impl Auditor {
     }
 
     /// Lists the objects to audit, sorted into attempt folders; the rest are strays.
-    async fn list(
-        &self,
-        options: &AuditOptions,
-    ) -> Result<(BTreeMap<String, FolderObjects>, Vec<(String, u64)>), Error> {
+    async fn list(&self, options: &AuditOptions) -> Result<Listing, Error> {
         let prefixes: Vec<String> = if options.sessions.is_empty() {
             vec![options.prefix.clone()]
         } else {
@@ -414,18 +501,24 @@ impl Auditor {
         };
         let mut folders: BTreeMap<String, FolderObjects> = BTreeMap::new();
         let mut strays = Vec::new();
+        let mut times = HashMap::new();
         // The ledger beside the session folders is walked on its own (`ledger_audit`).
         let ledger = crate::ledger::format::ledger_prefix(&options.prefix);
         for prefix in prefixes {
             let mut objects = self.store.list_folder(&prefix).await?;
             objects.retain(|o| !o.key.starts_with(&ledger));
+            times.extend(
+                objects
+                    .iter()
+                    .filter_map(|o| Some((o.key.clone(), o.last_modified?))),
+            );
             strays.extend(rules::sort_into_folders(
                 &options.prefix,
                 objects,
                 &mut folders,
             ));
         }
-        Ok((folders, strays))
+        Ok((folders, strays, times))
     }
 
     /// Reads the manifests (and signatures) of one attempt folder.
@@ -446,12 +539,14 @@ impl Auditor {
             let signature = self
                 .check_signature(key, &bytes, &objects.keys, options, problems)
                 .await?;
-            manifests.push(match Manifest::parse(&bytes) {
+            let mut audit = match Manifest::parse(&bytes) {
                 Ok(m) => rules::manifest_audit(key, m, signature),
                 Err(reason) => {
                     rules::unreadable_manifest(key, reason.to_string(), signature, problems)
                 }
-            });
+            };
+            audit.sha256 = Some(crate::ledger::format::sha256_hex(&bytes));
+            manifests.push(audit);
         }
         Ok(AttemptAudit {
             attempt_id: objects.attempt_id.clone(),

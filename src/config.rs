@@ -517,7 +517,7 @@ fn parse_base_url(raw: String) -> Result<String, ConfigError> {
 }
 
 /// An http(s) URL with a host, without credentials, a query or a fragment.
-fn parse_http_url(var: &'static str, raw: &str) -> Result<reqwest::Url, ConfigError> {
+pub fn parse_http_url(var: &'static str, raw: &str) -> Result<reqwest::Url, ConfigError> {
     let url = reqwest::Url::parse(raw)
         .map_err(|e| err(var, format!("not a URL ({e}): use e.g. https://host/path")))?;
     if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
@@ -538,7 +538,7 @@ fn parse_http_url(var: &'static str, raw: &str) -> Result<reqwest::Url, ConfigEr
 
 /// `LEDGER_SEAL_SCHEDULE`: an EventBridge `rate(<n> <unit>)` expression (minutes, hours or
 /// days, 1 minute to 7 days); unset: `rate(1 hour)`.
-fn parse_rate(raw: Option<&str>) -> Result<Duration, ConfigError> {
+pub fn parse_rate(raw: Option<&str>) -> Result<Duration, ConfigError> {
     let var = "LEDGER_SEAL_SCHEDULE";
     let Some(raw) = raw else {
         return Ok(Duration::from_secs(3600));

@@ -20,11 +20,23 @@ pub enum ProblemClass {
     Orphans,
     /// Attempt folders with files but no manifest.
     Gaps,
+    /// Sealed manifests that are gone.
+    Removed,
+    /// Sealed manifests stored with other bytes.
+    Changed,
+    /// Archived versions a newer version or a delete marker covers.
+    Covered,
+    /// The ledger's chain and freshness.
+    Ledger,
+    /// Manifests older than two seal intervals that no digest seals.
+    Unsealed,
+    /// Expected sessions with no archived decision.
+    Unarchived,
 }
 
 impl ProblemClass {
     /// Every class, in output order.
-    pub const ALL: [ProblemClass; 7] = [
+    pub const ALL: [ProblemClass; 13] = [
         ProblemClass::Missing,
         ProblemClass::Altered,
         ProblemClass::Unreadable,
@@ -32,6 +44,33 @@ impl ProblemClass {
         ProblemClass::BadSignature,
         ProblemClass::Orphans,
         ProblemClass::Gaps,
+        ProblemClass::Removed,
+        ProblemClass::Changed,
+        ProblemClass::Covered,
+        ProblemClass::Ledger,
+        ProblemClass::Unsealed,
+        ProblemClass::Unarchived,
+    ];
+
+    /// The classes an audit of the session folders finds (every audit, `report` too).
+    pub const ARCHIVE: [ProblemClass; 7] = [
+        ProblemClass::Missing,
+        ProblemClass::Altered,
+        ProblemClass::Unreadable,
+        ProblemClass::Unsigned,
+        ProblemClass::BadSignature,
+        ProblemClass::Orphans,
+        ProblemClass::Gaps,
+    ];
+
+    /// The classes only the walk of the ledger (and `--expect`) finds.
+    pub const LEDGER: [ProblemClass; 6] = [
+        ProblemClass::Removed,
+        ProblemClass::Changed,
+        ProblemClass::Covered,
+        ProblemClass::Ledger,
+        ProblemClass::Unsealed,
+        ProblemClass::Unarchived,
     ];
 
     /// The short label of a count (`verify`'s table and list): `bad signature`, `orphans`.
@@ -44,6 +83,12 @@ impl ProblemClass {
             ProblemClass::BadSignature => "bad signature",
             ProblemClass::Orphans => "orphans",
             ProblemClass::Gaps => "gaps",
+            ProblemClass::Removed => "removed",
+            ProblemClass::Changed => "changed",
+            ProblemClass::Covered => "covered",
+            ProblemClass::Ledger => "ledger",
+            ProblemClass::Unsealed => "unsealed",
+            ProblemClass::Unarchived => "unarchived",
         }
     }
 
@@ -57,6 +102,16 @@ impl ProblemClass {
             ProblemClass::BadSignature => "manifests whose signature does not verify",
             ProblemClass::Orphans => "objects that no manifest lists",
             ProblemClass::Gaps => "attempt folders with files but no manifest",
+            ProblemClass::Removed => "sealed manifests that are gone",
+            ProblemClass::Changed => "sealed manifests stored with other bytes",
+            ProblemClass::Covered => "archived versions a newer version or a delete marker covers",
+            ProblemClass::Ledger => {
+                "digests missing, altered, out of order, unsigned or untimestamped, and periods no digest covers"
+            }
+            ProblemClass::Unsealed => {
+                "manifests older than two seal intervals that no digest seals"
+            }
+            ProblemClass::Unarchived => "expected sessions with no archived decision",
         }
     }
 
@@ -70,6 +125,12 @@ impl ProblemClass {
             ProblemClass::BadSignature => "Manifests whose signature fails",
             ProblemClass::Orphans => "Orphans: objects no manifest lists",
             ProblemClass::Gaps => "Gaps: attempt folders without a manifest",
+            ProblemClass::Removed => "Removed: sealed manifests that are gone",
+            ProblemClass::Changed => "Changed: sealed manifests stored with other bytes",
+            ProblemClass::Covered => "Covered: archived versions the key no longer serves",
+            ProblemClass::Ledger => "Ledger: the chain of digests",
+            ProblemClass::Unsealed => "Unsealed manifests",
+            ProblemClass::Unarchived => "Unarchived: expected sessions without a decision",
         }
     }
 
@@ -83,6 +144,12 @@ impl ProblemClass {
             ProblemClass::BadSignature => "bad signature",
             ProblemClass::Orphans => "orphan",
             ProblemClass::Gaps => "gap",
+            ProblemClass::Removed => "removed manifest",
+            ProblemClass::Changed => "changed manifest",
+            ProblemClass::Covered => "covered version",
+            ProblemClass::Ledger => "ledger problem",
+            ProblemClass::Unsealed => "unsealed manifest",
+            ProblemClass::Unarchived => "unarchived session",
         }
     }
 }
@@ -98,6 +165,12 @@ impl Problems {
             ProblemClass::BadSignature => &self.bad_signature,
             ProblemClass::Orphans => &self.orphans,
             ProblemClass::Gaps => &self.gaps,
+            ProblemClass::Removed => &self.removed,
+            ProblemClass::Changed => &self.changed,
+            ProblemClass::Covered => &self.covered,
+            ProblemClass::Ledger => &self.ledger,
+            ProblemClass::Unsealed => &self.unsealed,
+            ProblemClass::Unarchived => &self.unarchived,
         }
     }
 }
@@ -113,6 +186,12 @@ impl Summary {
             ProblemClass::BadSignature => self.bad_signature,
             ProblemClass::Orphans => self.orphans,
             ProblemClass::Gaps => self.gaps,
+            ProblemClass::Removed => self.removed,
+            ProblemClass::Changed => self.changed,
+            ProblemClass::Covered => self.covered,
+            ProblemClass::Ledger => self.ledger,
+            ProblemClass::Unsealed => self.unsealed,
+            ProblemClass::Unarchived => self.unarchived,
         }
     }
 
@@ -155,6 +234,12 @@ mod tests {
             bad_signature: 5,
             orphans: 6,
             gaps: 7,
+            removed: 8,
+            changed: 9,
+            covered: 10,
+            ledger: 11,
+            unsealed: 12,
+            unarchived: 13,
             ..Summary::default()
         };
         let problems = Problems {
@@ -165,23 +250,37 @@ mod tests {
             bad_signature: vec![problem("b")],
             orphans: vec![problem("o")],
             gaps: vec![problem("g")],
+            removed: vec![problem("r")],
+            changed: vec![problem("c")],
+            covered: vec![problem("v")],
+            ledger: vec![problem("l")],
+            unsealed: vec![problem("n")],
+            unarchived: vec![problem("x")],
         };
         let counts: Vec<u64> = ProblemClass::ALL
             .iter()
             .map(|&c| summary.count(c))
             .collect();
-        assert_eq!(counts, [1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(counts, (1..=13).collect::<Vec<u64>>());
         let keys: Vec<&str> = ProblemClass::ALL
             .iter()
             .map(|&c| problems.of(c)[0].key.as_str())
             .collect();
-        assert_eq!(keys, ["m", "a", "u", "s", "b", "o", "g"]);
-        assert_eq!(summary.problems(), 28);
+        assert_eq!(
+            keys,
+            [
+                "m", "a", "u", "s", "b", "o", "g", "r", "c", "v", "l", "n", "x"
+            ]
+        );
+        assert_eq!(summary.problems(), 91);
         assert_eq!(
             summary.breakdown(),
             "1 missing, 2 altered, 3 unreadable manifest, 4 unsigned manifest, \
-             5 bad signature, 6 orphan, 7 gap"
+             5 bad signature, 6 orphan, 7 gap, 8 removed manifest, 9 changed manifest, \
+             10 covered version, 11 ledger problem, 12 unsealed manifest, 13 unarchived session"
         );
+        assert_eq!(ProblemClass::ARCHIVE[..], ProblemClass::ALL[..7]);
+        assert_eq!(ProblemClass::LEDGER[..], ProblemClass::ALL[7..]);
     }
 
     #[test]
@@ -209,7 +308,7 @@ mod tests {
             ProblemClass::ALL.map(ProblemClass::title),
             ProblemClass::ALL.map(ProblemClass::noun),
         ] {
-            assert_eq!(words.iter().collect::<HashSet<_>>().len(), 7, "{words:?}");
+            assert_eq!(words.iter().collect::<HashSet<_>>().len(), 13, "{words:?}");
         }
         assert_eq!(ProblemClass::BadSignature.label(), "bad signature");
         assert_eq!(

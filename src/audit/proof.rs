@@ -167,6 +167,7 @@ mod tests {
             decision_payload: body,
             skipped: vec![],
             media_unavailable: None,
+            sha256: None,
         }
     }
 

@@ -48,6 +48,12 @@ impl Problems {
         self.bad_signature.append(&mut other.bad_signature);
         self.orphans.append(&mut other.orphans);
         self.gaps.append(&mut other.gaps);
+        self.removed.append(&mut other.removed);
+        self.changed.append(&mut other.changed);
+        self.covered.append(&mut other.covered);
+        self.ledger.append(&mut other.ledger);
+        self.unsealed.append(&mut other.unsealed);
+        self.unarchived.append(&mut other.unarchived);
     }
 }
 
@@ -284,6 +290,12 @@ pub(super) fn count(summary: &mut Summary, problems: &Problems, sessions: &[Sess
     summary.bad_signature = problems.bad_signature.len() as u64;
     summary.orphans = problems.orphans.len() as u64;
     summary.gaps = problems.gaps.len() as u64;
+    summary.removed = problems.removed.len() as u64;
+    summary.changed = problems.changed.len() as u64;
+    summary.covered = problems.covered.len() as u64;
+    summary.ledger = problems.ledger.len() as u64;
+    summary.unsealed = problems.unsealed.len() as u64;
+    summary.unarchived = problems.unarchived.len() as u64;
 }
 
 /// What a file's record says, for a problem's `expected`.
@@ -353,6 +365,7 @@ pub(super) fn manifest_audit(
         decision_payload,
         skipped: manifest.skipped,
         media_unavailable: manifest.media_unavailable,
+        sha256: None,
     }
 }
 
@@ -380,6 +393,7 @@ pub(super) fn unreadable_manifest(
         decision_payload: None,
         skipped: Vec::new(),
         media_unavailable: None,
+        sha256: None,
     }
 }
 
@@ -462,6 +476,7 @@ mod tests {
             decision_payload: None,
             skipped: Vec::new(),
             media_unavailable: None,
+            sha256: None,
         }
     }
 
@@ -943,6 +958,12 @@ mod tests {
             bad_signature: vec![problem("1"); 5],
             orphans: vec![problem("1"); 6],
             gaps: vec![problem("1"); 7],
+            removed: vec![problem("1"); 8],
+            changed: vec![problem("1"); 9],
+            covered: vec![problem("1"); 10],
+            ledger: vec![problem("1"); 11],
+            unsealed: vec![problem("1"); 12],
+            unarchived: vec![problem("1"); 13],
         };
         let mut summary = Summary {
             files: 99,
@@ -965,9 +986,15 @@ mod tests {
                 bad_signature: 5,
                 orphans: 6,
                 gaps: 7,
+                removed: 8,
+                changed: 9,
+                covered: 10,
+                ledger: 11,
+                unsealed: 12,
+                unarchived: 13,
             }
         );
-        assert_eq!(summary.problems(), 28);
+        assert_eq!(summary.problems(), 91);
     }
 
     #[test]
@@ -985,6 +1012,12 @@ mod tests {
             bad_signature: class("bad"),
             orphans: class("orphan"),
             gaps: class("gap"),
+            removed: class("removed"),
+            changed: class("changed"),
+            covered: class("covered"),
+            ledger: class("ledger"),
+            unsealed: class("unsealed"),
+            unarchived: class("unarchived"),
         });
         let keys = |v: &[Problem]| v.iter().map(|p| p.key.clone()).collect::<Vec<_>>();
         assert_eq!(keys(&all.missing), ["missing-1", "missing-b-1"]);
@@ -994,6 +1027,12 @@ mod tests {
         assert_eq!(keys(&all.bad_signature), ["bad-1"]);
         assert_eq!(keys(&all.orphans), ["orphan-1"]);
         assert_eq!(keys(&all.gaps), ["gap-1"]);
+        assert_eq!(keys(&all.removed), ["removed-1"]);
+        assert_eq!(keys(&all.changed), ["changed-1"]);
+        assert_eq!(keys(&all.covered), ["covered-1"]);
+        assert_eq!(keys(&all.ledger), ["ledger-1"]);
+        assert_eq!(keys(&all.unsealed), ["unsealed-1"]);
+        assert_eq!(keys(&all.unarchived), ["unarchived-1"]);
     }
 
     #[test]

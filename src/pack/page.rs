@@ -116,7 +116,7 @@ impl<'a> Page<'a> {
         let counts = plain
             .iter()
             .map(|&n| Count { n, alarm: false })
-            .chain(ProblemClass::ALL.iter().map(|&c| Count {
+            .chain(ProblemClass::ARCHIVE.iter().map(|&c| Count {
                 n: s.count(c),
                 alarm: s.count(c) > 0,
             }))

@@ -295,7 +295,19 @@ async fn a_clean_archive_verifies_with_exit_0_and_its_counts() {
         run.stdout
     );
     assert_eq!(run.row("ok"), files.len().to_string());
-    for label in ["missing", "altered", "unreadable", "orphans", "gaps"] {
+    for label in [
+        "missing",
+        "altered",
+        "unreadable",
+        "orphans",
+        "gaps",
+        "removed",
+        "changed",
+        "covered",
+        "ledger",
+        "unsealed",
+        "unarchived",
+    ] {
         assert_eq!(run.row(label), "0", "{label}");
     }
     assert_eq!(run.row("unsigned"), "not checked");
@@ -307,10 +319,10 @@ async fn a_clean_archive_verifies_with_exit_0_and_its_counts() {
         .lines()
         .skip_while(|l| *l != "Summary")
         .skip(1)
-        .take_while(|l| !l.starts_with("OK") && !l.starts_with("Problems"))
+        .take_while(|l| !l.starts_with("OK") && !l.starts_with("Problems") && *l != "Ledger")
         .filter(|l| !l.is_empty())
         .collect();
-    assert_eq!(table.len(), 15, "{}", run.stdout);
+    assert_eq!(table.len(), 21, "{}", run.stdout);
     let width = table[0].len();
     assert!(
         table.iter().all(|l| l.len() == width),
@@ -326,6 +338,18 @@ async fn a_clean_archive_verifies_with_exit_0_and_its_counts() {
         run.stdout
     );
     assert!(!run.stdout.contains("Problems"));
+    // Not sealed yet: the ledger has no digest, and the fresh manifests await the seal.
+    assert!(
+        run.stdout.contains("\nLedger\n  0/0 digests valid\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("  0/0 sealed manifests present; 3 awaiting the next seal\n"),
+        "{}",
+        run.stdout
+    );
 
     // --deep downloads and hashes everything, and finds it all as recorded.
     let run = verify(&h, &["--deep", "--json", "--concurrency", "3"]).await;

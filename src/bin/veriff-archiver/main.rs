@@ -7,6 +7,7 @@
 //! - `verify`: prove the archive complete and unaltered ([`verify`]).
 //! - `report`: an evidence pack for one session, HTML plus the verify JSON ([`report`]).
 //! - `backfill`: archive past sessions through Veriff's decision endpoint ([`backfill`]).
+//! - `seal`: seal the ledger's next digest now, as the schedule does ([`seal`]).
 //!
 //! Exit codes: 0 when everything verifies (backfill: no session failed), 1 when a problem
 //! is found (a session failed), 2 on a usage, configuration or access error; `backfill`
@@ -16,6 +17,7 @@ mod backfill;
 mod common;
 mod output;
 mod report;
+mod seal;
 mod verify;
 
 use std::process::ExitCode;
@@ -27,7 +29,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "veriff-archiver",
     version,
-    about = "Verify, report on and backfill a veriff-archiver evidence archive in S3"
+    about = "Verify, report on, backfill and seal a veriff-archiver evidence archive in S3"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -43,6 +45,8 @@ enum Command {
     /// Archive sessions decided before the function existed, or whose webhooks were lost
     /// (reads Veriff's decision endpoint; the webhook's code path).
     Backfill(backfill::BackfillArgs),
+    /// Seal the ledger's next digest now (the schedule does it every interval).
+    Seal(seal::SealArgs),
 }
 
 #[tokio::main]
@@ -60,6 +64,7 @@ async fn main() -> ExitCode {
         Command::Verify(args) => verify::run(args).await,
         Command::Report(args) => report::run(args).await,
         Command::Backfill(args) => backfill::run(args).await,
+        Command::Seal(args) => seal::run(args).await,
     };
     match result {
         Ok(code) => code,

@@ -87,6 +87,8 @@ pub async fn run(args: ReportArgs) -> Result<ExitCode, Fatal> {
         deep: args.deep,
         concurrency: CONCURRENCY,
         public_key,
+        ledger: None,
+        expected_sessions: Vec::new(),
     };
     let where_ = format!("s3://{bucket}/{prefix}{session}/");
     let mut report =

@@ -13,7 +13,9 @@ use std::process::ExitCode;
 
 use clap::Args;
 use serde::Serialize;
-use veriff_archiver::audit::{AuditOptions, AuditReport, Auditor, ProblemClass};
+use std::path::PathBuf;
+
+use veriff_archiver::audit::{AuditOptions, AuditReport, Auditor, LedgerOptions, ProblemClass};
 use veriff_archiver::domain::is_safe_segment;
 
 use crate::common::{self, ArchiveArgs, Fatal, SigningArgs};
@@ -49,6 +51,45 @@ pub struct VerifyArgs {
         value_parser = clap::value_parser!(u16).range(1..=1024)
     )]
     pub concurrency: u16,
+    /// The time-stamping authority's certificate (PEM or DER): every digest of the ledger
+    /// must carry an RFC 3161 token that verifies against it.
+    #[arg(long, value_name = "FILE.pem")]
+    pub tsa_cert: Option<PathBuf>,
+    /// The sessions that should be archived (the same forms as backfill's input: one id a
+    /// line, or a CSV such as Veriff's export): each one without an archived decision is a
+    /// problem (`unarchived`).
+    #[arg(long, value_name = "FILE")]
+    pub expect: Option<PathBuf>,
+    /// With --expect FILE as CSV: the column of session ids (default: `Session ID`, `id`...).
+    #[arg(long, value_name = "NAME", requires = "expect")]
+    pub column: Option<String>,
+}
+
+/// The ids of an --expect file (repeats and blank lines dropped; an invalid line is an
+/// error, so that no expected session is silently left out).
+fn expected_sessions(path: &std::path::Path, column: Option<&str>) -> Result<Vec<String>, Fatal> {
+    use veriff_archiver::backfill::input::{Entry, Reader};
+    let shown = path.display();
+    let file = std::fs::File::open(path).map_err(|e| format!("--expect {shown}: {e}"))?;
+    let mut reader = Reader::open(Box::new(std::io::BufReader::new(file)), column)
+        .map_err(|e| format!("--expect {shown}: {e}"))?;
+    let mut ids = Vec::new();
+    while let Some(entry) = reader
+        .next_entry()
+        .map_err(|e| format!("--expect {shown}: {e}"))?
+    {
+        match entry {
+            Entry::Session(id) => ids.push(id.to_string()),
+            Entry::Invalid(bad) => {
+                return Err(format!(
+                    "--expect {shown}: line {}: {} ({})",
+                    bad.line, bad.value, bad.reason
+                ));
+            }
+            Entry::Duplicate | Entry::Blank => {}
+        }
+    }
+    Ok(ids)
 }
 
 /// The `--json` document: the audit report, with the verdict at the top level.
@@ -107,12 +148,32 @@ pub async fn run(args: VerifyArgs) -> Result<ExitCode, Fatal> {
         return Err("--bucket / ARCHIVE_BUCKET is empty".into());
     }
     let public_key = args.signing.public_key().await?;
+    let tsa_cert = match &args.tsa_cert {
+        Some(path) => {
+            Some(std::fs::read(path).map_err(|e| format!("--tsa-cert {}: {e}", path.display()))?)
+        }
+        None => None,
+    };
+    let expected = match &args.expect {
+        Some(path) => expected_sessions(path, args.column.as_deref())?,
+        None => Vec::new(),
+    };
+    if !sessions.is_empty() && (tsa_cert.is_some() || !expected.is_empty()) {
+        return Err("--tsa-cert and --expect check the whole archive: drop --session".into());
+    }
+    // The ledger is walked when the whole archive is audited.
+    let ledger = sessions.is_empty().then(|| LedgerOptions {
+        tsa_cert,
+        now: std::time::SystemTime::now(),
+    });
     let options = AuditOptions {
         prefix: prefix.clone(),
         sessions: sessions.clone(),
         deep: args.deep,
         concurrency: usize::from(args.concurrency),
         public_key,
+        ledger,
+        expected_sessions: expected,
     };
     let auditor = Auditor::new(common::s3_client().await, bucket.clone());
 
@@ -179,6 +240,7 @@ pub fn human(report: &AuditReport, sessions: &[String]) -> String {
     let mut out = checked(report, sessions);
     out.push_str("\nSummary\n");
     out.push_str(&summary_table(report).render("  "));
+    out.push_str(&ledger_lines(report));
     out.push_str(&problem_list(report));
     out.push('\n');
     out.push_str(&verdict(report));
@@ -228,7 +290,14 @@ fn summary_table(report: &AuditReport) -> Table {
     ]);
     table.row(["", ""]);
     table.row(["ok".into(), s.ok.to_string()]);
-    for class in ProblemClass::ALL {
+    let classes = ProblemClass::ARCHIVE.iter().chain(match report.ledger {
+        Some(_) => &ProblemClass::LEDGER[..],
+        None => &[ProblemClass::Unarchived][..],
+    });
+    for &class in classes {
+        if class == ProblemClass::Unarchived && report.ledger.is_none() && s.unarchived == 0 {
+            continue;
+        }
         let signature_class = matches!(class, ProblemClass::Unsigned | ProblemClass::BadSignature);
         let count = if signature_class && !report.signatures_checked {
             "not checked".to_string()
@@ -246,6 +315,53 @@ fn summary_table(report: &AuditReport) -> Table {
     table.row(["signatures", checked]);
     table.row(["deep", if report.deep { "yes" } else { "no" }]);
     table
+}
+
+/// The ledger's walk, in the words of CloudTrail's `validate-logs`; empty when it was not
+/// walked (an audit of some sessions).
+fn ledger_lines(report: &AuditReport) -> String {
+    let Some(l) = &report.ledger else {
+        return String::new();
+    };
+    let mut out = String::from("\nLedger\n");
+    out.push_str(&format!(
+        "  {}/{} digests valid{}{}\n",
+        l.digests_valid,
+        l.digests,
+        if l.signatures_checked {
+            ", signatures checked"
+        } else {
+            ""
+        },
+        if l.timestamps_checked {
+            ", timestamps checked"
+        } else {
+            ""
+        },
+    ));
+    out.push_str(&format!(
+        "  {}/{} sealed manifests present; {} awaiting the next seal\n",
+        l.manifests_present, l.manifests_sealed, l.awaiting_seal
+    ));
+    match &l.covered_to {
+        Some(to) => out.push_str(&format!(
+            "  covered: from the archive's beginning to {to} (sealed every {})\n",
+            humantime::format_duration(std::time::Duration::from_secs(l.interval_seconds))
+        )),
+        None => out.push_str("  covered: nothing yet (no digest: run `veriff-archiver seal`, or wait for the schedule)\n"),
+    }
+    if !l.erased_sessions.is_empty() {
+        out.push_str(&format!(
+            "  erased on purpose (erasure records): {}\n",
+            l.erased_sessions.join(", ")
+        ));
+    }
+    if !l.versions_checked {
+        out.push_str(
+            "  versions: not listed (the bucket is not versioned): covered versions cannot occur\n",
+        );
+    }
+    out
 }
 
 /// Every problem, by class, with what was expected and found; empty when there is none.

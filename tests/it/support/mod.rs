@@ -682,7 +682,7 @@ impl CliRun {
 /// and the SDK's), with none of the host's AWS set-up.
 pub fn cli_env(h: &Harness) -> Vec<(&'static str, String)> {
     vec![
-        ("AWS_ENDPOINT_URL_S3", h.s3().endpoint()),
+        ("AWS_ENDPOINT_URL_S3", format!("http://{}", h.s3_addr)),
         ("AWS_ACCESS_KEY_ID", S3_ACCESS_KEY.into()),
         ("AWS_SECRET_ACCESS_KEY", S3_SECRET_KEY.into()),
         ("AWS_REGION", "us-east-1".into()),
