@@ -274,6 +274,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_safe_id_reads_compares_and_looks_up_as_its_text() {
+        let id = SafeId::parse("abc-1").unwrap();
+        let as_ref: &str = id.as_ref();
+        assert_eq!(as_ref, "abc-1");
+        let borrowed: &str = std::borrow::Borrow::borrow(&id);
+        assert_eq!(borrowed, "abc-1");
+        assert!(id == *"abc-1");
+        assert!(id != *"abc-2");
+        assert!(id == "abc-1");
+        assert!(id != "abc-2");
+        let set: std::collections::HashSet<SafeId> = [id.clone()].into();
+        assert!(set.contains("abc-1"));
+        assert!(!set.contains("abc-2"));
+    }
+
+    #[test]
     fn safe_segments_accept_documented_ids_and_reject_escapes() {
         for ok in [
             "f04bdb47-d3be-4b28-b028-a652feb060b5",

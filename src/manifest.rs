@@ -298,6 +298,26 @@ mod tests {
         )
     }
 
+    #[test]
+    fn the_recorded_decision_keeps_a_given_attempt_and_drops_a_resolved_one() {
+        let d = decision("2025-03-04T10:21:07.412Z");
+        let mut m = manifest(&d);
+        assert_eq!(m.recorded_decision().attempt_id, Some(id("a1")), "given");
+        assert_eq!(m.recorded_decision().record, d.record);
+        m.attempt_id_source = Some(AttemptIdSource::Resolved);
+        assert_eq!(
+            m.recorded_decision().attempt_id,
+            None,
+            "resolved again on a retry"
+        );
+        m.attempt_id_source = None;
+        assert_eq!(
+            m.recorded_decision().attempt_id,
+            Some(id("a1")),
+            "v1: given"
+        );
+    }
+
     fn manifest(d: &Decision) -> Manifest {
         Manifest::new(
             ManifestInput {

@@ -254,6 +254,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_listing_counts_every_kind_and_is_empty_only_without_any() {
+        let body = br#"{"status":"success","images":[{"id":"a"},{"id":"b"}],
+            "videos":[{"id":"v"}],"nfcDocuments":[{"id":"n1"},{"id":"n2"},{"id":"n3"}]}"#;
+        let list = MediaList::parse(body).unwrap();
+        assert_eq!(list.len(), 6);
+        assert!(!list.is_empty());
+        let videos_only = MediaList::parse(br#"{"videos":[{"id":"v"}]}"#).unwrap();
+        assert_eq!(videos_only.len(), 1);
+        assert!(!videos_only.is_empty());
+        let none = MediaList::parse(br#"{"status":"success","images":[]}"#).unwrap();
+        assert_eq!(none.len(), 0);
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn a_body_that_is_not_json_says_how() {
+        let class = |body: &[u8]| match MediaList::parse(body) {
+            Err(MediaError::NotJson { class, .. }) => class,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(class(b"<html>"), "syntax error");
+        assert_eq!(class(br#"{"images":["#), "truncated");
+        assert_eq!(class(b""), "truncated");
+        assert!(
+            MediaList::parse(b"nope")
+                .unwrap_err()
+                .to_string()
+                .contains("(syntax error)")
+        );
+    }
+
+    #[test]
     fn media_kinds_name_themselves_as_the_manifest_records_them() {
         for kind in [MediaKind::Image, MediaKind::Video, MediaKind::Nfc] {
             assert_eq!(
