@@ -241,6 +241,17 @@ def main() -> int:
                     print("    failed records come back after the visibility timeout; stopping here")
                     break
 
+        # The seal schedule's Scheduled Event, as EventBridge sends it: the ledger's digest of
+        # every manifest written above (docs/evidence-format.md, "The ledger").
+        seal_url = consumer_url if sqs is not None else url
+        result = invoke(seal_url, (ROOT / "events" / "seal-scheduled.json").read_bytes())
+        if "errorType" in result:
+            print(f"\n==> the seal failed: {json.dumps(result)}")
+            return 1
+        print(f"\n==> events/seal-scheduled.json (the seal schedule) -> {json.dumps(result)}")
+        time.sleep(0.1)
+        offset = print_new_log_lines(log_path, offset)
+
         client = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id=S3_KEY,
                               aws_secret_access_key=S3_SECRET, config=Config(s3={"addressing_style": "path"}))
         objects = client.list_objects_v2(Bucket=BUCKET).get("Contents", [])
