@@ -147,5 +147,9 @@ mod tests {
         assert!(same_checksum("abc=", "abc="));
         assert!(!same_checksum("abc=", "abd="));
         assert!(!same_checksum("abc=-3", "abd=-3"));
+        // Only a count of parts is set aside: not any text after a dash.
+        assert!(!same_checksum("abc=-x", "abc="));
+        assert!(!same_checksum("abc=-", "abc="));
+        assert!(!same_checksum("abc=-3x", "abc="));
     }
 }

@@ -39,7 +39,9 @@ impl Default for SealSettings {
     fn default() -> Self {
         SealSettings {
             interval: Duration::from_secs(3600),
-            grace: Duration::from_secs(60),
+            // No grace: a receipt being written at the seal's moment that the seal does not
+            // see yet is read by the next seal's look-back.
+            grace: Duration::ZERO,
             lookback: Duration::from_secs(3 * 3600),
             abandon_after: Duration::from_secs(8 * 24 * 3600),
         }
@@ -322,12 +324,21 @@ mod tests {
         assert_eq!(w.sequence, 0);
         assert_eq!(w.from, None);
         assert_eq!(w.list_from, None);
-        assert_eq!(w.to, at("2026-12-03T09:59:00Z"), "a minute's grace");
+        assert_eq!(w.to, at("2026-12-03T10:00:00Z"), "no grace by default");
+        let graced = SealSettings {
+            grace: Duration::from_secs(60),
+            ..s
+        };
+        let w = window(None, at("2026-12-03T10:00:00Z"), &graced).unwrap();
+        assert_eq!(w.to, at("2026-12-03T09:59:00Z"));
     }
 
     #[test]
     fn the_next_digest_starts_where_the_latest_ends_and_looks_back() {
-        let s = SealSettings::default();
+        let s = SealSettings {
+            grace: Duration::from_secs(60),
+            ..SealSettings::default()
+        };
         let latest = digest_ending(7, "2026-12-03T09:00:00Z");
         let w = window(Some(&latest), at("2026-12-03T10:00:30Z"), &s).unwrap();
         assert_eq!(w.sequence, 8);

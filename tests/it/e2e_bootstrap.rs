@@ -393,11 +393,18 @@ async fn release_bootstrap_archives_under_the_runtime_interface_emulator() {
     let sealed = invoke_raw(&http, &emulator, &event("seal-scheduled.json")).await;
     assert_eq!(sealed["status"], "sealed", "{sealed}");
     assert_eq!(sealed["sequence"], 0);
-    assert_eq!(sealed["manifests"].as_u64(), Some(manifests_written as u64), "{sealed}");
+    assert_eq!(
+        sealed["manifests"].as_u64(),
+        Some(manifests_written as u64),
+        "{sealed}"
+    );
     let digest_key = sealed["digest"].as_str().unwrap();
     let digest: Value = serde_json::from_slice(&view.object(digest_key).await.0).unwrap();
     assert_eq!(digest["schema"], "veriff-archiver/ledger-digest/v1");
-    assert_eq!(digest["manifests"].as_array().unwrap().len(), manifests_written);
+    assert_eq!(
+        digest["manifests"].as_array().unwrap().len(),
+        manifests_written
+    );
     let seal_records: Vec<Value> = emulator
         .metric_records()
         .into_iter()
@@ -405,7 +412,10 @@ async fn release_bootstrap_archives_under_the_runtime_interface_emulator() {
         .collect();
     assert_eq!(seal_records.len(), 1, "{seal_records:#?}");
     assert_eq!(seal_records[0]["DigestsSealed"], 1);
-    assert_eq!(seal_records[0]["ManifestsSealed"].as_u64(), Some(manifests_written as u64));
+    assert_eq!(
+        seal_records[0]["ManifestsSealed"].as_u64(),
+        Some(manifests_written as u64)
+    );
 }
 
 #[tokio::test]

@@ -74,6 +74,19 @@ async fn write_decision(store: &Store, key: &str, pause: Duration, dies: bool) {
     }
 }
 
+/// The errors of `doc` against `schema/<file>`; empty when valid.
+fn schema_errors(file: &str, doc: &serde_json::Value) -> Vec<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("schema")
+        .join(file);
+    let schema: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+    validator
+        .iter_errors(doc)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect()
+}
+
 /// Every digest of the chain, in sequence order, with its bytes.
 async fn digests(h: &Harness) -> Vec<(String, Vec<u8>, Digest)> {
     let mut out = Vec::new();
@@ -278,6 +291,22 @@ async fn a_decision_archived_by_the_webhook_is_sealed_and_an_empty_period_has_it
     assert_eq!(manifest.receipt.as_deref(), Some(receipts[0].as_str()));
     assert!(chain[1].2.manifests.is_empty());
     assert_eq!(chain[1].2.interval_seconds, 3600);
+    // Every ledger document is valid against its published schema.
+    for (key, bytes, _) in &chain {
+        let doc: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+        assert_eq!(
+            schema_errors("ledger-digest-v1.schema.json", &doc),
+            Vec::<String>::new(),
+            "{key}"
+        );
+    }
+    let (receipt, _) = h.object(&receipts[0]).await;
+    let doc: serde_json::Value = serde_json::from_slice(&receipt).unwrap();
+    assert_eq!(
+        schema_errors("ledger-receipt-v1.schema.json", &doc),
+        Vec::<String>::new()
+    );
+    assert!(!schema_errors("ledger-receipt-v1.schema.json", &json!({"schema": "x"})).is_empty());
 }
 
 #[tokio::test]
@@ -549,6 +578,62 @@ async fn verify_names_a_whole_session_deleted_after_sealing() {
         "{}",
         human.stdout
     );
+}
+
+#[tokio::test]
+async fn an_erasure_record_tells_verify_the_session_was_erased_on_purpose() {
+    let h = archived_and_sealed().await;
+    // What the erasure feature does: every object of the session deleted, and a record
+    // (no personal data: a keyed hash of the customer reference) in the ledger.
+    for key in h.keys().await {
+        if key.starts_with(&format!("{PREFIX}{DEMO_SESSION_ID}/")) {
+            delete(&h, &key).await;
+        }
+    }
+    let at = SystemTime::now();
+    let record = veriff_archiver::ledger::format::erasure_key(PREFIX, at, "subject-hash");
+    let erasure = json!({
+        "subject": "5f1c0d3a9b",
+        "sessions": [DEMO_SESSION_ID],
+        "erasedAt": humantime::format_rfc3339_seconds(at).to_string(),
+        "by": "arn:aws:sts::123456789012:assumed-role/compliance/alice",
+        "record": record,
+    });
+    let schema = serde_json::from_slice::<serde_json::Value>(
+        &std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/schema/ledger-digest-v1.schema.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let erasure_schema = json!({"$ref": "#/$defs/erasure", "$defs": schema["$defs"]});
+    assert!(
+        jsonschema::validator_for(&erasure_schema)
+            .unwrap()
+            .is_valid(&erasure)
+    );
+    put(&h, &record, serde_json::to_vec(&erasure).unwrap()).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let run = cli(&h, &["seal", "--json"]).await;
+    assert_eq!(run.json()["erasures"], 1, "{}", run.stdout);
+    let run = cli(&h, &["verify"]).await;
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains(&format!(
+            "  erased on purpose (erasure records): {DEMO_SESSION_ID}\n"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("0/0 sealed manifests present"),
+        "{}",
+        run.stdout
+    );
+    // Without the record, the same deletion is a removed decision.
+    let run = cli(&h, &["verify", "--json", "--expect", "/dev/null"]).await;
+    run.assert_code(0);
 }
 
 #[tokio::test]
