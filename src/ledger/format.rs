@@ -1,7 +1,7 @@
 //! The ledger's documents and where they live, under `<prefix>ledger/` beside the session
 //! folders:
 //!
-//! - a **receipt** per manifest write, `ledger/receipts/YYYY/MM/DD/HH/<time>-<hash>.json`,
+//! - a **receipt** per manifest write, `ledger/receipts/YYYY/MM/DD/HH/<time>~<manifest path>`,
 //!   written just before the manifest (a conditional create), partitioned by the hour of
 //!   its writer's clock: what the seal reads, so a seal's cost grows with what it seals,
 //!   never with the archive;
@@ -57,22 +57,45 @@ pub fn receipt_partition(prefix: &str, at: SystemTime) -> String {
     )
 }
 
-/// The key of the receipt of the manifest at `manifest_key`, written at `at`: the hour's
-/// partition, then the time (microseconds, fixed width: keys sort by time) and 16 hex
-/// digits of the SHA-256 of the manifest key.
+/// The key of the receipt of the manifest at `manifest_key` (under `prefix`), written at
+/// `at`: the hour's partition, then the time (microseconds, fixed width: keys sort by time)
+/// and the manifest's path below the prefix with `~` for `/`
+/// (`<time>~<session>~<attempt>~<manifest name>`). A listing of receipts thus names every
+/// manifest written, without reading one receipt. `~` is in no session id, attempt id or
+/// manifest name.
 pub fn receipt_key(prefix: &str, at: SystemTime, manifest_key: &str) -> String {
-    let hash = hex::encode(&Sha256::digest(manifest_key.as_bytes())[..8]);
-    format!("{}{}-{hash}.json", receipt_partition(prefix, at), utc(at))
+    let path = manifest_key.strip_prefix(prefix).unwrap_or(manifest_key);
+    format!(
+        "{}{}~{}",
+        receipt_partition(prefix, at),
+        utc(at),
+        path.replace('/', "~")
+    )
 }
 
-/// The time in a receipt's key, if it is a receipt key.
-pub fn receipt_time(key: &str) -> Option<SystemTime> {
+/// The time and the manifest key a receipt key names, if it is a receipt key of an archive
+/// under `prefix` (the manifest's path: a session, an attempt and a manifest name).
+pub fn parse_receipt_key(prefix: &str, key: &str) -> Option<(SystemTime, String)> {
+    let name = key
+        .strip_prefix(&receipts_prefix(prefix))?
+        .rsplit('/')
+        .next()?;
+    let mut parts = name.split('~');
+    let (time, session, attempt, manifest) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let well_formed = parts.next().is_none()
+        && crate::domain::is_safe_segment(session)
+        && crate::domain::is_safe_segment(attempt)
+        && crate::layout::parse_manifest_key("", manifest).is_some();
+    let time = parse_utc(time)?;
+    well_formed.then(|| (time, format!("{prefix}{session}/{attempt}/{manifest}")))
+}
+
+/// The time at the start of a key's last segment (`<time>-...` or `<time>~...`), if any:
+/// receipts and erasure records.
+pub fn key_time(key: &str) -> Option<SystemTime> {
     let name = key.rsplit('/').next()?;
-    let (time, rest) = name.split_once('-')?;
-    if rest.len() != 16 + ".json".len() || !rest.ends_with(".json") {
-        return None;
-    }
-    parse_utc(time)
+    parse_utc(name.get(..22)?).filter(|_| matches!(name.as_bytes().get(22), Some(b'-' | b'~')))
 }
 
 /// The folder of erasure records.
@@ -369,17 +392,47 @@ mod tests {
             receipt_partition("veriff/", t),
             "veriff/ledger/receipts/2026/12/03/10/"
         );
-        let key = receipt_key("veriff/", t, "veriff/s/a/manifest-x.json");
-        assert!(
-            key.starts_with("veriff/ledger/receipts/2026/12/03/10/20261203T105959123456Z-"),
-            "{key}"
+        let manifest = "veriff/s1/a-1/manifest-20250304T102107412000Z-cd49e5d021d0030b.json";
+        let key = receipt_key("veriff/", t, manifest);
+        assert_eq!(
+            key,
+            "veriff/ledger/receipts/2026/12/03/10/20261203T105959123456Z~s1~a-1~\
+             manifest-20250304T102107412000Z-cd49e5d021d0030b.json"
         );
-        assert!(key.ends_with(".json"));
-        assert_eq!(receipt_time(&key), Some(t));
-        let later = receipt_key("veriff/", at("2026-12-03T11:00:00Z"), "k");
+        assert_eq!(
+            parse_receipt_key("veriff/", &key),
+            Some((t, manifest.to_string()))
+        );
+        assert_eq!(key_time(&key), Some(t));
+        let later = receipt_key("veriff/", at("2026-12-03T11:00:00Z"), manifest);
         assert!(later > key, "keys sort by time across hours");
-        assert_eq!(receipt_time("veriff/ledger/receipts/x.json"), None);
-        assert_eq!(receipt_time(&key.replace(".json", ".sig.json")), None);
+        assert_eq!(
+            parse_receipt_key("veriff/", "veriff/ledger/receipts/x.json"),
+            None
+        );
+        assert_eq!(
+            parse_receipt_key("other/", &key),
+            None,
+            "another archive's receipt"
+        );
+        for bad in [
+            key.replace("~a-1~", "~a/1~"),
+            key.replace("~a-1~", "~..~"),
+            key.replace("manifest-", "image-"),
+            key.replace(".json", ".json~x"),
+            key.replace("20261203T105959123456Z", "2026120XT105959123456Z"),
+        ] {
+            assert_eq!(parse_receipt_key("veriff/", &bad), None, "{bad}");
+        }
+        assert_eq!(
+            key_time("p/ledger/erasures/20261203T105959123456Z-0123.json"),
+            Some(t)
+        );
+        assert_eq!(
+            key_time("p/ledger/erasures/20261203T105959123456Z.json"),
+            None
+        );
+        assert_eq!(key_time("p/x"), None);
         assert_eq!(hour_of(t), at("2026-12-03T10:00:00Z"), "the hour's start");
     }
 

@@ -95,28 +95,19 @@ pub fn read_back_enough(window: &Window, oldest_read: &Digest) -> bool {
     }
 }
 
-/// A receipt as a listing shows it: its key and the time in its key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListedReceipt {
-    /// The receipt's key.
-    pub key: String,
-    /// The time in its key.
-    pub time: SystemTime,
-}
-
-/// The receipts this seal reads: those listed in the window (before its end, from
-/// `list_from`), except those the previous digest carries as pending (their manifest key
-/// is known already), in key order.
-pub fn receipts_to_read(
-    listed: Vec<ListedReceipt>,
+/// The listed receipts this seal considers: those in the window (before its end, from
+/// `list_from`), except those the previous digest carries as pending (they come with it),
+/// in key order.
+pub fn receipts_in_window(
+    listed: Vec<OpenReceipt>,
     window: &Window,
     pending: &[PendingReceipt],
-) -> Vec<ListedReceipt> {
+) -> Vec<OpenReceipt> {
     let carried: HashSet<&str> = pending.iter().map(|p| p.key.as_str()).collect();
-    let mut out: Vec<ListedReceipt> = listed
+    let mut out: Vec<OpenReceipt> = listed
         .into_iter()
-        .filter(|r| r.time < window.to)
-        .filter(|r| window.list_from.is_none_or(|from| r.time >= from))
+        .filter(|r| r.written < window.to)
+        .filter(|r| window.list_from.is_none_or(|from| r.written >= from))
         .filter(|r| !carried.contains(r.key.as_str()))
         .collect();
     out.sort_by(|a, b| a.key.cmp(&b.key));
@@ -124,7 +115,7 @@ pub fn receipts_to_read(
     out
 }
 
-/// A receipt the seal knows the manifest of (read from it, or carried as pending).
+/// A receipt: its key, the manifest it announces (both from its key), and its time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenReceipt {
     /// The receipt's key.
@@ -294,10 +285,11 @@ mod tests {
         }
     }
 
-    fn receipt(key: &str, time: &str) -> ListedReceipt {
-        ListedReceipt {
+    fn receipt(key: &str, time: &str) -> OpenReceipt {
+        OpenReceipt {
             key: key.into(),
-            time: at(time),
+            manifest_key: format!("m/{key}"),
+            written: at(time),
         }
     }
 
@@ -380,7 +372,7 @@ mod tests {
     }
 
     #[test]
-    fn receipts_in_the_window_are_read_once_and_pending_ones_are_not_reread() {
+    fn receipts_in_the_window_count_once_and_pending_ones_come_with_the_digest() {
         let w = Window {
             sequence: 3,
             from: Some(at("2026-12-03T09:00:00Z")),
@@ -399,7 +391,7 @@ mod tests {
             key: "r/p".into(),
             manifest_key: "m/p".into(),
         }];
-        let keys: Vec<String> = receipts_to_read(listed, &w, &pending)
+        let keys: Vec<String> = receipts_in_window(listed, &w, &pending)
             .into_iter()
             .map(|r| r.key)
             .collect();
@@ -412,7 +404,7 @@ mod tests {
             list_from: None,
             ..w
         };
-        let all = receipts_to_read(vec![receipt("r/a", "2000-01-01T00:00:00Z")], &first, &[]);
+        let all = receipts_in_window(vec![receipt("r/a", "2000-01-01T00:00:00Z")], &first, &[]);
         assert_eq!(
             all.len(),
             1,

@@ -3,8 +3,9 @@
 //!
 //! It finds the newest digest with three short listings, reads back the digests its
 //! look-back reaches, lists the receipts from the look-back on (one listing from a key,
-//! whatever the archive's size), reads each new receipt, looks each manifest up with one
-//! HeadObject (a GetObject when S3 keeps no SHA-256 of it), and writes the digest with a
+//! whatever the archive's size; each receipt's key names its manifest, so none is read),
+//! looks each new manifest up with one HeadObject (a GetObject when S3 keeps no SHA-256
+//! of it), and writes the digest with a
 //! conditional create at its sequence number: two seals racing cannot fork the chain, the
 //! second is refused. The signature (KMS, before anything is written) and the RFC 3161
 //! token follow; a signature or token missing from the newest digest (a seal cut short, an
@@ -20,11 +21,11 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 
 use super::format::{
-    Digest, Erasure, Link, PendingReceipt, Receipt, digest_key, digest_sequence, digests_prefix,
-    erasures_prefix, ledger_prefix, receipt_partition, receipt_time, receipts_prefix, sha256_hex,
-    time_floor_key, timestamp_key,
+    Digest, Erasure, Link, PendingReceipt, digest_key, digest_sequence, digests_prefix,
+    erasures_prefix, key_time, ledger_prefix, parse_receipt_key, receipt_partition,
+    receipts_prefix, sha256_hex, time_floor_key, timestamp_key,
 };
-use super::plan::{self, ListedReceipt, ManifestState, OpenReceipt, SealSettings, Window};
+use super::plan::{self, ManifestState, OpenReceipt, SealSettings, Window};
 use super::stamp::Timestamper;
 use crate::error::{Error, IntegrityError};
 use crate::layout;
@@ -80,7 +81,7 @@ pub struct SealReport {
     pub abandoned: usize,
     /// Erasure records it seals.
     pub erasures: usize,
-    /// Receipts read.
+    /// Receipts listed (the window and its look-back).
     pub receipts_read: usize,
     /// Whether it is signed.
     pub signed: bool,
@@ -323,8 +324,9 @@ impl Sealer {
         Ok(sealed)
     }
 
-    /// The receipts to seal, with the number read: new ones in the window (each read for
-    /// its manifest key) and those the newest digest carries as pending.
+    /// The receipts to seal, with the number listed: those in the window (their manifest
+    /// read from their key: no receipt is read) and those the newest digest carries as
+    /// pending.
     async fn open_receipts(
         &self,
         window: &Window,
@@ -334,63 +336,28 @@ impl Sealer {
         let start = window
             .list_from
             .map(|from| time_floor_key(&receipt_partition(&self.prefix, from), from));
-        let listed: Vec<ListedReceipt> = (self.store.list_after(&folder, start.as_deref()).await?)
+        let listed = self.store.list_after(&folder, start.as_deref()).await?;
+        let count = listed.len();
+        let receipts: Vec<OpenReceipt> = listed
             .into_iter()
             .filter_map(|o| {
-                let time = receipt_time(&o.key)?;
-                Some(ListedReceipt { key: o.key, time })
+                let (written, manifest_key) = parse_receipt_key(&self.prefix, &o.key)?;
+                Some(OpenReceipt {
+                    key: o.key,
+                    manifest_key,
+                    written,
+                })
             })
             .collect();
-        let to_read = plan::receipts_to_read(listed, window, pending);
-        let read = to_read.len();
-        let mut open: Vec<OpenReceipt> = futures_util::stream::iter(to_read)
-            .map(|r| async move { (self.read_receipt(&r.key).await, r) })
-            .buffered(CONCURRENCY)
-            .filter_map(|(receipt, listed)| async move {
-                match receipt {
-                    Ok(Some(receipt)) => Some(Ok(OpenReceipt {
-                        key: listed.key,
-                        manifest_key: receipt.manifest_key,
-                        written: listed.time,
-                    })),
-                    Ok(None) => None,
-                    Err(e) => Some(Err(e)),
-                }
-            })
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect::<Result<_, Error>>()?;
+        let mut open = plan::receipts_in_window(receipts, window, pending);
         open.extend(pending.iter().filter_map(|p| {
             Some(OpenReceipt {
                 key: p.key.clone(),
                 manifest_key: p.manifest_key.clone(),
-                written: receipt_time(&p.key)?,
+                written: parse_receipt_key(&self.prefix, &p.key)?.0,
             })
         }));
-        Ok((open, read))
-    }
-
-    /// One receipt; `None` (logged) for one that is gone or does not parse, or that names
-    /// a manifest outside the archive's session folders.
-    async fn read_receipt(&self, key: &str) -> Result<Option<Receipt>, Error> {
-        let Some(bytes) = self.store.read(key, 64 * 1024).await? else {
-            return Ok(None);
-        };
-        match Receipt::parse(&bytes) {
-            Ok(r) if self.is_manifest_key(&r.manifest_key) => Ok(Some(r)),
-            Ok(_) => {
-                tracing::warn!(
-                    receipt = key,
-                    "a receipt names no manifest of this archive; skipped"
-                );
-                Ok(None)
-            }
-            Err(e) => {
-                tracing::warn!(receipt = key, error = %e, "a receipt does not parse; skipped");
-                Ok(None)
-            }
-        }
+        Ok((open, count))
     }
 
     /// Whether `key` names a manifest under this archive's prefix (not in the ledger).
@@ -494,7 +461,7 @@ impl Sealer {
         let listed = self.store.list_after(&folder, start.as_deref()).await?;
         let mut out = Vec::new();
         for object in listed {
-            let in_window = receipt_time(&object.key).is_some_and(|t| t < window.to);
+            let in_window = key_time(&object.key).is_some_and(|t| t < window.to);
             if !in_window {
                 continue;
             }

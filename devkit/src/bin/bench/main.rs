@@ -42,7 +42,7 @@
 //! Item 7 runs the `veriff-archiver` binary next to this one (`target/<profile>/`), or
 //! `--cli PATH` (`scripts/bench.sh` builds it with `cargo build --bin veriff-archiver`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -64,6 +64,8 @@ use bytes::{Bytes, BytesMut};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
+use veriff_archiver::ledger::{SealOutcome, SealSettings, Sealer};
+use veriff_archiver::store::Store;
 use veriff_archiver::{App, Config};
 
 const API_KEY: &str = "bench-api-key";
@@ -90,7 +92,7 @@ struct Args {
 }
 
 const USAGE: &str =
-    "usage: bench [--smoke] [--only 1-10] [--bootstrap PATH] [--cli PATH] [--backfill-sessions N]";
+    "usage: bench [--smoke] [--only 1-11] [--bootstrap PATH] [--cli PATH] [--backfill-sessions N]";
 
 fn parse_args() -> Res<Args> {
     let mut args = Args {
@@ -107,8 +109,8 @@ fn parse_args() -> Res<Args> {
             "--only" => {
                 let n = it.next().and_then(|v| v.parse::<u8>().ok());
                 match n {
-                    Some(n @ 1..=10) => args.only = Some(n),
-                    _ => return Err(format!("--only takes 1-10\n{USAGE}")),
+                    Some(n @ 1..=11) => args.only = Some(n),
+                    _ => return Err(format!("--only takes 1-11\n{USAGE}")),
                 }
             }
             "--bootstrap" => {
@@ -165,6 +167,11 @@ struct Params {
     link_rss_video_len: u64,
     /// Item 10: the video copied under a CPU quota.
     hash_video_len: u64,
+    /// Item 11: manifests written in the busy hour; objects of the large archives (the
+    /// listing baseline is timed on the first); new manifests sealed in them.
+    seal_busy_manifests: usize,
+    seal_archive_objects: [usize; 2],
+    seal_new_manifests: usize,
 }
 
 impl Params {
@@ -188,6 +195,9 @@ impl Params {
             link_image_size: 500_000,
             link_rss_video_len: 1024 * MIB,
             hash_video_len: 128 * MIB,
+            seal_busy_manifests: 10_000,
+            seal_archive_objects: [100_000, 1_000_000],
+            seal_new_manifests: 100,
         }
     }
 
@@ -211,6 +221,9 @@ impl Params {
             link_image_size: 100_000,
             link_rss_video_len: 16 * MIB,
             hash_video_len: 8 * MIB,
+            seal_busy_manifests: 200,
+            seal_archive_objects: [2_000, 5_000],
+            seal_new_manifests: 10,
         }
     }
 }
@@ -1794,6 +1807,8 @@ async fn bench_audit(env: &Env, p: &Params) -> Res<Vec<Table>> {
                 deep,
                 concurrency,
                 public_key: None,
+                ledger: None,
+                expected_sessions: Vec::new(),
             };
             let started = Instant::now();
             // The first progress call comes once the listing and the manifests are read.
@@ -1894,6 +1909,231 @@ async fn bench_audit(env: &Env, p: &Params) -> Res<Vec<Table>> {
 // 7. backfill: sessions per second and peak memory of the CLI
 
 /// Where item 7 archives: apart from the other items.
+// ---------------------------------------------------------------------------------------
+// Item 11: the ledger's seal
+
+/// S3 requests by kind, from the local server's log.
+fn request_mix(requests: &[archiver_devkit::S3Request]) -> String {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in requests {
+        let kind = match r.method.as_str() {
+            "GET" if r.has_query_param("list-type") || r.has_query_param("versions") => "LIST",
+            "GET" => "GET",
+            "HEAD" => "HEAD",
+            "PUT" => "PUT",
+            other => other,
+        };
+        *counts.entry(kind).or_default() += 1;
+    }
+    counts
+        .iter()
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What the archive does for one decision, as far as the ledger sees it: the receipt,
+/// then the manifest (a few hundred bytes here), both conditional creates.
+async fn write_sealable(store: &Store, prefix: &str, n: usize) -> Res<()> {
+    use veriff_archiver::ledger::format::{Receipt, receipt_key};
+    let key = format!(
+        "{prefix}session-{n:07}/attempt-{n:07}/manifest-20250304T102107{:06}Z-{:016x}.json",
+        n % 1_000_000,
+        n
+    );
+    let bytes = Bytes::from(format!(
+        "{{\"schemaVersion\":3,\"bench\":{n},\"pad\":\"{}\"}}",
+        "x".repeat(300)
+    ));
+    let at = SystemTime::now();
+    let receipt = Receipt::of(&key, &bytes, at);
+    let receipt_key = receipt_key(prefix, at, &key);
+    for (k, b) in [
+        (receipt_key.as_str(), Bytes::from(receipt.to_bytes())),
+        (key.as_str(), bytes),
+    ] {
+        store
+            .create(k, b, "application/json", &[])
+            .await
+            .map_err(|e| format!("write {k}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Seals once; the time, the requests it made, and what it sealed.
+async fn timed_seal(env: &Env, sealer: &Sealer) -> Res<(Duration, String, usize)> {
+    env.s3.reset_requests();
+    let started = Instant::now();
+    let outcome = sealer
+        .seal(SystemTime::now())
+        .await
+        .map_err(|e| format!("seal: {e}"))?;
+    let elapsed = started.elapsed();
+    let manifests = match outcome {
+        SealOutcome::Sealed(r) => r.manifests,
+        other => return Err(format!("seal: {other:?}")),
+    };
+    Ok((elapsed, request_mix(&env.s3.requests()), manifests))
+}
+
+/// The baseline a seal without receipts needs at least: every object of the archive listed
+/// (ListObjectsV2, 1,000 keys a page) and each manifest's HeadObject.
+async fn listing_baseline(env: &Env, prefix: &str) -> Res<(Duration, String, usize)> {
+    use futures_util::StreamExt as _;
+    env.s3.reset_requests();
+    let started = Instant::now();
+    let store = Store::new(env.client.clone(), BUCKET, 5 << 20);
+    let listed = store
+        .list_folder(prefix)
+        .await
+        .map_err(|e| format!("list: {e}"))?;
+    let manifests: Vec<String> = listed
+        .into_iter()
+        .map(|o| o.key)
+        .filter(|k| k.contains("/manifest-") && !k.contains("/ledger/"))
+        .collect();
+    let heads = futures_util::stream::iter(&manifests)
+        .map(|k| store.head(k, None))
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await;
+    for head in heads {
+        head.map_err(|e| format!("head: {e}"))?;
+    }
+    Ok((
+        started.elapsed(),
+        request_mix(&env.s3.requests()),
+        manifests.len(),
+    ))
+}
+
+/// Writes `count` objects of an archive made earlier straight into the local server's
+/// folder (as many files; far faster than as many PutObjects, and the seal never reads
+/// them anyway).
+fn fill_archive(env: &Env, prefix: &str, count: usize) -> Res<()> {
+    let bucket = env.root.path().join("s3").join(BUCKET);
+    for n in 0..count {
+        let folder = bucket.join(format!(
+            "{prefix}old-session-{:05}/attempt-{:05}",
+            n / 100,
+            n / 100
+        ));
+        if n % 100 == 0 {
+            std::fs::create_dir_all(&folder).map_err(|e| format!("{}: {e}", folder.display()))?;
+        }
+        let name = if n % 10 == 0 {
+            format!(
+                "manifest-20240101T000000{:06}Z-{n:016x}.json",
+                n % 1_000_000
+            )
+        } else {
+            format!("image-{n}.jpg")
+        };
+        std::fs::write(folder.join(name), b"x").map_err(|e| format!("fill: {e}"))?;
+    }
+    Ok(())
+}
+
+async fn bench_seal(env: &Env, p: &Params) -> Res<Vec<Table>> {
+    use futures_util::StreamExt as _;
+    let store = Store::new(env.client.clone(), BUCKET, 5 << 20);
+    let settings = SealSettings::default();
+    let mut table = Table::new(
+        "Item 11: the ledger's seal (local s3s-fs; one digest per seal)",
+        &["case", "manifests sealed", "seal time", "S3 requests"],
+    );
+
+    // A busy hour: N manifests written, then one seal; the next seal (an empty hour).
+    let busy = "seal-busy/";
+    let sealer = Sealer::new(store.clone(), busy, settings);
+    timed_seal(env, &sealer).await?;
+    let written = Instant::now();
+    let writes: Vec<Res<()>> = futures_util::stream::iter(0..p.seal_busy_manifests)
+        .map(|n| write_sealable(&store, busy, n))
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    writes.into_iter().collect::<Res<Vec<_>>>()?;
+    let write_time = written.elapsed();
+    let (t, requests, n) = timed_seal(env, &sealer).await?;
+    table.row(vec![
+        format!("{} manifests in the period", p.seal_busy_manifests),
+        n.to_string(),
+        ms(t),
+        requests,
+    ]);
+    let (t, requests, n) = listing_baseline(env, busy).await?;
+    table.row(vec![
+        "  baseline: list the archive, head each manifest".into(),
+        n.to_string(),
+        ms(t),
+        requests,
+    ]);
+    let (t, requests, n) = timed_seal(env, &sealer).await?;
+    table.row(vec![
+        "the next period, nothing written".into(),
+        n.to_string(),
+        ms(t),
+        requests,
+    ]);
+
+    // Large archives made earlier, sealed once while empty: new manifests on top.
+    for (i, &objects) in p.seal_archive_objects.iter().enumerate() {
+        let prefix = format!("seal-big-{i}/");
+        let sealer = Sealer::new(store.clone(), &prefix, settings);
+        timed_seal(env, &sealer).await?;
+        let filling = Instant::now();
+        fill_archive(env, &prefix, objects)?;
+        eprintln!(
+            "(item 11: {objects} objects written in {:.1} s)",
+            filling.elapsed().as_secs_f64()
+        );
+        for n in 0..p.seal_new_manifests {
+            write_sealable(&store, &prefix, n).await?;
+        }
+        let (t, requests, sealed) = timed_seal(env, &sealer).await?;
+        table.row(vec![
+            format!("archive of {objects} objects, {} new", p.seal_new_manifests),
+            sealed.to_string(),
+            ms(t),
+            requests,
+        ]);
+        if i == 0 {
+            let (t, requests, n) = listing_baseline(env, &prefix).await?;
+            table.row(vec![
+                "  baseline: list the archive, head each manifest".into(),
+                n.to_string(),
+                ms(t),
+                requests,
+            ]);
+        } else {
+            table.row(vec![
+                "  baseline: list the archive, head each manifest".into(),
+                (objects / 10 + p.seal_new_manifests).to_string(),
+                "not timed".into(),
+                format!(
+                    "{} LIST, {} HEAD (computed)",
+                    objects.div_ceil(1000),
+                    objects / 10 + p.seal_new_manifests
+                ),
+            ]);
+        }
+    }
+    let mut notes = Table::new(
+        "Item 11: writing the busy hour",
+        &["manifests", "time", "per second"],
+    );
+    notes.row(vec![
+        p.seal_busy_manifests.to_string(),
+        ms(write_time),
+        format!(
+            "{:.0}",
+            p.seal_busy_manifests as f64 / write_time.as_secs_f64()
+        ),
+    ]);
+    Ok(vec![table, notes])
+}
+
 const BACKFILL_PREFIX: &str = "backfill/";
 /// Veriff latency of item 7.
 const BACKFILL_LATENCY: Duration = Duration::from_millis(30);
@@ -2121,7 +2361,7 @@ async fn run(args: &Args) -> Res<()> {
     let env = Env::start().await?;
     let mut missing = Vec::new();
     let cli = args.cli.clone().or_else(sibling_cli);
-    for item in 1..=10_u8 {
+    for item in 1..=11_u8 {
         if !wanted(item) {
             continue;
         }
@@ -2133,6 +2373,7 @@ async fn run(args: &Args) -> Res<()> {
             (4, Some(b)) => bench_cold_start(&env, &p, b).await?,
             (5, Some(b)) => bench_size(b)?,
             (6, _) => bench_audit(&env, &p).await?,
+            (11, _) => bench_seal(&env, &p).await?,
             (9, Some(b)) => bench_link(&env, &p, b).await?,
             (10, Some(b)) => bench_hashing(&env, &p, b).await?,
             (8, Some(b)) => match archiver_devkit::MotoServer::find_executable() {
