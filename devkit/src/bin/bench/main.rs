@@ -1906,10 +1906,6 @@ async fn bench_audit(env: &Env, p: &Params) -> Res<Vec<Table>> {
 }
 
 // ---------------------------------------------------------------------------------------
-// 7. backfill: sessions per second and peak memory of the CLI
-
-/// Where item 7 archives: apart from the other items.
-// ---------------------------------------------------------------------------------------
 // Item 11: the ledger's seal
 
 /// S3 requests by kind, from the local server's log.
@@ -2134,6 +2130,10 @@ async fn bench_seal(env: &Env, p: &Params) -> Res<Vec<Table>> {
     Ok(vec![table, notes])
 }
 
+// ---------------------------------------------------------------------------------------
+// 7. backfill: sessions per second and peak memory of the CLI
+
+/// Where item 7 archives: apart from the other items.
 const BACKFILL_PREFIX: &str = "backfill/";
 /// Veriff latency of item 7.
 const BACKFILL_LATENCY: Duration = Duration::from_millis(30);
