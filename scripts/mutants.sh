@@ -50,6 +50,8 @@ if [ "${1:-}" = "--in-diff" ]; then
   args=(--in-diff "$diff_file" --in-place --baseline skip --timeout 300)
   for f in "${CORE_MODULES[@]}"; do args+=(--file "$f"); done
 else
+  # A mutant that sends a property test into long shrinking takes minutes to fail.
+  args=(--timeout 300)
   files=("$@")
   [ ${#files[@]} -gt 0 ] || files=("${CORE_MODULES[@]}")
   for f in "${files[@]}"; do args+=(--file "$f"); done

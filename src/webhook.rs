@@ -610,6 +610,14 @@ mod tests {
             assert!(!printed.contains(pii), "{pii} in {printed}");
         }
         assert!(printed.contains(r#""webhook":"fullauto""#), "{printed}");
+        assert_eq!(d.record.end_user_id, None, "endUserId is null here");
+        // The end user's id is kept when sent (it names the customer in the integrator's
+        // system, as in the decision webhook).
+        let with_user = full_auto_with(|v| v["endUserId"] = "user-42".into());
+        let Webhook::Decision(d) = classify(&with_user).unwrap() else {
+            panic!("not a decision")
+        };
+        assert_eq!(d.record.end_user_id.as_deref(), Some("user-42"));
     }
 
     /// `FULL_AUTO` with `edit` applied to its parsed JSON.
