@@ -40,6 +40,8 @@ ensure_moto
 cargo test --locked --test it -- --ignored evidence::
 cargo test --locked --test it -- --ignored signing::
 cargo test --locked --test it -- --ignored ledger::
+step "Evidence by customer on moto_server (retain, hold, erase under Object Lock; restore)"
+cargo test --locked --test it -- --ignored customer::
 step "Queue mode on moto_server's SQS (enqueue, partial batch failures, dead-letter queue); Secrets Manager"
 cargo test --locked --test it -- --ignored queue::
 cargo test --locked --test it -- --ignored secrets::

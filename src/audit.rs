@@ -502,11 +502,13 @@ impl Auditor {
         let mut folders: BTreeMap<String, FolderObjects> = BTreeMap::new();
         let mut strays = Vec::new();
         let mut times = HashMap::new();
-        // The ledger beside the session folders is walked on its own (`ledger_audit`).
+        // The ledger beside the session folders is walked on its own (`ledger_audit`); the
+        // index by customer is derived from the manifests (`reindex` rebuilds it).
         let ledger = crate::ledger::format::ledger_prefix(&options.prefix);
+        let index = crate::index::index_prefix(&options.prefix);
         for prefix in prefixes {
             let mut objects = self.store.list_folder(&prefix).await?;
-            objects.retain(|o| !o.key.starts_with(&ledger));
+            objects.retain(|o| !o.key.starts_with(&ledger) && !o.key.starts_with(&index));
             times.extend(
                 objects
                     .iter()

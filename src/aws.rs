@@ -33,6 +33,30 @@ pub fn secrets_client(sdk: &aws_config::SdkConfig) -> aws_sdk_secretsmanager::Cl
     aws_sdk_secretsmanager::Client::new(sdk)
 }
 
+/// Why the caller's identity is unknown.
+#[derive(Debug, thiserror::Error)]
+#[error("STS GetCallerIdentity: {code}")]
+pub struct IdentityError {
+    /// STS's error code, or what went wrong.
+    pub code: String,
+}
+
+/// The caller's identity ARN (STS GetCallerIdentity): who runs an operator's command, for
+/// its records (legal holds, erasures). The CLI only; the function never asks.
+pub async fn caller_arn(sdk: &aws_config::SdkConfig) -> Result<String, IdentityError> {
+    use aws_sdk_sts::error::ProvideErrorMetadata;
+    let out = aws_sdk_sts::Client::new(sdk)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| IdentityError {
+            code: e.code().unwrap_or("no answer").to_string(),
+        })?;
+    out.arn().map(str::to_string).ok_or_else(|| IdentityError {
+        code: "no ARN in the answer".into(),
+    })
+}
+
 /// The SQS client (queue mode).
 pub fn sqs_client(sdk: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(sdk)

@@ -124,6 +124,9 @@ pub struct ArchiveSettings {
     pub decision_payload: bool,
     /// The KMS key that signs every manifest (`MANIFEST_SIGNING_KEY_ID`); `None`: unsigned.
     pub signing_key_id: Option<String>,
+    /// The key of the index by customer (`ARCHIVE_INDEX_KEY`, hex, at least 32 bytes);
+    /// `None`: no index is written.
+    pub index_key: Option<crate::index::IndexKey>,
 }
 
 /// How files are copied.
@@ -331,6 +334,20 @@ fn archive_settings<L: Fn(&str) -> Option<String>>(
             .get("MANIFEST_SIGNING_KEY_ID")
             .map(|id| parse_key_id(&id))
             .transpose()?,
+        index_key: env
+            .get("ARCHIVE_INDEX_KEY")
+            .map(|hex| parse_index_key(&hex))
+            .transpose()?,
+    })
+}
+
+/// `ARCHIVE_INDEX_KEY`: the index key, hex, at least 32 bytes.
+pub fn parse_index_key(hex: &str) -> Result<crate::index::IndexKey, ConfigError> {
+    crate::index::IndexKey::from_hex(hex).map_err(|e| {
+        err(
+            "ARCHIVE_INDEX_KEY",
+            format!("{e} (generate one with `openssl rand -hex 32`)"),
+        )
     })
 }
 
@@ -938,12 +955,31 @@ mod tests {
             ("INGEST_MODE", "sqs"),
             ("LEDGER_SEAL_SCHEDULE", "cron(0 * * * ? *)"),
             ("LEDGER_TSA_URL", "ftp://tsa"),
+            ("ARCHIVE_INDEX_KEY", "abcd"),
         ] {
             let e = config(&[(var, value)]).unwrap_err();
             assert_eq!(e.var, var, "{e}");
         }
         let missing = Config::from_lookup(|_| None).unwrap_err();
         assert_eq!(missing.var, "VERIFF_API_KEY");
+    }
+
+    #[test]
+    fn the_index_key_is_hex_of_at_least_32_bytes_or_unset() {
+        assert!(config(&[]).unwrap().archive.index_key.is_none());
+        let key = "ab".repeat(32);
+        assert!(
+            config(&[("ARCHIVE_INDEX_KEY", &key)])
+                .unwrap()
+                .archive
+                .index_key
+                .is_some()
+        );
+        for bad in ["ab".repeat(31), "zz".repeat(32)] {
+            let e = config(&[("ARCHIVE_INDEX_KEY", &bad)]).unwrap_err();
+            assert_eq!(e.var, "ARCHIVE_INDEX_KEY");
+            assert!(e.to_string().contains("openssl rand -hex 32"), "{e}");
+        }
     }
 
     #[test]

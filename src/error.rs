@@ -300,6 +300,27 @@ pub enum StorageProblem {
     /// The background task of a part's upload failed to run.
     #[error("the part's upload task failed")]
     TaskFailed,
+    /// The object is in an archived storage class (S3 Glacier Flexible Retrieval or Deep
+    /// Archive, `InvalidObjectState`): it must be restored before it can be read.
+    #[error("{0}")]
+    Archived(Box<ArchivedObject>),
+}
+
+/// An object that must be restored before it can be read, and the command that does it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{key} (version {version}) is in an archived storage class (GLACIER or DEEP_ARCHIVE) and \
+     must be restored before it can be read: aws s3api restore-object --bucket {bucket} --key \
+     '{key}' --version-id '{version}' --restore-request Days=7, or `veriff-archiver restore` \
+     for whole sessions (docs/operations.md, \"Storage classes\")"
+)]
+pub struct ArchivedObject {
+    /// The bucket.
+    pub bucket: String,
+    /// The object's key.
+    pub key: String,
+    /// The version asked for (`current` when none).
+    pub version: String,
 }
 
 /// A manifest that could not be signed.

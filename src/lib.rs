@@ -58,6 +58,9 @@
 //!   (chained, signed, timestamped) that prove the archive complete.
 //! - [`tsa`]: RFC 3161 timestamps: the request, the token from a response, offline
 //!   verification against the authority's certificate.
+//! - [`index`]: the index by customer: entries keyed by a keyed hash of `vendorData` or
+//!   `endUserId`, written before each manifest (pure).
+//! - [`customer`]: evidence by customer: find, retain, hold, release, erase, reindex.
 //! - [`pack`]: the evidence pack of one session (the CLI's `report`): the page, laid out
 //!   by an escaping template from an audit and the images it proved, and the owner-only
 //!   folder it is written to.
@@ -81,10 +84,12 @@ pub mod backfill;
 pub mod budget;
 pub mod config;
 pub mod credentials;
+pub mod customer;
 pub mod domain;
 pub mod error;
 pub mod event;
 pub mod handler;
+pub mod index;
 pub mod layout;
 pub mod ledger;
 pub mod manifest;

@@ -18,6 +18,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env().inspect_err(|e| {
         tracing::error!(variable = e.var, error = %e, "invalid configuration; fix the function's environment");
     })?;
+    if config.archive.index_key.is_none() {
+        tracing::warn!(
+            variable = "ARCHIVE_INDEX_KEY",
+            "no index key: decisions are archived without an index by customer (`veriff-archiver find` cannot find them until `reindex`)"
+        );
+    }
     let metrics = Metrics::stdout(config.metrics_namespace.clone());
     // Credentials in Secrets Manager are read here, before the first invocation, or the
     // function does not start (a function without them would reject every webhook).

@@ -480,6 +480,7 @@ impl Archiver {
     async fn write_manifest(&self, key: &str, manifest: &Manifest) -> Result<Written, Error> {
         let bytes = Bytes::from(manifest.to_bytes());
         let signature = self.signature_for(key, &bytes).await?;
+        self.write_index_entries(key, manifest).await?;
         self.write_receipt(key, &bytes).await?;
         let created = self
             .store

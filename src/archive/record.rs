@@ -84,6 +84,27 @@ impl Archiver {
         Ok(())
     }
 
+    /// Writes the index entries of the decision about to be recorded at `key` (one per
+    /// customer reference it carries), before the manifest, so that no manifest is ever
+    /// unindexed. Conditional creates: an entry already there (a retry) is kept. Nothing
+    /// without an index key.
+    pub(super) async fn write_index_entries(
+        &self,
+        key: &str,
+        manifest: &crate::manifest::Manifest,
+    ) -> Result<(), Error> {
+        let Some(index_key) = &self.config.archive.index_key else {
+            return Ok(());
+        };
+        let prefix = &self.config.archive.prefix;
+        for (entry, body) in crate::index::entries_for(index_key, prefix, &manifest.decision, key) {
+            self.store
+                .create(&entry, Bytes::from(body), "application/json", &[])
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Stores a signature document beside the manifest at `key` (conditional create: one
     /// already there, from a concurrent delivery, is kept).
     pub(super) async fn store_signature(&self, key: &str, document: Vec<u8>) -> Result<(), Error> {

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use p256::ecdsa::VerifyingKey;
 
 use super::Problem;
-use crate::ledger::format::{Digest, digest_key, sha256_hex};
+use crate::ledger::format::{Digest, Erasure, digest_key, sha256_hex};
 use crate::signing;
 use crate::store::ListedVersion;
 
@@ -227,13 +227,13 @@ pub(super) fn check_sealed(
     digests: &[Digest],
     archived: &BTreeMap<String, ArchivedManifest>,
     versions: Option<&Versions>,
+    unsealed_erasures: &[Erasure],
 ) -> SealedCheck {
     let mut out = SealedCheck::default();
-    for d in digests {
-        for erasure in &d.erasures {
-            out.erased_sessions
-                .extend(erasure.sessions.iter().map(|s| s.to_string()));
-        }
+    let sealed_erasures = digests.iter().flat_map(|d| &d.erasures);
+    for erasure in sealed_erasures.chain(unsealed_erasures) {
+        out.erased_sessions
+            .extend(erasure.sessions.iter().map(|s| s.to_string()));
     }
     let mut seen = BTreeSet::new();
     for d in digests {
@@ -404,7 +404,7 @@ pub(super) fn check_expected(
 mod tests {
     use super::*;
     use crate::domain::SafeId;
-    use crate::ledger::format::{DIGEST_SCHEMA, Erasure, Link, Period, SealedManifest};
+    use crate::ledger::format::{DIGEST_SCHEMA, Link, Period, SealedManifest};
 
     fn at(rfc: &str) -> SystemTime {
         humantime::parse_rfc3339(rfc).unwrap()
@@ -639,6 +639,7 @@ mod tests {
             is_latest: latest,
             delete_marker: marker,
             size: 3,
+            storage_class: None,
             last_modified: None,
         }
     }
@@ -689,7 +690,7 @@ mod tests {
                 ],
             ),
         ]);
-        let c = check_sealed("p/", &[d, d2], &archive, Some(&versions));
+        let c = check_sealed("p/", &[d, d2], &archive, Some(&versions), &[]);
         assert_eq!(
             (c.listed, c.present),
             (5, 1),
@@ -731,8 +732,19 @@ mod tests {
         // Without versions, the same are removed or changed.
         let mut d = doc(0, None, "2026-12-03T09:00:00Z", None);
         d.manifests = vec![sealed("p/s4/a/m.json", "dd", Some("v1"))];
-        let c = check_sealed("p/", &[d], &archive, None);
+        let c = check_sealed("p/", &[d.clone()], &archive, None, &[]);
         assert_eq!(keys(&c.changed), ["p/s4/a/m.json"]);
+        // An erasure record not sealed yet counts too (erase, then verify at once).
+        let record = Erasure {
+            subject: "h".into(),
+            sessions: vec![SafeId::parse("s4").unwrap()],
+            erased_at: "2026-12-03T09:00:00Z".into(),
+            by: "arn".into(),
+            record: "p/ledger/erasures/y.json".into(),
+        };
+        let c = check_sealed("p/", &[d], &archive, None, &[record]);
+        assert!(c.changed.is_empty());
+        assert_eq!(c.listed, 0);
     }
 
     #[test]

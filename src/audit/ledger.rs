@@ -11,7 +11,9 @@ use futures_util::StreamExt;
 use super::chain::{self, ArchivedManifest, ReadDigest, Versions};
 use super::{AuditOptions, AuditReport, Auditor, LedgerOptions, LedgerSummary, Problem};
 use crate::error::Error;
-use crate::ledger::format::{digest_sequence, digests_prefix, timestamp_key};
+use crate::ledger::format::{
+    Erasure, digest_sequence, digests_prefix, erasures_prefix, timestamp_key,
+};
 use crate::signing::signature_key;
 
 /// Largest digest, signature or token read.
@@ -40,7 +42,14 @@ impl Auditor {
         );
         let versions = self.versions(prefix).await?;
         let archived = archived_manifests(report, times);
-        let sealed = chain::check_sealed(prefix, &chain.digests, &archived, versions.as_ref());
+        let erasures = self.erasure_records(prefix).await?;
+        let sealed = chain::check_sealed(
+            prefix,
+            &chain.digests,
+            &archived,
+            versions.as_ref(),
+            &erasures,
+        );
         let newest = chain.digests.last();
         let interval = newest
             .map(|d| Duration::from_secs(d.interval_seconds))
@@ -147,6 +156,24 @@ impl Auditor {
             .await
             .into_iter()
             .collect()
+    }
+
+    /// The erasure records under the ledger, sealed or not yet (an erasure is reported as
+    /// such at once, not only after the next seal). One that does not parse is skipped:
+    /// its sessions then show as removed, which is the safe side.
+    async fn erasure_records(&self, prefix: &str) -> Result<Vec<Erasure>, Error> {
+        let mut out = Vec::new();
+        for object in self.store.list_folder(&erasures_prefix(prefix)).await? {
+            let Some(bytes) = self.store.read(&object.key, 1 << 20).await? else {
+                continue;
+            };
+            if let Ok(erasure) = serde_json::from_slice::<Erasure>(&bytes)
+                && erasure.record == object.key
+            {
+                out.push(erasure);
+            }
+        }
+        Ok(out)
     }
 
     /// Every version under the prefix, by key, on a versioned bucket; `None` otherwise.

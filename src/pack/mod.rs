@@ -5,6 +5,7 @@
 //! Writing never replaces anything: the folder must be new or empty, and each file is
 //! created new (0600) in a folder made 0700.
 
+mod export;
 mod page;
 
 use std::fs;
@@ -12,6 +13,7 @@ use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+pub use export::{ExportPage, ExportRow};
 pub use page::{CONTENT_SECURITY_POLICY, Page, inline_mime};
 
 /// Largest image inlined into the page.
@@ -88,6 +90,19 @@ pub fn write(dir: &Path, files: &[(&str, &[u8])]) -> Result<PathBuf, PackError> 
         file.sync_all().map_err(io(&path))?;
     }
     Ok(std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()))
+}
+
+/// Adds one file (0600, never over an existing one) to a pack's folder made by [`write`].
+pub fn add_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), PackError> {
+    let path = dir.join(name);
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(io(&path))?;
+    file.write_all(bytes).map_err(io(&path))?;
+    file.sync_all().map_err(io(&path))
 }
 
 #[cfg(test)]

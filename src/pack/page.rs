@@ -26,8 +26,8 @@ use crate::units::exact_bytes;
 pub const CONTENT_SECURITY_POLICY: &str =
     "default-src 'none'; img-src data:; style-src 'unsafe-inline'";
 
-/// The page's only style sheet.
-const STYLE: &str = include_str!("../../templates/report.css");
+/// The page's only style sheet (the export's index page uses it too).
+pub(super) const STYLE: &str = include_str!("../../templates/report.css");
 
 /// The whole page.
 #[derive(Template)]

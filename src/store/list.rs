@@ -36,6 +36,8 @@ pub struct ListedVersion {
     pub size: u64,
     /// When S3 stored it.
     pub last_modified: Option<SystemTime>,
+    /// Its storage class as listed (`STANDARD`, `GLACIER`...; `None` for a delete marker).
+    pub storage_class: Option<String>,
 }
 
 fn time(t: Option<&DateTime>) -> Option<SystemTime> {
@@ -146,6 +148,7 @@ impl Store {
                     delete_marker: false,
                     size: v.size().unwrap_or(0).max(0) as u64,
                     last_modified: time(v.last_modified()),
+                    storage_class: v.storage_class().map(|c| c.as_str().to_string()),
                 });
             }
             for m in page.delete_markers() {
@@ -157,6 +160,7 @@ impl Store {
                     delete_marker: true,
                     size: 0,
                     last_modified: time(m.last_modified()),
+                    storage_class: None,
                 });
             }
             if page.is_truncated() != Some(true) {
@@ -170,4 +174,65 @@ impl Store {
         }
         Ok(versions)
     }
+}
+
+/// What a restore request of one archived version did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restore {
+    /// S3 accepted the request: a readable copy appears within hours (or is already there).
+    Requested,
+    /// A restore is already running (409 `RestoreAlreadyInProgress`).
+    InProgress,
+}
+
+impl Store {
+    /// Asks S3 to restore one archived version (GLACIER, DEEP_ARCHIVE) for `days`, at
+    /// `tier` (`Standard`, `Bulk`, `Expedited`).
+    pub async fn restore(
+        &self,
+        key: &str,
+        version_id: &str,
+        days: i32,
+        tier: &str,
+    ) -> Result<Restore, Error> {
+        use aws_sdk_s3::error::ProvideErrorMetadata;
+        use aws_sdk_s3::types::{GlacierJobParameters, RestoreRequest, Tier};
+        let job = GlacierJobParameters::builder()
+            .tier(Tier::from(tier))
+            .build()
+            .map_err(|_| {
+                Error::Storage(crate::error::StorageError::new(
+                    "RestoreObject",
+                    crate::error::StorageProblem::NotBuilt,
+                ))
+            })?;
+        let request = RestoreRequest::builder()
+            .days(days)
+            .glacier_job_parameters(job)
+            .build();
+        match self
+            .client
+            .restore_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .version_id(version_id)
+            .restore_request(request)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Restore::Requested),
+            Err(e)
+                if e.as_service_error().and_then(|s| s.code())
+                    == Some("RestoreAlreadyInProgress") =>
+            {
+                Ok(Restore::InProgress)
+            }
+            Err(e) => Err(storage_error("RestoreObject", e)),
+        }
+    }
+}
+
+/// Whether a listed storage class needs a restore before GetObject can read it.
+pub fn needs_restore(storage_class: Option<&str>) -> bool {
+    matches!(storage_class, Some("GLACIER" | "DEEP_ARCHIVE"))
 }

@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 
 mod list;
 
-pub use list::{Level, ListedVersion};
+pub use list::{Level, ListedVersion, Restore, needs_restore};
 
 use crate::budget::{CopyBudget, Reservation};
 use crate::error::{Error, IntegrityError, StorageError, StorageProblem};
@@ -206,6 +206,16 @@ impl Store {
             }
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
             Err(e) if http_status(&e) == Some(404) => Ok(None),
+            Err(e) if e.as_service_error().and_then(|s| s.code()) == Some("InvalidObjectState") => {
+                Err(Error::StorageRefused(StorageError::new(
+                    "GetObject",
+                    StorageProblem::Archived(Box::new(crate::error::ArchivedObject {
+                        bucket: self.bucket.clone(),
+                        key: key.to_string(),
+                        version: version_id.unwrap_or("current").to_string(),
+                    })),
+                )))
+            }
             Err(e) => Err(storage_error("GetObject", e)),
         }
     }
@@ -639,7 +649,7 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-fn http_status<E, R: HasStatus>(e: &SdkError<E, R>) -> Option<u16> {
+pub(crate) fn http_status<E, R: HasStatus>(e: &SdkError<E, R>) -> Option<u16> {
     e.raw_response().map(HasStatus::status_code)
 }
 
@@ -649,7 +659,7 @@ fn is_precondition_failed<E, R: HasStatus>(e: &SdkError<E, R>) -> bool {
     matches!(http_status(e), Some(412 | 409))
 }
 
-trait HasStatus {
+pub(crate) trait HasStatus {
     fn status_code(&self) -> u16;
 }
 
@@ -662,7 +672,7 @@ impl HasStatus for aws_sdk_s3::config::http::HttpResponse {
 /// A short operator-facing description of an SDK error: the operation, the S3 error code
 /// or the transport problem. Never includes a body. Codes in [`PERMANENT_S3_CODES`] give
 /// [`Error::StorageRefused`], everything else [`Error::Storage`].
-fn storage_error<E, R>(operation: &'static str, e: SdkError<E, R>) -> Error
+pub(crate) fn storage_error<E, R>(operation: &'static str, e: SdkError<E, R>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: HasStatus + std::fmt::Debug + Send + Sync + 'static,

@@ -1205,6 +1205,10 @@ fn violations(src: &str) -> Vec<String> {
             check_key_policy(st, key, &signer, &mut v);
             continue;
         }
+        if let Some(people) = PeoplePolicy::of(st.owner.as_deref()) {
+            people_statement(people, st, &logic, &mut v);
+            continue;
+        }
         let who = describe(st);
         let function = match st.owner.as_deref() {
             Some(f @ (WEBHOOK_FUNCTION | CONSUMER_FUNCTION)) => f,
@@ -1443,6 +1447,251 @@ fn violations(src: &str) -> Vec<String> {
 
 /// The statement's Resource is `!Ref VeriffSecretKmsKeyArn`, exactly: the Veriff secret's
 /// customer managed key.
+/// The two policies for people (not functions) the template outputs: the operator's
+/// (`retain`, `hold`, `release`, `erase`, `reindex`, and what `find` and `export` read) and
+/// the auditor's (read-only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PeoplePolicy {
+    Operator,
+    Auditor,
+}
+
+const OPERATOR_POLICY: &str = "CustomerOperatorPolicy";
+const AUDITOR_POLICY: &str = "CustomerAuditorPolicy";
+const INDEX_KEY_CONDITION: &str = "UseIndex";
+
+/// Read-only S3 actions both policies hold: listing the archive's prefix (and its versions),
+/// reading objects, their versions, retention and holds, and the bucket's lock set-up.
+const PEOPLE_READ: &[&str] = &[
+    "s3:ListBucket",
+    "s3:ListBucketVersions",
+    "s3:GetBucketObjectLockConfiguration",
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+    "s3:GetObjectRetention",
+    "s3:GetObjectLegalHold",
+];
+
+/// What only the operator holds: extending retention, legal holds, deleting a version once
+/// it is free, and writing records (`ledger/`) and index entries (`index/`).
+const OPERATOR_WRITE: &[&str] = &[
+    "s3:PutObjectRetention",
+    "s3:PutObjectLegalHold",
+    "s3:DeleteObjectVersion",
+    "s3:RestoreObject",
+    "s3:PutObject",
+];
+
+/// Never granted to people by this template: shortening or bypassing retention, changing
+/// the bucket, deleting without a version (a delete marker hides evidence).
+const PEOPLE_FORBIDDEN: &[&str] = &[
+    "s3:BypassGovernanceRetention",
+    "s3:DeleteObject",
+    "s3:PutBucketObjectLockConfiguration",
+    "s3:PutBucketPolicy",
+    "s3:PutLifecycleConfiguration",
+    "s3:PutBucketVersioning",
+];
+
+impl PeoplePolicy {
+    fn of(owner: Option<&str>) -> Option<PeoplePolicy> {
+        match owner {
+            Some(OPERATOR_POLICY) => Some(PeoplePolicy::Operator),
+            Some(AUDITOR_POLICY) => Some(PeoplePolicy::Auditor),
+            _ => None,
+        }
+    }
+
+    fn allows(self, action: &str) -> bool {
+        let read = PEOPLE_READ.iter().any(|a| a.eq_ignore_ascii_case(action));
+        let write = OPERATOR_WRITE
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(action));
+        read || (self == PeoplePolicy::Operator && write)
+    }
+}
+
+/// Checks one statement of a people policy: known actions only, each on its resource.
+fn people_statement(policy: PeoplePolicy, st: &Statement, logic: &Logic<'_>, v: &mut Vec<String>) {
+    let who = describe(st);
+    let resource = st.resource.as_ref().map(render).unwrap_or_default();
+    if !st.not_actions.is_empty() || st.effect.as_deref() != Some("Allow") {
+        v.push(format!(
+            "{who}: people policies hold plain Allow statements"
+        ));
+    }
+    for act in &st.actions {
+        let name = act.name.as_str();
+        if PEOPLE_FORBIDDEN
+            .iter()
+            .any(|f| f.eq_ignore_ascii_case(name))
+            || is_wildcard(name)
+        {
+            v.push(format!(
+                "{who}: `{name}` must never be granted to people by this template"
+            ));
+            continue;
+        }
+        let ok = match name.split(':').next().unwrap_or_default() {
+            "s3" => {
+                if !policy.allows(name) {
+                    false
+                } else if name.eq_ignore_ascii_case("s3:PutObject") {
+                    // Records and index entries only, never the evidence itself.
+                    resource.contains("${ArchivePrefix}ledger/*")
+                        && resource.contains("${ArchivePrefix}index/*")
+                        && !resource.contains("${ArchivePrefix}*")
+                } else if name.starts_with("s3:ListBucket") {
+                    resource.contains(":::${Bucket}\"")
+                        && st.condition.as_ref().map(render).is_some_and(|c| {
+                            c.contains("s3:prefix") && c.contains("${ArchivePrefix}*")
+                        })
+                } else if name.eq_ignore_ascii_case("s3:GetBucketObjectLockConfiguration") {
+                    resource.contains(":::${Bucket}\"")
+                } else {
+                    resource.contains(":::${Bucket}/${ArchivePrefix}*\"")
+                }
+            }
+            "secretsmanager" => {
+                name == SECRET_ACTION
+                    && logic.under(&act.conditions, INDEX_KEY_CONDITION)
+                    && resource.contains("IndexKeySecret")
+                    && resource.contains("IndexKey")
+            }
+            "kms" => {
+                let allowed = match policy {
+                    PeoplePolicy::Operator => EXPECTED_KMS,
+                    PeoplePolicy::Auditor => &["kms:Decrypt"][..],
+                };
+                allowed.contains(&name)
+                    && logic.under(&act.conditions, KMS_CONDITION)
+                    && resource == "!Ref \"KmsKeyArn\""
+            }
+            _ => false,
+        };
+        if !ok {
+            v.push(format!(
+                "{who}: `{name}` on {resource} (line {}) is not what the {policy:?} policy needs",
+                act.line
+            ));
+        }
+    }
+}
+
+/// The people policies as a whole: each holds every action its commands need, and neither is
+/// attached to anything by the template (the operator attaches it to a person's role).
+fn people_policy_violations(src: &str) -> Vec<String> {
+    let root = match parse(src) {
+        Ok(root) => root,
+        Err(e) => return vec![format!("template.yaml could not be read by this test: {e}")],
+    };
+    let a = Analysis::new(&root);
+    let mut v = Vec::new();
+    for (name, policy) in [
+        (OPERATOR_POLICY, PeoplePolicy::Operator),
+        (AUDITOR_POLICY, PeoplePolicy::Auditor),
+    ] {
+        let Some(resource) = root.get("Resources").and_then(|r| r.get(name)) else {
+            v.push(format!("no {name} resource"));
+            continue;
+        };
+        if resource.get("Type").and_then(Node::scalar) != Some("AWS::IAM::ManagedPolicy") {
+            v.push(format!("{name} is not an AWS::IAM::ManagedPolicy"));
+        }
+        let props = resource.get("Properties");
+        for key in ["Roles", "Users", "Groups"] {
+            if props.and_then(|p| p.get(key)).is_some() {
+                v.push(format!(
+                    "{name}.{key}: the template attaches it; people attach it themselves"
+                ));
+            }
+        }
+        let granted: BTreeSet<String> = a
+            .statements
+            .iter()
+            .filter(|st| st.owner.as_deref() == Some(name))
+            .flat_map(|st| st.actions.iter().map(|a| a.name.clone()))
+            .collect();
+        let mut needed: Vec<&str> = PEOPLE_READ.to_vec();
+        if policy == PeoplePolicy::Operator {
+            needed.extend(OPERATOR_WRITE);
+        }
+        needed.extend([SECRET_ACTION, "kms:Decrypt"]);
+        for action in needed {
+            if !granted.contains(action) {
+                v.push(format!("{name} lacks `{action}`, which its commands need"));
+            }
+        }
+        let outputs = root.get("Outputs").map(render).unwrap_or_default();
+        if !outputs.contains(&format!("!Ref \"{name}\"")) {
+            v.push(format!("{name} is not among the template's outputs"));
+        }
+    }
+    v
+}
+
+#[test]
+fn people_policies_let_operators_retain_hold_and_erase_and_auditors_only_read() {
+    let src = template();
+    let found = people_policy_violations(&src);
+    assert!(found.is_empty(), "{found:#?}");
+    assert!(violations(&src).is_empty(), "{:#?}", violations(&src));
+
+    // Each widening or loss is caught.
+    let cases: &[(&str, String)] = &[
+        (
+            "the auditor may put legal holds",
+            in_resource(&src, AUDITOR_POLICY, &|r| {
+                replace_line(
+                    r,
+                    "- s3:GetObjectLegalHold",
+                    &["- s3:GetObjectLegalHold", "- s3:PutObjectLegalHold"],
+                )
+            }),
+        ),
+        (
+            "the operator may bypass governance retention",
+            in_resource(&src, OPERATOR_POLICY, &|r| {
+                replace_line(
+                    r,
+                    "- s3:DeleteObjectVersion",
+                    &["- s3:DeleteObjectVersion", "- s3:BypassGovernanceRetention"],
+                )
+            }),
+        ),
+        (
+            "the operator may overwrite evidence",
+            in_resource(&src, OPERATOR_POLICY, &|r| {
+                replace_line(
+                    r,
+                    "- \"arn:${AWS::Partition}:s3:::${Bucket}/${ArchivePrefix}index/*\"",
+                    &["- \"arn:${AWS::Partition}:s3:::${Bucket}/${ArchivePrefix}*\""],
+                )
+            }),
+        ),
+        (
+            "the operator cannot delete a version",
+            in_resource(&src, OPERATOR_POLICY, &|r| {
+                replace_line(r, "- s3:DeleteObjectVersion", &[])
+            }),
+        ),
+        (
+            "the listing is not limited to the prefix",
+            in_resource(&src, AUDITOR_POLICY, &|r| {
+                replace_line(
+                    r,
+                    "s3:prefix: !Sub \"${ArchivePrefix}*\"",
+                    &["s3:delimiter: \"/\""],
+                )
+            }),
+        ),
+    ];
+    for (what, mutated) in cases {
+        let caught = people_policy_violations(mutated).len() + violations(mutated).len();
+        assert!(caught > 0, "not caught: {what}");
+    }
+}
+
 fn on_secret_key(st: &Statement) -> bool {
     is_tagged(st.resource.as_ref(), "!Ref", SECRET_KEY_PARAMETER)
 }
@@ -2954,7 +3203,8 @@ fn function_policy_is_least_privilege() {
         conditions.iter().map(|c| (c.to_string(), true)).collect()
     };
     for st in a.statements.iter().filter(|s| s.key_policy.is_none()) {
-        if st.effect.as_deref() == Some("Deny") {
+        // The people policies are checked by their own test.
+        if st.effect.as_deref() == Some("Deny") || PeoplePolicy::of(st.owner.as_deref()).is_some() {
             continue;
         }
         let secret = st.sid == "ReadVeriffSecret" || st.sid == "DecryptVeriffSecret";

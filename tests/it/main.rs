@@ -17,6 +17,7 @@ mod cli_backfill;
 mod cli_report;
 mod cli_verify;
 mod copy_path;
+mod customer;
 mod e2e_bootstrap;
 mod evidence;
 mod faults;

@@ -80,11 +80,40 @@ pub async fn run(args: ReportArgs) -> Result<ExitCode, Fatal> {
     pack::check_out_dir(&out).map_err(|e| format!("--out {e}"))?;
     let public_key = args.signing.public_key().await?;
 
-    let auditor = Auditor::new(s3_client().await, &bucket);
+    let (report, written) = write_pack(
+        &bucket,
+        &prefix,
+        session,
+        &out,
+        public_key,
+        args.deep,
+        generated_at,
+    )
+    .await?;
+    print_done(&report, session, &written);
+    Ok(if report.summary.problems() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Audits one session, proves its images, and writes its pack (`report.html`,
+/// `verify.json`) into `out` (new or empty); returns the audit and the folder's path.
+pub async fn write_pack(
+    bucket: &str,
+    prefix: &str,
+    session: &str,
+    out: &std::path::Path,
+    public_key: Option<p256::ecdsa::VerifyingKey>,
+    deep: bool,
+    generated_at: SystemTime,
+) -> Result<(veriff_archiver::audit::AuditReport, PathBuf), Fatal> {
+    let auditor = Auditor::new(s3_client().await, bucket);
     let options = AuditOptions {
-        prefix: prefix.clone(),
+        prefix: prefix.to_string(),
         sessions: vec![session.to_string()],
-        deep: args.deep,
+        deep,
         concurrency: CONCURRENCY,
         public_key,
         ledger: None,
@@ -105,20 +134,14 @@ pub async fn run(args: ReportArgs) -> Result<ExitCode, Fatal> {
         .prove(&mut report, &shown, MAX_INLINE_IMAGE_BYTES, DOWNLOADS)
         .await)
         .map_err(|e| format!("{where_}: {e}"))?;
-
     let page = Page::new(&report, session, &images, generated_at);
     let html = page.html().map_err(|e| format!("report.html: {e}"))?;
     let mut json = serde_json::to_vec_pretty(&VerifyDocument::of(&report))
         .map_err(|e| format!("verify.json: {e}"))?;
     json.push(b'\n');
     let files: [(&str, &[u8]); 2] = [("verify.json", &json), ("report.html", html.as_bytes())];
-    let written = pack::write(&out, &files).map_err(|e| format!("--out {e}"))?;
-    print_done(&report, session, &written);
-    Ok(if report.summary.problems() == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    let written = pack::write(out, &files).map_err(|e| format!("--out {e}"))?;
+    Ok((report, written))
 }
 
 /// What was written, how to treat it, and the verdict.

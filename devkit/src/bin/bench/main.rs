@@ -36,6 +36,10 @@
 //!    of 50 warm invocations of the release bootstrap per mode: direct (archives, then
 //!    answers) against queue (one SQS `SendMessage` to moto_server, then answers). Skipped
 //!    without moto_server.
+//! 12. `find` of one customer among 100,000 sessions' index entries and manifests (s3s-fs),
+//!     against listing the archive; and the S3 requests one decision costs with the index on.
+//! 13. `retain` of a customer's 20 sessions on moto_server (Object Lock), against a script
+//!     that reads and extends one version at a time. Skipped without moto_server.
 //!
 //! `--smoke` uses tiny sizes and single runs (for CI, so the benchmark cannot rot); its
 //! numbers mean nothing. Items 3-5 and 8 need `--bootstrap PATH` (`scripts/bench.sh` builds it).
@@ -68,6 +72,8 @@ use veriff_archiver::ledger::{SealOutcome, SealSettings, Sealer};
 use veriff_archiver::store::Store;
 use veriff_archiver::{App, Config};
 
+mod customers;
+
 const API_KEY: &str = "bench-api-key";
 const SECRET: &str = "bench-shared-secret";
 const BUCKET: &str = "veriff-archive";
@@ -92,7 +98,7 @@ struct Args {
 }
 
 const USAGE: &str =
-    "usage: bench [--smoke] [--only 1-11] [--bootstrap PATH] [--cli PATH] [--backfill-sessions N]";
+    "usage: bench [--smoke] [--only 1-13] [--bootstrap PATH] [--cli PATH] [--backfill-sessions N]";
 
 fn parse_args() -> Res<Args> {
     let mut args = Args {
@@ -109,8 +115,8 @@ fn parse_args() -> Res<Args> {
             "--only" => {
                 let n = it.next().and_then(|v| v.parse::<u8>().ok());
                 match n {
-                    Some(n @ 1..=11) => args.only = Some(n),
-                    _ => return Err(format!("--only takes 1-11\n{USAGE}")),
+                    Some(n @ 1..=13) => args.only = Some(n),
+                    _ => return Err(format!("--only takes 1-13\n{USAGE}")),
                 }
             }
             "--bootstrap" => {
@@ -172,6 +178,11 @@ struct Params {
     seal_busy_manifests: usize,
     seal_archive_objects: [usize; 2],
     seal_new_manifests: usize,
+    /// Item 12: other customers' sessions in the archive; the customer's own.
+    find_sessions: usize,
+    find_customer_sessions: usize,
+    /// Item 13: the customer's sessions whose retention is extended.
+    retain_sessions: usize,
 }
 
 impl Params {
@@ -198,6 +209,9 @@ impl Params {
             seal_busy_manifests: 10_000,
             seal_archive_objects: [100_000, 1_000_000],
             seal_new_manifests: 100,
+            find_sessions: 100_000,
+            find_customer_sessions: 5,
+            retain_sessions: 20,
         }
     }
 
@@ -224,6 +238,9 @@ impl Params {
             seal_busy_manifests: 200,
             seal_archive_objects: [2_000, 5_000],
             seal_new_manifests: 10,
+            find_sessions: 2_000,
+            find_customer_sessions: 3,
+            retain_sessions: 3,
         }
     }
 }
@@ -391,10 +408,15 @@ impl Env {
 
     /// An in-process app configured like the function, as the tests build it.
     async fn app(&self, overrides: &[(&str, &str)]) -> Res<App> {
+        self.app_with(overrides, self.client.clone()).await
+    }
+
+    /// Like [`Env::app`], on another S3 server's `client`.
+    async fn app_with(&self, overrides: &[(&str, &str)], client: Client) -> Res<App> {
         let env: HashMap<String, String> = self.function_env(overrides).into_iter().collect();
         let config = Config::from_lookup(|k| env.get(k).cloned())
             .map_err(|e| format!("configuration: {e}"))?;
-        App::builder(config, self.client.clone())
+        App::builder(config, client)
             .build()
             .await
             .map_err(|e| format!("app: {e}"))
@@ -2361,7 +2383,7 @@ async fn run(args: &Args) -> Res<()> {
     let env = Env::start().await?;
     let mut missing = Vec::new();
     let cli = args.cli.clone().or_else(sibling_cli);
-    for item in 1..=11_u8 {
+    for item in 1..=13_u8 {
         if !wanted(item) {
             continue;
         }
@@ -2374,6 +2396,14 @@ async fn run(args: &Args) -> Res<()> {
             (5, Some(b)) => bench_size(b)?,
             (6, _) => bench_audit(&env, &p).await?,
             (11, _) => bench_seal(&env, &p).await?,
+            (12, _) => customers::bench_find(&env, &p).await?,
+            (13, _) => match archiver_devkit::MotoServer::find_executable() {
+                Ok(_) => customers::bench_retain(&env, &p).await?,
+                Err(e) => {
+                    println!("\nitem 13 skipped: it needs moto_server for Object Lock ({e})");
+                    continue;
+                }
+            },
             (9, Some(b)) => bench_link(&env, &p, b).await?,
             (10, Some(b)) => bench_hashing(&env, &p, b).await?,
             (8, Some(b)) => match archiver_devkit::MotoServer::find_executable() {
