@@ -79,6 +79,14 @@ VERIFF_ARCHIVER_BOOTSTRAP="$(emulated_bootstrap "$BOOTSTRAP_ARM64" arm64-bootstr
 step "Benchmark smoke run (tiny sizes; keeps scripts/bench.sh from rotting)"
 scripts/bench.sh --smoke --bootstrap "$BOOTSTRAP"
 
+step "Soak: one short seed per mode (every fault at once; the oracle over the end state)"
+scripts/soak.sh --seed 7 --decisions 40 --mode both
+step "Soak: the oracle fails on a sabotaged archive (a file overwritten, a manifest deleted)"
+if target/debug/soak --seed 7 --decisions 8 --sabotage --bootstrap "$BOOTSTRAP" > /dev/null; then
+  echo "the soak's oracle passed a sabotaged archive" >&2
+  exit 1
+fi
+
 step "Dependency advisories (cargo audit; first install compiles for about 6 minutes)"
 command -v cargo-audit >/dev/null 2>&1 || cargo install cargo-audit --locked --quiet
 # An offline snapshot of the RustSec database sits beside the repository on the project's
