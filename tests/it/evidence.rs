@@ -508,6 +508,99 @@ async fn files_left_by_a_failed_run_are_adopted_when_they_hold_the_same_bytes() 
     assert_eq!(lost, orphans);
 }
 
+/// A demo decision with a 12 MiB video in 5 MiB parts (a three-part upload), archived;
+/// then its manifest deleted, so that a redelivery copies every file again onto keys that
+/// already hold them. Returns the video's key.
+async fn archived_then_manifest_deleted(h: &Harness) -> String {
+    demo_scenario(&h.fake, 12 * 1024 * 1024);
+    let reply = h
+        .deliver_body(&decision(SESSION, ATTEMPT, "approved"))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let manifest = h.manifest(SESSION, ATTEMPT).await.unwrap();
+    let video = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "video")
+        .expect("the video is archived")["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (key, _) in h.manifests(SESSION, ATTEMPT).await {
+        h.client
+            .delete_object()
+            .bucket(BUCKET)
+            .key(&key)
+            .send()
+            .await
+            .unwrap();
+    }
+    h.s3().reset_requests();
+    video
+}
+
+#[tokio::test]
+async fn a_large_file_already_at_its_key_is_adopted_after_complete_answers_412() {
+    let h = Harness::with(&[("ARCHIVE_VIDEOS", "true"), ("PART_SIZE_MIB", "5")]).await;
+    let video = archived_then_manifest_deleted(&h).await;
+    let before = h.object(&video).await.0;
+    let reply = h
+        .deliver_body(&decision(SESSION, ATTEMPT, "approved"))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["status"], "archived", "{}", reply.body);
+    let requests = h.s3().requests();
+    let completed_412 = requests
+        .iter()
+        .filter(|r| r.method == "POST" && r.has_query_param("uploadId") && r.status == 412)
+        .count();
+    assert_eq!(
+        completed_412, 1,
+        "CompleteMultipartUpload met the stored video"
+    );
+    h.assert_started_uploads_were_aborted("the refused upload");
+    assert_eq!(h.object(&video).await.0, before, "the stored video kept");
+    h.assert_manifest_consistent(&h.manifest(SESSION, ATTEMPT).await.unwrap())
+        .await;
+}
+
+#[tokio::test]
+async fn a_large_file_with_other_bytes_at_its_key_is_never_overwritten() {
+    let h = Harness::with(&[
+        ("ARCHIVE_VIDEOS", "true"),
+        ("PART_SIZE_MIB", "5"),
+        ("VERIFF_MAX_ATTEMPTS", "1"),
+    ])
+    .await;
+    let video = archived_then_manifest_deleted(&h).await;
+    let planted = vec![7u8; 11 * 1024 * 1024];
+    h.client
+        .delete_object()
+        .bucket(BUCKET)
+        .key(&video)
+        .send()
+        .await
+        .unwrap();
+    h.client
+        .put_object()
+        .bucket(BUCKET)
+        .key(&video)
+        .body(planted.clone().into())
+        .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256)
+        .send()
+        .await
+        .unwrap();
+    let reply = h
+        .deliver_body(&decision(SESSION, ATTEMPT, "approved"))
+        .await;
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert_eq!(reply.body["code"], "conflict");
+    assert_eq!(h.object(&video).await.0, planted, "left as it was");
+    h.assert_started_uploads_were_aborted("the refused upload");
+    assert!(h.manifest(SESSION, ATTEMPT).await.is_none());
+}
+
 #[tokio::test]
 async fn s3_refusals_that_never_heal_fail_at_once_without_downloading_again() {
     let h = Harness::with(&[("VERIFF_MAX_ATTEMPTS", "4")]).await;
@@ -679,7 +772,10 @@ async fn a_v1_archive_stays_readable_and_its_files_are_reused() {
 // ---------------------------------------------------------------------------------------
 
 /// First archive, a re-decision reusing every file, and redeliveries.
-async fn archive_redecide_redeliver(h: &Harness) {
+/// Archives, re-decides (files reused, none downloaded again), redelivers both (nothing
+/// done). `versioned`: the bucket keeps versions (every file records its version id; on
+/// s3s-fs, which keeps none, each records its ETag).
+async fn archive_redecide_redeliver(h: &Harness, versioned: bool) {
     let scenario = demo_scenario(&h.fake, 11 * 1024 * 1024);
     let approved = decision(SESSION, ATTEMPT, "approved");
     let reply = h.deliver_body(&approved).await;
@@ -690,7 +786,14 @@ async fn archive_redecide_redeliver(h: &Harness) {
     let files = manifest["files"].as_array().unwrap();
     assert_eq!(files.len(), 7, "images, NFC and the video");
     for file in files {
-        assert!(file["versionId"].is_string(), "versioned bucket: {file}");
+        if versioned {
+            assert!(file["versionId"].is_string(), "versioned bucket: {file}");
+        } else {
+            assert!(
+                file["versionId"].is_null() && file["etag"].is_string(),
+                "{file}"
+            );
+        }
     }
     let video = files.iter().find(|f| f["kind"] == "video").unwrap();
     assert_eq!(video["s3Checksum"]["type"], "COMPOSITE");
@@ -724,35 +827,21 @@ async fn archive_redecide_redeliver(h: &Harness) {
 #[tokio::test]
 async fn archive_redecide_redeliver_on_s3s_fs() {
     let h = Harness::with(&[("ARCHIVE_VIDEOS", "true")]).await;
-    // s3s-fs is not versioned: version ids are null there, so only check the rest.
-    let scenario = demo_scenario(&h.fake, 1000);
-    let reply = h
-        .deliver_body(&decision(SESSION, ATTEMPT, "approved"))
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    assert!(scenario.media.len() > 1);
-    let manifest = h.manifest(SESSION, ATTEMPT).await.unwrap();
-    assert!(
-        manifest["files"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|f| f["versionId"].is_null() && f["etag"].is_string())
-    );
+    archive_redecide_redeliver(&h, false).await;
 }
 
 #[tokio::test]
 #[ignore = "needs moto_server: scripts/test.sh installs it and runs this with --ignored"]
 async fn archive_redecide_redeliver_on_moto() {
     let h = Harness::on_moto(&[("ARCHIVE_VIDEOS", "true")], None).await;
-    archive_redecide_redeliver(&h).await;
+    archive_redecide_redeliver(&h, true).await;
 }
 
 #[tokio::test]
 #[ignore = "needs moto_server: scripts/test.sh installs it and runs this with --ignored"]
 async fn a_locked_bucket_takes_the_archive_and_refuses_deletes_and_overwrites() {
     let h = Harness::on_moto(&[("ARCHIVE_VIDEOS", "true")], Some(("COMPLIANCE", 1))).await;
-    archive_redecide_redeliver(&h).await;
+    archive_redecide_redeliver(&h, true).await;
     let manifest = h.manifest(SESSION, ATTEMPT).await.unwrap();
     let file = &manifest["files"][0];
     let key = file["key"].as_str().unwrap();

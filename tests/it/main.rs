@@ -27,6 +27,7 @@ mod iam_policy;
 mod ledger;
 mod metrics;
 mod queue;
+mod queue_safety;
 mod secrets;
 mod signing;
 mod tsa;

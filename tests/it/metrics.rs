@@ -2,7 +2,8 @@
 //! each outcome of a Function URL event: archived, already archived, ignored, rejected (by
 //! code) and failed (by code), with files, bytes, durations and Veriff retries; and never
 //! an id or anything personal in a metric line. Queue mode's `queued` and the consumer's
-//! records are checked in `tests/it/queue.rs` (they need a real SQS).
+//! records are checked in `tests/it/queue.rs` (they need a real SQS); the consumer's
+//! lines are checked as EMF here, from a batch built as the event source mapping sends it.
 
 use std::sync::{Arc, Mutex};
 
@@ -312,5 +313,51 @@ async fn every_outcome_publishes_its_metrics_and_nothing_personal() {
                 "unexpected field {key}"
             );
         }
+    }
+}
+
+#[tokio::test]
+async fn the_queue_consumers_metric_lines_are_emf_too() {
+    use crate::queue_safety::{consume, failures, message_body, record};
+    let lines = Lines::default();
+    let mut h = Harness::start().await;
+    h.app = h.app.clone().with_metrics(Some(Metrics::to_writer(
+        NAMESPACE,
+        Arc::new(Mutex::new(lines.clone())),
+    )));
+    demo_scenario(&h.fake, 1000);
+    let body = message_body("approved");
+    let answer = consume(
+        &h,
+        vec![
+            record(Some("m-1"), &body),
+            record(Some("m-2"), &body),
+            record(Some("m-3"), "{\"not\": \"a decision message\"}"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(failures(&answer), ["m-3"]);
+    let records = lines.take();
+    assert!(!records.is_empty());
+    let summaries: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == serde_json::json!([[]]))
+        .collect();
+    assert_eq!(summaries.len(), 1, "one summary per batch: {records:#?}");
+    assert_eq!(summaries[0]["Entry"], "queue");
+    let (_, metrics) = check_emf(summaries[0]);
+    assert_eq!(
+        metrics["DecisionsArchived"].1, 1,
+        "the two copies are one decision"
+    );
+    assert_eq!(metrics["ArchiveFailures"].1, 1);
+    assert_eq!(
+        by_code(&records),
+        [("ArchiveFailures".to_string(), "bad_message".to_string(), 1)]
+    );
+    let text = records.iter().map(Value::to_string).collect::<String>();
+    for needle in [DEMO_SESSION_ID, DEMO_ATTEMPT_ID, "m-1", "cust-8d1c2f"] {
+        assert!(!text.contains(needle), "{needle} in a metric line");
     }
 }
