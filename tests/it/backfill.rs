@@ -213,3 +213,48 @@ async fn a_cancelled_run_stops_its_sessions_leaves_no_upload_open_and_a_rerun_fi
         (1, 1)
     );
 }
+
+/// A reader that yields `text`, then fails (a network share that drops, a pipe that breaks).
+struct BreaksAfter(std::io::Cursor<Vec<u8>>);
+
+impl std::io::Read for BreaksAfter {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.0.read(buf)? {
+            0 => Err(std::io::Error::other("the input broke off")),
+            n => Ok(n),
+        }
+    }
+}
+
+#[tokio::test]
+async fn input_that_breaks_off_finishes_what_was_read_and_reports_the_error() {
+    let h = Harness::start().await;
+    demo_scenario(&h.fake, 1000);
+    let text = format!("{DEMO_SESSION_ID}\nunknown-session\n");
+    let input = std::io::BufReader::new(BreaksAfter(std::io::Cursor::new(text.into_bytes())));
+    let reader = Reader::open(Box::new(input), None).expect("the first line reads");
+    let (_stop, cancel) = watch::channel(false);
+    let backfill = Backfill::new(&h.app, Options::default(), cancel);
+    let end = backfill::run(&backfill, reader, 4, Arc::new(AtomicUsize::new(0)), |_| {}).await;
+    let error = end.read_error.expect("the read error is reported");
+    assert!(error.to_string().contains("broke off"), "{error}");
+    assert_eq!(
+        end.tally.summary.sessions_read, 2,
+        "both lines before the break"
+    );
+    assert_eq!(end.tally.summary.archived, 1, "what was read is finished");
+    assert!(h.manifest(DEMO_SESSION_ID, DEMO_ATTEMPT_ID).await.is_some());
+}
+
+#[tokio::test]
+async fn the_lists_stop_at_their_cap_and_the_counts_stay_exact() {
+    let h = Harness::start().await;
+    let over = 3;
+    let input = "../not-an-id\n".repeat(backfill::MAX_LISTED + over);
+    let (end, _) = run(&h, &input, Options::default()).await;
+    let tally = end.tally;
+    assert_eq!(tally.summary.invalid as usize, backfill::MAX_LISTED + over);
+    assert_eq!(tally.invalid.len(), backfill::MAX_LISTED);
+    assert_eq!(tally.not_listed.invalid as usize, over);
+    assert!(h.fake.requests().is_empty());
+}

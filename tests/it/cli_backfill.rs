@@ -805,3 +805,81 @@ async fn full_auto_sessions_are_archived_from_the_attempts_listing() {
     assert_eq!(reply.body["reused"], 4);
     assert_eq!(h.media_downloads(), downloads);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_ctrl_c_quits_at_once_without_waiting_for_the_aborts() {
+    const VIDEO: u64 = 6 * 1024 * 1024 + 17;
+    let env = [("ARCHIVE_VIDEOS", "true")];
+    let h = Harness::start().await;
+    let ids: Vec<String> = (0..8).map(|i| format!("twice-{i:02}")).collect();
+    for id in &ids {
+        decided_session(&h.fake, id, 1, Some(VIDEO));
+    }
+    h.fake.set_latency(Duration::from_millis(150));
+    // Aborting an upload takes 60 s: after the first Ctrl-C the run waits on it.
+    h.s3().inject(archiver_devkit::S3Fault::new(
+        Some("DELETE"),
+        archiver_devkit::S3FaultKind::Latency(Duration::from_secs(60)),
+        100,
+    ));
+    let mut child = command(&h, &["--sessions", "-", "--concurrency", "4"], &env)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all((ids.join("\n") + "\n").as_bytes())
+        .await
+        .unwrap();
+    drop(stdin);
+    let started = tokio::time::Instant::now();
+    let has = |h: &Harness, method: &str, param: &str| {
+        h.s3()
+            .requests()
+            .iter()
+            .any(|r| r.method == method && r.has_query_param(param))
+    };
+    while !has(&h, "POST", "uploads") {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "an upload starts"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pid = child.id().expect("running").to_string();
+    let interrupt = || {
+        assert!(
+            std::process::Command::new("kill")
+                .args(["-INT", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    interrupt();
+    // The first Ctrl-C aborts the uploads in flight: wait until an abort is stalled at S3.
+    while !has(&h, "DELETE", "uploadId") {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "an abort is sent"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    interrupt();
+    let out = tokio::time::timeout(Duration::from_secs(45), child.wait_with_output())
+        .await
+        .expect("the second Ctrl-C quits before the 60 s abort ends")
+        .unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !stdout.contains("INTERRUPTED"),
+        "no summary: it quit at once\n{stdout}"
+    );
+    assert!(
+        h.s3()
+            .requests()
+            .iter()
+            .any(|r| r.method == "DELETE" && r.status == 0),
+        "an abort was still unanswered when it quit"
+    );
+}

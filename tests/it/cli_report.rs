@@ -883,13 +883,39 @@ async fn report_refuses_a_non_empty_out_folder_and_an_unreachable_bucket() {
     );
     assert_eq!(std::fs::read_dir(&busy).unwrap().count(), 1, "untouched");
 
+    // With the session archived, so that only the bucket can be at fault: a bucket that
+    // does not exist, then a server that does not answer, are exit 2 and no pack; the right
+    // bucket makes the pack.
+    demo_scenario(&h.fake, 1000);
+    let reply = h
+        .deliver_body(&decision(SESSION, ATTEMPT, "approved"))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
     let output = run_report(
         &h,
         cwd.path(),
         &["--session", SESSION, "--bucket", "no-such-bucket"],
     );
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("NoSuchBucket"),
+        "{}",
+        text(&output.stderr)
+    );
     assert_eq!(std::fs::read_dir(cwd.path()).unwrap().count(), 1, "no pack");
+    let mut h = h;
+    h.stop_s3().await;
+    let output = run_report(&h, cwd.path(), &["--session", SESSION]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    assert_eq!(std::fs::read_dir(cwd.path()).unwrap().count(), 1, "no pack");
+    h.restart_s3().await;
+    let output = run_report(&h, cwd.path(), &["--session", SESSION]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(
+        std::fs::read_dir(cwd.path()).unwrap().count(),
+        2,
+        "the pack"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
