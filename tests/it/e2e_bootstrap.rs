@@ -546,9 +546,10 @@ async fn release_bootstrap_reads_rotates_and_keeps_credentials_from_secrets_mana
         .unwrap();
     let endpoint = moto.endpoint();
     // Neither VERIFF_API_KEY nor VERIFF_SHARED_SECRET: the credentials come from the secret.
+    let veriff_url = fake.base_url();
     let start = |secret_id: &str| {
         start_emulator_without_credentials(
-            &fake.base_url(),
+            &veriff_url,
             &s3.endpoint(),
             &[
                 ("VERIFF_SECRET_ARN", secret_id),
@@ -597,7 +598,63 @@ async fn release_bootstrap_reads_rotates_and_keeps_credentials_from_secrets_mana
             .contains("Veriff credentials changed in Secrets Manager")
     );
 
-    // The refresh fails while warm (the secret is gone): the last good value stays.
+    // The new key and secret in use towards Veriff: Veriff now knows only the rotated
+    // credentials (the fake restarted with them, same address). A re-decision makes the
+    // function list the media again: accepted only with the new API key, and its answers
+    // are signed with the new secret, which the function must check.
+    let addr = fake.addr();
+    fake.shutdown().await;
+    let fake = FakeVeriff::start_on(FakeConfig::new("rotated-key", "rotated-secret"), addr)
+        .await
+        .unwrap();
+    demo_scenario(&fake, 1_000_000);
+    secrets
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string(
+            serde_json::json!({"apiKey": "rotated-key", "sharedSecret": "rotated-secret"})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let redecided = signed_webhook_event(
+        archiver_devkit::decision_webhook(
+            archiver_devkit::fixtures::DEMO_SESSION_ID,
+            archiver_devkit::fixtures::DEMO_ATTEMPT_ID,
+            "declined",
+            "2025-03-05T08:00:00.000Z",
+        )
+        .as_bytes(),
+        "rotated-secret",
+        "rotated-key",
+        false,
+    )
+    .to_string();
+    let (status, body) = invoke(&http, &emulator, &redecided).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("archived")),
+        "{body}"
+    );
+    assert!(
+        fake.requests().iter().any(|r| r.path.ends_with("/media")),
+        "Veriff was called with the rotated key"
+    );
+    let rotated_event = |secret: &str| {
+        signed_webhook_event(
+            archiver_devkit::fixtures::EVENT_WEBHOOK_STARTED.as_bytes(),
+            secret,
+            "rotated-key",
+            false,
+        )
+        .to_string()
+    };
+
+    // The refresh fails while warm (the secret is gone): the last good value stays, and
+    // the next attempt waits for the next interval (one warning per interval, not one per
+    // invocation).
     secrets
         .delete_secret()
         .secret_id(&arn)
@@ -606,16 +663,28 @@ async fn release_bootstrap_reads_rotates_and_keeps_credentials_from_secrets_mana
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(2200)).await;
-    let (status, _) = invoke(&http, &emulator, &started_event("rotated-secret")).await;
-    assert_eq!(status, 200, "the last good credentials are kept");
-    let (status, _) = invoke(&http, &emulator, &started_event("never-a-secret")).await;
-    assert_eq!(status, 401);
-    let output = emulator.output();
-    assert!(
-        output.contains("could not refresh the Veriff credentials from Secrets Manager; keeping the last good value"),
-        "{output}"
+    let warning = "could not refresh the Veriff credentials from Secrets Manager; keeping the last good value";
+    for _ in 0..4 {
+        let (status, _) = invoke(&http, &emulator, &rotated_event("rotated-secret")).await;
+        assert_eq!(status, 200, "the last good credentials are kept");
+    }
+    assert_eq!(
+        emulator.output().matches(warning).count(),
+        1,
+        "one failed refresh within the interval, however many invocations"
     );
-    for secret in [SECRET, "rotated-secret", API_KEY] {
+    let (status, _) = invoke(&http, &emulator, &rotated_event("never-a-secret")).await;
+    assert_eq!(status, 401);
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let (status, _) = invoke(&http, &emulator, &rotated_event("rotated-secret")).await;
+    assert_eq!(status, 200);
+    let output = emulator.output();
+    assert_eq!(
+        output.matches(warning).count(),
+        2,
+        "the next interval tries again: {output}"
+    );
+    for secret in [SECRET, "rotated-secret", API_KEY, "rotated-key"] {
         assert!(
             !output.contains(secret),
             "{secret} in the function's output"
