@@ -351,4 +351,103 @@ mod tests {
             11
         );
     }
+
+    fn outcome(
+        kind: crate::archive::OutcomeKind,
+        files: usize,
+        reused: usize,
+    ) -> crate::archive::Outcome {
+        crate::archive::Outcome {
+            kind,
+            attempt_id: crate::domain::SafeId::parse("a-1").unwrap(),
+            attempt_id_source: crate::manifest::AttemptIdSource::Given,
+            manifest_key: "p/s/a/manifest.json".into(),
+            files,
+            bytes: 500,
+            skipped: 0,
+            reused,
+            bytes_stored: 300,
+            signed: false,
+            media_unavailable: files == 0,
+        }
+    }
+
+    #[test]
+    fn outcomes_add_up_archived_files_reused_files_and_bytes() {
+        use crate::archive::OutcomeKind::{AlreadyArchived, Archived};
+        let mut tally = InvocationTally::default();
+        tally.record(&outcome(Archived, 5, 2));
+        tally.record(&outcome(Archived, 4, 1));
+        tally.record(&outcome(Archived, 0, 0));
+        tally.record(&outcome(AlreadyArchived, 7, 7));
+        assert_eq!((tally.archived, tally.already_archived), (3, 1));
+        assert_eq!(
+            (tally.files_stored, tally.files_reused),
+            (6, 3),
+            "an already archived decision stores nothing"
+        );
+        assert_eq!(tally.bytes_stored, 900);
+        assert_eq!(tally.media_unavailable, 1);
+    }
+
+    /// A writer the tests read back.
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn emit_writes_one_line_per_record_and_the_seal_its_own() {
+        let buffer = Buffer::default();
+        let metrics = Metrics::to_writer("Ns", Arc::new(Mutex::new(buffer.clone())));
+        assert_eq!(format!("{metrics:?}"), "Metrics { namespace: \"Ns\", .. }");
+        let tally = InvocationTally {
+            archived: 1,
+            failed: vec!["conflict"],
+            ..InvocationTally::default()
+        };
+        metrics.emit(&tally, "webhook");
+        let seal = SealTally {
+            digests: 1,
+            manifests: 12,
+            ..SealTally::default()
+        };
+        metrics.emit_seal(&seal);
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(
+            lines.len(),
+            3,
+            "summary, the code's record, the seal: {text}"
+        );
+        assert!(text.ends_with('\n'));
+        assert_eq!(lines[0]["Entry"], "webhook");
+        assert_eq!(lines[0]["DecisionsArchived"], 1);
+        assert_eq!(lines[1]["ErrorCode"], "conflict");
+        assert_eq!(lines[2]["Entry"], "seal");
+        assert_eq!(lines[2]["ManifestsSealed"], 12);
+        assert_eq!(lines[2]["DigestsSealed"], 1);
+        let at = UNIX_EPOCH + std::time::Duration::from_millis(7);
+        let record = metrics.seal_record(&seal, at);
+        assert_eq!(record["_aws"]["Timestamp"], 7);
+        assert_eq!(record["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Ns");
+        assert_eq!(
+            record["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .unwrap()
+                .len(),
+            6
+        );
+    }
 }
