@@ -381,6 +381,46 @@ pub fn hour_of(at: SystemTime) -> SystemTime {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_ledger_sits_beside_the_session_folders() {
+        assert_eq!(ledger_prefix("veriff/"), "veriff/ledger/");
+        assert_eq!(ledger_prefix(""), "ledger/");
+    }
+
+    #[test]
+    fn only_the_exact_utc_form_parses() {
+        assert!(parse_utc("20261203T090000000000Z").is_some());
+        assert_eq!(parse_utc("20261203T0900"), None, "too short");
+        assert_eq!(parse_utc("20261203T090000000000X"), None, "no Z");
+        assert_eq!(parse_utc("20261203-090000000000Z"), None, "no T");
+        // 22 bytes, but not ASCII: never sliced inside a character.
+        let wide = "2026120\u{e9}090000000000Z";
+        assert_eq!(wide.len(), 22);
+        assert_eq!(parse_utc(wide), None);
+    }
+
+    #[test]
+    fn erasure_records_sort_by_time_and_name_the_subject_by_hash_only() {
+        let at = at("2026-12-03T09:00:00Z");
+        assert_eq!(erasures_prefix("p/"), "p/ledger/erasures/");
+        let key = erasure_key("p/", at, "ab12");
+        let hash = hex::encode(&Sha256::digest(b"ab12")[..8]);
+        assert_eq!(key, format!("p/ledger/erasures/{}-{hash}.json", utc(at)));
+        assert!(!key.contains("ab12"));
+        assert_eq!(key_time(&key), Some(at));
+        let floor = time_floor_key("p/ledger/erasures/", at);
+        assert_eq!(floor, format!("p/ledger/erasures/{}", utc(at)));
+        assert!(
+            floor.as_str() < key.as_str(),
+            "a listing from the floor finds the record"
+        );
+        let later = time_floor_key("p/ledger/erasures/", at + std::time::Duration::from_secs(1));
+        assert!(
+            later.as_str() > key.as_str(),
+            "and one from a second later does not"
+        );
+    }
+
     fn at(rfc: &str) -> SystemTime {
         humantime::parse_rfc3339(rfc).unwrap()
     }

@@ -235,6 +235,30 @@ mod tests {
     }
 
     #[test]
+    fn the_size_limit_is_256_kib_inclusive_and_errors_name_their_kind_and_place() {
+        assert_eq!(MAX_MESSAGE_BYTES, 262_144);
+        let at_limit = format!("\"{}\"", "x".repeat(MAX_MESSAGE_BYTES - 2));
+        assert_eq!(at_limit.len(), MAX_MESSAGE_BYTES);
+        assert_eq!(
+            DecisionMessage::parse(Some(&at_limit)),
+            Err(MessageError::UnknownSchema),
+            "read, not refused for its size"
+        );
+        assert_eq!(
+            DecisionMessage::parse(Some("{\"schema\": 1")),
+            Err(MessageError::Malformed(
+                "truncated JSON at line 1 column 12".into()
+            ))
+        );
+        assert_eq!(
+            DecisionMessage::parse(Some("{\n  nope")),
+            Err(MessageError::Malformed(
+                "invalid JSON at line 2 column 3".into()
+            ))
+        );
+    }
+
+    #[test]
     fn identity_tells_decisions_apart() {
         let a = DecisionMessage::new(&decision(), DecisionSource::Webhook);
         let mut other = decision();

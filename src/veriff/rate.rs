@@ -67,4 +67,20 @@ mod tests {
             assert_eq!(pair[1] - pair[0], Duration::from_millis(100));
         }
     }
+
+    #[test]
+    fn slow_rates_are_kept_down_to_one_an_hour() {
+        assert_eq!(
+            RateLimiter::per_second(0.5).interval,
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            RateLimiter::per_second(0.0).interval,
+            Duration::from_secs(3600)
+        );
+        assert_eq!(
+            RateLimiter::per_second(-3.0).interval,
+            Duration::from_secs(3600)
+        );
+    }
 }
