@@ -20,7 +20,9 @@ cd "$ROOT"
 CORE_MODULES=(src/domain.rs src/stored.rs src/units.rs src/webhook.rs src/layout.rs
   src/event.rs src/allowlist.rs src/media.rs src/select.rs src/manifest.rs src/signing.rs
   src/config.rs src/retry.rs src/audit/rules.rs src/audit/class.rs src/audit/proof.rs
-  src/backfill/input.rs)
+  src/backfill/input.rs src/ledger/plan.rs src/ledger/format.rs src/audit/chain.rs
+  src/index.rs src/customer/plan.rs src/budget.rs src/metrics.rs src/veriff/rate.rs
+  src/queue/message.rs src/credentials.rs)
 
 if ! command -v cargo-mutants >/dev/null 2>&1; then
   step "Installing cargo-mutants 27.1.0 (about 3 minutes, once)"
