@@ -157,6 +157,7 @@ impl CustomerArchive {
             .configuration()
             .await?
             .ok_or(OpsError::NoObjectLock)?;
+        let until = plan::to_the_second(until);
         let versions = self.versions(found).await?;
         let states = self.lock_states(versions, pace).await?;
         let live: Vec<&LockedVersion> = states.iter().filter(|v| !v.delete_marker).collect();

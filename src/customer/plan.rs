@@ -47,10 +47,20 @@ pub enum RetainProblem {
     },
 }
 
+/// `at` to the whole second: S3 keeps a retention date to the second (moto_server too), so
+/// a date asked with a fraction reads back earlier than asked, and would be extended again
+/// on every run.
+pub fn to_the_second(at: SystemTime) -> SystemTime {
+    let seconds = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds)
+}
+
 /// What `retain --until` does to each version: a version whose retention ends before
-/// `until` is extended in its own mode (one without retention gets `mode`, the bucket's
-/// default or the one given); anything reaching `until` already is left alone. Delete
-/// markers carry no retention and are skipped.
+/// `until` (to the second) is extended in its own mode (one without retention gets `mode`,
+/// the bucket's default or the one given); anything reaching `until` already is left
+/// alone. Delete markers carry no retention and are skipped.
 pub fn retain_steps(
     versions: &[LockedVersion],
     until: SystemTime,
@@ -60,7 +70,7 @@ pub fn retain_steps(
         .iter()
         .filter(|v| !v.delete_marker)
         .map(|v| match v.retention {
-            Some(r) if r.until >= until => Ok(RetainStep::Unchanged),
+            Some(r) if to_the_second(r.until) >= to_the_second(until) => Ok(RetainStep::Unchanged),
             Some(r) => Ok(RetainStep::Extend(r.mode)),
             None => mode
                 .map(RetainStep::Extend)
@@ -114,6 +124,7 @@ pub fn erase_blockers(versions: &[LockedVersion], now: SystemTime) -> Vec<Blocke
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
 
     fn at(rfc: &str) -> SystemTime {
         humantime::parse_rfc3339(rfc).unwrap()
@@ -210,5 +221,35 @@ mod tests {
             ]
         );
         assert!(erase_blockers(&versions[..2], now).is_empty());
+    }
+
+    #[test]
+    fn a_date_read_back_to_the_second_is_not_extended_again() {
+        let asked = UNIX_EPOCH + Duration::from_millis(1_900_000_000_750);
+        let stored = UNIX_EPOCH + Duration::from_secs(1_900_000_000);
+        assert_eq!(to_the_second(asked), stored);
+        assert_eq!(
+            to_the_second(UNIX_EPOCH - Duration::from_secs(5)),
+            UNIX_EPOCH
+        );
+        let v = LockedVersion {
+            key: "k".into(),
+            version_id: "v".into(),
+            delete_marker: false,
+            retention: Some(Retention {
+                mode: Mode::Compliance,
+                until: stored,
+            }),
+            held: false,
+        };
+        assert_eq!(
+            retain_steps(std::slice::from_ref(&v), asked, None).unwrap(),
+            [RetainStep::Unchanged]
+        );
+        let later = stored + Duration::from_secs(1);
+        assert_eq!(
+            retain_steps(&[v], later, None).unwrap(),
+            [RetainStep::Extend(Mode::Compliance)]
+        );
     }
 }
