@@ -82,7 +82,15 @@ async fn archive(h: &Harness, n: usize, vendor_data: &str, end_user_id: Option<&
         vendor_data,
         end_user_id,
     );
-    let reply = h.deliver_body(&body).await;
+    // Redelivered as Veriff would when a busy machine makes a delivery time out (archiving
+    // is not what these tests are about; other tests hold it to a single delivery).
+    let mut reply = h.deliver_body(&body).await;
+    for _ in 0..2 {
+        if reply.status == 200 {
+            break;
+        }
+        reply = h.deliver_body(&body).await;
+    }
     assert_eq!(reply.status, 200, "{}", reply.body);
 }
 
