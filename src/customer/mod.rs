@@ -89,6 +89,10 @@ pub struct FoundDecision {
     pub retention: Option<(String, String)>,
     /// Whether the manifest is under legal hold.
     pub legal_hold: bool,
+    /// The index entries pointing to this decision (both fields, from the manifest read by
+    /// `find`), so that `retain`, `hold` and `erase` need not read the manifest again.
+    #[serde(skip)]
+    index_entries: Vec<String>,
 }
 
 /// The customer side of one archive: its store, prefix and index key, and the lock calls
@@ -183,11 +187,28 @@ impl CustomerArchive {
             bytes: 0,
             retention: None,
             legal_hold: false,
+            // The entry that found it, at least (a manifest gone or unreadable names no other).
+            index_entries: vec![index::entry_key(
+                &self.prefix,
+                entry.field,
+                &entry.subject,
+                &entry.manifest_key,
+            )],
         };
         let Some((bytes, version)) = read else {
             return Ok(decision);
         };
         if let Ok(manifest) = Manifest::parse(&bytes) {
+            decision.index_entries.extend(
+                index::entries_for(
+                    &self.key,
+                    &self.prefix,
+                    &manifest.decision,
+                    &entry.manifest_key,
+                )
+                .into_iter()
+                .map(|(key, _)| key),
+            );
             decision.status = Some(manifest.decision.status.clone());
             decision.decision_time = manifest.decision.decision_time.clone();
             decision.files = manifest.files.len();
@@ -213,7 +234,7 @@ impl CustomerArchive {
             let folder = format!("{}{}/", self.prefix, session.session_id);
             all.extend(self.store.list_versions(&folder).await?);
         }
-        for key in self.index_entries_of(found).await? {
+        for key in Self::index_entries_of(found) {
             all.extend(
                 self.store
                     .list_versions(&key)
@@ -228,45 +249,17 @@ impl CustomerArchive {
     }
 
     /// The keys of the index entries pointing to the customer's decisions: theirs, and
-    /// those of the other field that each manifest names.
-    async fn index_entries_of(&self, found: &Found) -> Result<Vec<String>, Error> {
-        let mut keys = Vec::new();
-        for decision in found.sessions.iter().flat_map(|s| &s.decisions) {
-            let Some(bytes) = self
-                .store
-                .read(&decision.manifest_key, MAX_MANIFEST_BYTES)
-                .await?
-            else {
-                let field = found.customer.field_kind;
-                let subject = &found.customer.subject;
-                keys.push(index::entry_key(
-                    &self.prefix,
-                    field,
-                    subject,
-                    &decision.manifest_key,
-                ));
-                continue;
-            };
-            if let Ok(manifest) = Manifest::parse(&bytes) {
-                let entries = index::entries_for(
-                    &self.key,
-                    &self.prefix,
-                    &manifest.decision,
-                    &decision.manifest_key,
-                );
-                keys.extend(entries.into_iter().map(|(k, _)| k));
-            }
-            let field = found.customer.field_kind;
-            keys.push(index::entry_key(
-                &self.prefix,
-                field,
-                &found.customer.subject,
-                &decision.manifest_key,
-            ));
-        }
+    /// those of the other field that each manifest names (as `find` read them).
+    fn index_entries_of(found: &Found) -> Vec<String> {
+        let mut keys: Vec<String> = found
+            .sessions
+            .iter()
+            .flat_map(|s| &s.decisions)
+            .flat_map(|d| d.index_entries.iter().cloned())
+            .collect();
         keys.sort();
         keys.dedup();
-        Ok(keys)
+        keys
     }
 
     /// The store.

@@ -77,17 +77,7 @@ pub fn write(dir: &Path, files: &[(&str, &[u8])]) -> Result<PathBuf, PackError> 
     }
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io(dir))?;
     for (name, bytes) in files {
-        let path = dir.join(name);
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(io(&path))?;
-        file.set_permissions(fs::Permissions::from_mode(0o600))
-            .map_err(io(&path))?;
-        file.write_all(bytes).map_err(io(&path))?;
-        file.sync_all().map_err(io(&path))?;
+        add_file(dir, name, bytes)?;
     }
     Ok(std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()))
 }
@@ -100,6 +90,9 @@ pub fn add_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), PackError> {
         .create_new(true)
         .mode(0o600)
         .open(&path)
+        .map_err(io(&path))?;
+    // Exactly 0600, whatever the umask took away at creation.
+    file.set_permissions(fs::Permissions::from_mode(0o600))
         .map_err(io(&path))?;
     file.write_all(bytes).map_err(io(&path))?;
     file.sync_all().map_err(io(&path))
